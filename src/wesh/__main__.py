@@ -1,0 +1,5 @@
+"""``python -m wesh`` runs the ``wesh`` command."""
+
+from wesh.cli import main
+
+main()

@@ -1,0 +1,80 @@
+"""The ``wesh`` command (and the ``weshd`` / ``weshclient`` entry points).
+
+This is the only place that reads the environment and turns :class:`WeshError` into
+an exit status and a one-line message on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from wesh import __version__
+from wesh.errors import WeshError
+from wesh.tic.cli import tic
+
+__all__ = ["cli", "main", "weshclient_main", "weshd_main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="wesh")
+def cli() -> None:
+    """wesh: energy, water and comfort readings from buildings to headquarters."""
+
+
+cli.add_command(tic)
+
+
+@cli.command()
+@click.option("--seconds", type=float, default=None, help="Stop after this many seconds.")
+def demo(seconds: float | None) -> None:
+    """Run the furthest-along chain on simulated devices (what `make demo` runs)."""
+    from wesh.demo import run_demo  # noqa: PLC0415 - keep start-up light for other commands
+
+    run_demo(seconds=seconds)
+
+
+def _run(command: click.Command, args: list[str] | None = None) -> None:
+    try:
+        command.main(args=args, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except WeshError as exc:
+        click.echo(f"wesh: error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``wesh`` command."""
+    _run(cli, args)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+def _weshd() -> None:
+    """weshd, the building gateway daemon (not yet available in this version)."""
+    click.echo("weshd: not yet available in this version of wesh.", err=True)
+    sys.exit(2)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+def _weshclient() -> None:
+    """weshclient, the client of weshd (not yet available in this version)."""
+    click.echo("weshclient: not yet available in this version of wesh.", err=True)
+    sys.exit(2)
+
+
+def weshd_main(args: list[str] | None = None) -> None:
+    """Entry point of the ``weshd`` command."""
+    _run(_weshd, args)
+
+
+def weshclient_main(args: list[str] | None = None) -> None:
+    """Entry point of the ``weshclient`` command."""
+    _run(_weshclient, args)

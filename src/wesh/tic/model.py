@@ -1,0 +1,74 @@
+"""Typed objects produced by the TIC decoder (pure data, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["Frame", "Group", "Mode"]
+
+
+class Mode(StrEnum):
+    """TIC transmission mode.
+
+    ``HISTORIQUE``: SP separator, 1200 baud, checksum excludes the separator before it.
+    ``STANDARD``: HT separator, 9600 baud, checksum includes the separator before it.
+    """
+
+    HISTORIQUE = "historique"
+    STANDARD = "standard"
+
+    @property
+    def separator(self) -> int:
+        """The byte separating the fields of a group in this mode."""
+        return 0x20 if self is Mode.HISTORIQUE else 0x09
+
+    @property
+    def baudrate(self) -> int:
+        """The line speed of this mode."""
+        return 1200 if self is Mode.HISTORIQUE else 9600
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One information group (``LF label SEP [horodate SEP] data SEP checksum CR``).
+
+    ``label``/``value`` are the ASCII text of the group (empty when the group could not
+    be split). ``horodate`` is the raw 13-character horodate of a standard-mode group,
+    else ``None``. ``checksum_ok`` is true only when the checksum matches the rule of
+    the group's own mode (historique for SP, standard for HT); ``error`` says why a
+    group is not valid.
+    """
+
+    label: str
+    value: str
+    horodate: str | None = None
+    checksum: str = ""
+    checksum_ok: bool = True
+    mode: Mode | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One frame (``STX group... ETX``), or the part of it received before an interruption.
+
+    ``mode`` is the mode detected for the frame (``None`` when no group was valid);
+    ``complete`` is false for a frame cut by EOT, by an unexpected STX, by the
+    maximum-size limit or by the end of the input. ``errors`` lists what was wrong
+    with the frame as a whole and with each invalid group, in order.
+    """
+
+    mode: Mode | None
+    groups: tuple[Group, ...]
+    complete: bool
+    errors: tuple[str, ...] = ()
+
+    @property
+    def valid_groups(self) -> tuple[Group, ...]:
+        """The groups whose checksum is valid."""
+        return tuple(g for g in self.groups if g.checksum_ok)
+
+    def values(self) -> dict[str, str]:
+        """Map each valid label to its data (the last occurrence wins)."""
+        return {g.label: g.value for g in self.groups if g.checksum_ok}
