@@ -67,7 +67,11 @@ class WeshError(Exception):
     def __str__(self) -> str:
         context = [
             f"{name}={value}"
-            for name, value in (("where", self.where), ("host", self.host), ("channel", self.channel))
+            for name, value in (
+                ("where", self.where),
+                ("host", self.host),
+                ("channel", self.channel),
+            )
             if value is not None
         ]
         return f"{self.message} ({', '.join(context)})" if context else self.message
