@@ -12,7 +12,9 @@ import click
 
 from wesh import __version__
 from wesh.errors import WeshError
+from wesh.sim.cli import sim
 from wesh.tic.cli import tic
+from wesh.wes.cli import wes
 
 __all__ = ["cli", "main", "weshclient_main", "weshd_main"]
 
@@ -24,6 +26,8 @@ def cli() -> None:
 
 
 cli.add_command(tic)
+cli.add_command(wes)
+cli.add_command(sim)
 
 
 @cli.command()

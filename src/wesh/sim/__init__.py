@@ -1,0 +1,3 @@
+"""Simulators: WES servers (HTTP, FTP, M2M) with realistic consumption and faults."""
+
+__all__: list[str] = []
