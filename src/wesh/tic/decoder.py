@@ -1,0 +1,609 @@
+"""Incremental TIC frame decoder (historique and standard modes), pure logic, no I/O.
+
+Wire format (see ``docs/tic.md`` and :mod:`wesh.tic.encoder`)::
+
+    ... garbage ... STX  LF group CR  LF group CR ... LF group CR  ETX  ... STX ...
+                    0x02                                         0x03
+                    EOT (0x04) anywhere inside a frame interrupts it: the frame is dropped.
+
+    historique group   LF label SP data SP chk CR          zone = label..data
+    standard group     LF label HT [horodate HT] data HT chk CR
+                                                           zone = label..last HT (inclusive)
+    chk = (sum(zone) & 0x3F) + 0x20, in 0x20..0x5F (it may be SP itself)
+
+How the decoder reads a stream:
+
+* Bytes with bit 7 set (a 7E1 line read on an 8N1 port) are masked with ``& 0x7F``.
+* Bytes outside ``STX .. ETX`` are skipped. An ``STX`` inside a frame means its ``ETX``
+  was lost: the frame so far is returned with ``complete=False``. ``EOT`` drops the
+  frame. A frame whose body (between STX and ETX) exceeds ``max_frame_bytes - 2`` is
+  dropped and the decoder hunts for the next STX: the buffer never holds more than that.
+* A frame is cut into groups at line breaks. LF received as 0x0B/0x0E/0x0F and CR as
+  0x0C are read as LF and CR; a lost CR or LF is tolerated. Any of these repairs is
+  noted in ``Frame.errors``; a group keeps its value if its checksum is valid.
+* A group is valid only under the checksum rule of its own mode, given by the byte
+  before the checksum (SP: historique, HT: standard), and only if it passes the sanity
+  checks below. The checksum keeps only 6 bits of the sum, so a flip of bit 6 (``0`` <->
+  ``p``, ``I`` <-> HT) or an extra line break inside a group goes unnoticed by it; these
+  checks catch them:
+
+  - label: 1 to 8 characters of ``A-Z 0-9 + - _``;
+  - data: characters 0x20..0x5F only (upper-case ASCII; lower case is a bit-6 flip),
+    no SP in historique, never empty unless the group has a horodate;
+  - standard: 2 or 3 HT-separated fields; a horodate is a season (``E H e h`` or SP)
+    and 12 digits; a 2-field value may not start like a horodate (a lost HT);
+  - a group cut by a single line break from an invalid neighbour may be a fragment of
+    that neighbour (a flipped byte can read as CR or LF): it is invalid too; likewise
+    the first group of a frame that began by cutting the previous one, without LF.
+
+* Mode: forced by the caller, or detected per frame as the mode of most valid groups.
+  A valid group of the other mode is then invalid (a mixed frame is corruption).
+
+The decoder never raises on bad input: every problem is a string in ``Frame.errors``,
+an ``error`` on the :class:`~wesh.tic.model.Group`, and a counter in
+:class:`DecoderStats`. Results do not depend on how the stream is cut into ``feed``
+calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+
+from wesh.errors import UsageError
+from wesh.tic.model import Frame, Group, Mode
+
+__all__ = ["DecoderStats", "FrameDecoder", "decode", "parse_group"]
+
+_STX = b"\x02"
+_ETX = b"\x03"
+_EOT = b"\x04"
+_HT = 0x09
+_SP = 0x20
+_LF_SUBSTITUTES = (0x0B, 0x0E, 0x0F)
+_CR_SUBSTITUTE = 0x0C
+_MAX_LABEL = 8
+_HORODATE_LEN = 13
+_MIN_GROUP = 5  # "L D C" or "L\tD\tC"
+_CACHE_SIZE = 4096
+_EXCERPT = 24
+
+_HIST = Mode.HISTORIQUE
+_STD = Mode.STANDARD
+
+# Translation tables and character sets, built once.
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+_MASK_BIT7 = bytes(b & 0x7F for b in range(256))
+_NORMALISE = bytes(
+    0x0A if b in _LF_SUBSTITUTES else 0x0D if b == _CR_SUBSTITUTE else b for b in range(256)
+)
+_SUBSTITUTES = bytes((*_LF_SUBSTITUTES, _CR_SUBSTITUTE))
+_NOT_SUBSTITUTES = bytes(b for b in range(256) if b not in _SUBSTITUTES)
+# A body made only of these bytes may take the fast path.
+_CLEAN_BYTES = b"\t\n\r" + bytes(range(0x20, 0x60))
+_LABEL_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-_"
+_DATA_CHARS = bytes(range(0x20, 0x60))
+_SEASONS = b"EHeh "
+_LINE_BREAKS = re.compile(rb"([\r\n]+)")
+
+_BAD_CHECKSUM = "bad checksum"
+_TRUNCATED = "truncated: the frame ended before its CR"
+
+
+@dataclass(slots=True)
+class DecoderStats:
+    """Counters of a :class:`FrameDecoder`, all starting at 0.
+
+    Every input byte ends up in exactly one of ``bytes_skipped`` (outside frames),
+    ``bytes_in_frames`` (frames returned), ``bytes_dropped`` (frames dropped: EOT,
+    oversize, empty, :meth:`FrameDecoder.reset`) or the decoder's pending buffer
+    (:attr:`FrameDecoder.buffered_bytes`).
+    """
+
+    bytes_in: int = 0
+    bytes_skipped: int = 0
+    bytes_in_frames: int = 0
+    bytes_dropped: int = 0
+    parity_bytes: int = 0
+    frames_complete: int = 0
+    frames_incomplete: int = 0
+    frames_interrupted: int = 0
+    frames_oversize: int = 0
+    frames_empty: int = 0
+    groups_ok: int = 0
+    groups_bad_checksum: int = 0
+    groups_malformed: int = 0
+    framing_errors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """Return the counters as a plain dictionary."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def _excerpt(raw: bytes) -> str:
+    text = raw.decode("ascii")
+    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "..."
+
+
+def _unsplit(body: bytes, mode: Mode | None, reason: str) -> Group:
+    """Build the invalid group for a body that could not be cut into fields."""
+    return Group(
+        label="",
+        value="",
+        checksum=chr(body[-1]) if body else "",
+        checksum_ok=False,
+        mode=mode,
+        error=f"{reason}: {_excerpt(body)!r}",
+    )
+
+
+def _first_bad(chars: bytes, allowed: bytes) -> str | None:
+    bad = chars.translate(None, allowed)
+    return chr(bad[0]) if bad else None
+
+
+def _parse_body(body: bytes) -> Group:
+    """Parse the 7-bit bytes between LF and CR, judged by its own mode only."""
+    if len(body) < _MIN_GROUP:
+        return _unsplit(body, None, "too short")
+    sep = body[-2]
+    chk = body[-1]
+    if sep == _SP:
+        mode = _HIST
+        zone = body[:-2]
+        fields = zone.split(b" ")
+    elif sep == _HT:
+        mode = _STD
+        zone = body[:-1]
+        fields = body[:-2].split(b"\t")
+    else:
+        return _unsplit(body, None, "no SP or HT before the checksum")
+
+    problem: str | None = None
+    horodate: bytes | None = None
+    if mode is _HIST:
+        if b"\t" in zone:
+            return _unsplit(body, mode, "HT inside a historique group")
+        if len(fields) != 2:
+            return _unsplit(body, mode, "space inside the data of a historique group")
+        label, value = fields
+    elif len(fields) == 2:
+        label, value = fields
+        if (
+            len(value) >= _HORODATE_LEN
+            and value[0] in _SEASONS
+            and value[1:_HORODATE_LEN].isdigit()
+        ):
+            problem = "data starts like a horodate (HT lost?)"
+    elif len(fields) == 3:
+        label, horodate, value = fields
+        if not (
+            len(horodate) == _HORODATE_LEN and horodate[0] in _SEASONS and horodate[1:].isdigit()
+        ):
+            problem = f"bad horodate {_excerpt(horodate)!r}"
+    else:
+        return _unsplit(body, mode, f"{len(fields)} fields, expected 2 or 3")
+
+    if problem is None:
+        if not 0 < len(label) <= _MAX_LABEL:
+            problem = f"label of {len(label)} characters (1 to {_MAX_LABEL} allowed)"
+        elif (bad := _first_bad(label, _LABEL_CHARS)) is not None:
+            problem = f"character {bad!r} not allowed in a label"
+        elif (bad := _first_bad(value, _DATA_CHARS)) is not None:
+            problem = f"character {bad!r} not allowed in the data"
+        elif not value and horodate is None:
+            problem = "empty data"
+    if problem is None:
+        expected = (sum(zone) & 0x3F) + 0x20
+        if chk != expected:
+            problem = f"{_BAD_CHECKSUM} {chr(chk)!r} (expected {chr(expected)!r})"
+            other = body[:-2] if mode is _STD else body[:-1]
+            if chk == (sum(other) & 0x3F) + 0x20:
+                other_mode = _HIST if mode is _STD else _STD
+                problem += f"; it is the {other_mode} rule's value"
+    return Group(
+        label=label.decode("ascii"),
+        value=value.decode("ascii"),
+        horodate=None if horodate is None else horodate.decode("ascii"),
+        checksum=chr(chk),
+        checksum_ok=problem is None,
+        mode=mode,
+        error=problem,
+    )
+
+
+def _break_note(brk: bytes, before: int | None, after: int | None) -> str | None:
+    """Describe a damaged line break between groups ``before`` and ``after`` (1-based).
+
+    ``None`` stands for the frame start or end; the expected breaks are LF at the start,
+    CR LF between groups and CR at the end.
+    """
+    if before is None:
+        if brk == b"\n":
+            return None
+        if brk == b"\r":
+            return f"LF missing before group {after}"
+        return f"unexpected line breaks {brk!r} before group {after}"
+    if after is None:
+        if brk == b"\r":
+            return None
+        if brk == b"\n":
+            return f"CR missing after group {before}"
+        return f"unexpected line breaks {brk!r} after group {before}"
+    if brk == b"\r\n":
+        return None
+    if brk == b"\n":
+        return f"CR missing after group {before}"
+    if brk == b"\r":
+        return f"LF missing before group {after}"
+    return f"unexpected line breaks {brk!r} between groups {before} and {after}"
+
+
+def _invalidate(group: Group, error: str) -> Group:
+    return dataclasses.replace(group, checksum_ok=False, error=error)
+
+
+def _wrong_mode(group: Group, mode: Mode, forced: bool) -> Group:
+    why = "the decoder expects" if forced else "in a frame of mode"
+    return _invalidate(group, f"{group.mode} group, {why} {mode}")
+
+
+def parse_group(body: bytes, *, mode: Mode | None = None) -> Group:
+    """Parse one group from the bytes between its LF and its CR; never raises.
+
+    The group's mode comes from the byte before its checksum (SP: historique, HT:
+    standard) and only that mode's checksum rule is accepted. With ``mode`` given, a
+    group of the other mode is invalid. Bytes with bit 7 set are masked first.
+    """
+    if not body.isascii():
+        body = body.translate(_MASK_BIT7)
+    group = _parse_body(bytes(body))
+    if mode is not None and group.checksum_ok and group.mode is not mode:
+        return _wrong_mode(group, mode, forced=True)
+    return group
+
+
+class FrameDecoder:
+    """Incremental decoder: feed it bytes as they come, get whole frames back.
+
+    Args:
+        mode: force a mode (groups of the other mode are invalid), or ``None`` to
+            detect it per frame.
+        max_frame_bytes: largest frame accepted, STX and ETX included; longer frames
+            are dropped and counted. The internal buffer never exceeds it.
+        max_group_bytes: largest group accepted (between LF and CR); longer ones are
+            malformed.
+    """
+
+    __slots__ = (
+        "_after_cut",
+        "_buf",
+        "_cache",
+        "_in_frame",
+        "_max_body",
+        "_max_group",
+        "_mode",
+        "_stats",
+    )
+
+    def __init__(
+        self, *, mode: Mode | None = None, max_frame_bytes: int = 4096, max_group_bytes: int = 256
+    ) -> None:
+        if max_frame_bytes < 2 + _MIN_GROUP + 2:
+            raise UsageError(f"max_frame_bytes must be at least {2 + _MIN_GROUP + 2}")
+        if max_group_bytes < _MIN_GROUP:
+            raise UsageError(f"max_group_bytes must be at least {_MIN_GROUP}")
+        self._mode = mode
+        self._max_body = max_frame_bytes - 2
+        self._max_group = max_group_bytes
+        self._stats = DecoderStats()
+        self._buf = bytearray()
+        self._in_frame = False
+        self._after_cut = False
+        self._cache: dict[bytes, Group] = {}
+
+    @property
+    def stats(self) -> DecoderStats:
+        """The live counters of this decoder."""
+        return self._stats
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes of the frame in progress held by the decoder (STX included)."""
+        return 1 + len(self._buf) if self._in_frame else 0
+
+    def reset(self) -> None:
+        """Forget the frame in progress (e.g. after a serial reconnect); keep the stats."""
+        self._stats.bytes_dropped += self.buffered_bytes
+        self._buf.clear()
+        self._in_frame = False
+        self._after_cut = False
+
+    def flush(self) -> list[Frame]:
+        """End of input: return the pending partial frame (``complete=False``), if any."""
+        if not self._in_frame:
+            return []
+        body = bytes(self._buf)
+        after_cut = self._after_cut
+        self._buf.clear()
+        self._in_frame = False
+        self._after_cut = False
+        frame = self._frame(body, complete=False, after_cut=after_cut, size=1 + len(body))
+        if frame is not None:
+            frame = dataclasses.replace(frame, errors=(*frame.errors, "missing ETX: end of input"))
+            return [frame]
+        return []
+
+    def feed(self, data: bytes) -> list[Frame]:
+        """Decode ``data`` (any slice of the stream); return the frames it completes."""
+        if type(data) is not bytes:
+            data = bytes(data)
+        st = self._stats
+        size = len(data)
+        st.bytes_in += size
+        if not data.isascii():
+            st.parity_bytes += size - len(data.translate(None, _HIGH_BYTES))
+            data = data.translate(_MASK_BIT7)
+        frames: list[Frame] = []
+        buf = self._buf
+        pos = 0
+        while pos < size:
+            if not self._in_frame:
+                start = data.find(_STX, pos)
+                if start < 0:
+                    st.bytes_skipped += size - pos
+                    break
+                st.bytes_skipped += start - pos
+                pos = start + 1
+                self._in_frame = True
+                self._after_cut = False
+                continue
+            # Inside a frame: the next terminator must come within the room left.
+            room = self._max_body - len(buf)
+            window = min(pos + room + 1, size)
+            end = data.find(_ETX, pos, window)
+            if end < 0:
+                end = window
+            stx = data.find(_STX, pos, end)
+            if stx >= 0:
+                end = stx
+            eot = data.find(_EOT, pos, end)
+            if eot >= 0:
+                end = eot
+            if end == window:  # no terminator within reach
+                if size - pos <= room:  # input ended: wait for more
+                    buf += data[pos:]
+                    break
+                # No terminator within max_frame_bytes: drop, hunt for the next STX.
+                st.frames_oversize += 1
+                st.bytes_dropped += 1 + len(buf) + room + 1
+                buf.clear()
+                self._in_frame = False
+                pos += room + 1
+                continue
+            if buf:
+                buf += data[pos:end]
+                body = bytes(buf)
+                buf.clear()
+            else:
+                body = data[pos:end]
+            term = data[end]
+            pos = end + 1
+            if term == 0x04:  # EOT: the meter interrupted the frame
+                st.frames_interrupted += 1
+                st.bytes_dropped += len(body) + 2
+                self._in_frame = False
+                continue
+            after_cut = self._after_cut
+            if term == 0x03:
+                frame = self._frame(body, complete=True, after_cut=after_cut, size=len(body) + 2)
+                self._in_frame = False
+            else:  # STX: the ETX was lost; this STX starts the next frame
+                frame = self._frame(body, complete=False, after_cut=after_cut, size=len(body) + 1)
+                if frame is not None:
+                    frame = dataclasses.replace(
+                        frame, errors=(*frame.errors, "missing ETX: frame cut by the next STX")
+                    )
+                self._after_cut = True
+            if frame is not None:
+                frames.append(frame)
+        return frames
+
+    # -- frame parsing ----------------------------------------------------------------
+
+    def _group(self, piece: bytes) -> Group:
+        group = self._cache.get(piece)
+        if group is None:
+            group = _parse_body(piece)
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
+            self._cache[piece] = group
+        return group
+
+    def _frame(self, body: bytes, *, complete: bool, after_cut: bool, size: int) -> Frame | None:
+        """Turn a frame body (between STX and its terminator) into a Frame, or None."""
+        st = self._stats
+        groups: list[Group]
+        notes: list[list[str]] | None = None
+        count = body.count(b"\r")
+        if (
+            count
+            and body[:1] == b"\n"
+            and body[-1:] == b"\r"
+            and not body.translate(None, _CLEAN_BYTES)
+            and body.count(b"\n") == count
+            and body.count(b"\r\n") == count - 1
+            and b"\n\r" not in body
+        ):
+            # Fast path: LF group CR LF group CR ... with nothing odd in between.
+            pieces = body[1:-1].split(b"\r\n")
+            if max(map(len, pieces)) <= self._max_group:
+                cache = self._cache
+                group = self._group
+                groups = [cache.get(p) or group(p) for p in pieces]
+            else:
+                groups, notes = self._slow_groups(body, complete, after_cut)
+        else:
+            groups, notes = self._slow_groups(body, complete, after_cut)
+        if not groups:
+            st.frames_empty += 1
+            st.bytes_dropped += size
+            return None
+        st.bytes_in_frames += size
+        if complete:
+            st.frames_complete += 1
+        else:
+            st.frames_incomplete += 1
+
+        valid_modes = [g.mode for g in groups if g.checksum_ok]
+        n_hist = valid_modes.count(_HIST)
+        n_std = len(valid_modes) - n_hist
+        mode = self._mode
+        forced = mode is not None
+        if mode is None and valid_modes:
+            # Majority of the valid groups; on a tie, the first valid group decides.
+            mode = valid_modes[0] if n_hist == n_std else _HIST if n_hist > n_std else _STD
+        wrong = n_std if mode is _HIST else n_hist if mode is _STD else 0
+        if wrong and mode is not None:
+            groups = [
+                _wrong_mode(g, mode, forced) if g.checksum_ok and g.mode is not mode else g
+                for g in groups
+            ]
+        n_ok = len(valid_modes) - wrong
+        st.groups_ok += n_ok
+        if n_ok == 0:
+            mode = None
+        if n_ok == len(groups) and notes is None:
+            return Frame(mode=mode, groups=tuple(groups), complete=complete)
+        return Frame(
+            mode=mode,
+            groups=tuple(groups),
+            complete=complete,
+            errors=tuple(self._errors(groups, notes)),
+        )
+
+    def _errors(self, groups: list[Group], notes: list[list[str]] | None) -> list[str]:
+        """Frame errors in stream order; count bad groups and framing notes."""
+        st = self._stats
+        errors: list[str] = []
+        for i, g in enumerate(groups):
+            if notes is not None and notes[i]:
+                errors += notes[i]
+                st.framing_errors += len(notes[i])
+            if not g.checksum_ok:
+                error = g.error or "invalid"
+                if error.startswith(_BAD_CHECKSUM):
+                    st.groups_bad_checksum += 1
+                else:
+                    st.groups_malformed += 1
+                errors.append(f"group {i + 1} {g.label!r}: {error}")
+        if notes is not None and notes[-1]:
+            errors += notes[-1]
+            st.framing_errors += len(notes[-1])
+        return errors
+
+    def _slow_groups(
+        self, body: bytes, complete: bool, after_cut: bool
+    ) -> tuple[list[Group], list[list[str]]]:
+        """Cut a damaged frame body into groups, noting every framing repair.
+
+        Returns the groups and, per group, the framing notes that precede its errors
+        (plus one last list for the frame end).
+        """
+        raw = body
+        has_substitutes = bool(body.translate(None, _NOT_SUBSTITUTES))
+        if has_substitutes:
+            body = body.translate(_NORMALISE)
+        tokens = _LINE_BREAKS.split(body)
+        # tokens alternate piece, line break, piece, ...; only the first and the last
+        # piece may be empty, since line-break runs are maximal.
+        pieces = tokens[0::2]
+        breaks = tokens[1::2]
+        offsets: list[int] = []
+        offset = 0
+        for i, token in enumerate(tokens):
+            if i % 2:
+                offsets.append(offset)
+            offset += len(token)
+        first = 0 if pieces[0] else 1
+        last = len(pieces) if pieces[-1] else len(pieces) - 1
+        count = last - first
+        if count <= 0:
+            return [], []
+        notes: list[list[str]] = [[] for _ in range(count + 1)]
+        groups: list[Group] = []
+        for j in range(first, last):
+            piece = pieces[j]
+            if len(piece) > self._max_group:
+                groups.append(
+                    Group(
+                        label="",
+                        value="",
+                        checksum_ok=False,
+                        error=f"group of {len(piece)} bytes (max {self._max_group}): "
+                        f"{_excerpt(piece[:_EXCERPT])!r}...",
+                    )
+                )
+            else:
+                groups.append(self._group(piece))
+        intrinsic = [g.checksum_ok for g in groups]
+        lone: list[tuple[int, int, str]] = []  # (group a, group b, "CR"/"LF")
+
+        # Each line-break run j sits between piece j and piece j+1.
+        for j, brk in enumerate(breaks):
+            a = j - first  # index of the group before, or -1
+            b = a + 1  # index of the group after, or count
+            has_a = a >= 0
+            has_b = b < count
+            note = _break_note(brk, a + 1 if has_a else None, b + 1 if has_b else None)
+            if note is not None:
+                notes[b if has_b else count].append(note)
+                if has_a and has_b and len(brk) == 1:
+                    lone.append((a, b, "CR" if brk == b"\r" else "LF"))
+            if has_substitutes:
+                start = offsets[j]
+                for c in raw[start : start + len(brk)]:
+                    if c in _SUBSTITUTES:
+                        kind = "CR" if c == _CR_SUBSTITUTE else "LF"
+                        if (kind == "LF" and has_b) or not has_a:
+                            where = f"before group {b + 1}"
+                        else:
+                            where = f"after group {a + 1}"
+                        notes[b if has_b else count].append(f"{kind} received as 0x{c:02X} {where}")
+
+        if first == 0:  # the body does not start with a line break
+            notes[0].insert(0, "LF missing before group 1")
+            if after_cut and groups[0].checksum_ok:
+                groups[0] = _invalidate(
+                    groups[0],
+                    "starts right after an STX that cut the previous frame: may be the tail "
+                    "of a corrupted group",
+                )
+        if last == len(pieces):  # the body does not end with a line break
+            if complete:
+                notes[count].append(f"CR missing after group {count} (before ETX)")
+            else:
+                g = groups[-1]
+                groups[-1] = _invalidate(g, _TRUNCATED)
+                intrinsic[-1] = False
+        for a, b, kind in lone:
+            if intrinsic[a] and not intrinsic[b]:
+                keep, bad = a, b
+            elif intrinsic[b] and not intrinsic[a]:
+                keep, bad = b, a
+            else:
+                continue
+            if groups[keep].checksum_ok:
+                groups[keep] = _invalidate(
+                    groups[keep],
+                    f"a lone {kind} separates it from invalid group {bad + 1}: "
+                    "may be a fragment of it",
+                )
+        return groups, notes
+
+
+def decode(data: bytes, *, mode: Mode | None = None) -> list[Frame]:
+    """Decode a whole capture: feed it to a fresh decoder, then flush."""
+    decoder = FrameDecoder(mode=mode)
+    return decoder.feed(data) + decoder.flush()
