@@ -1,0 +1,1042 @@
+"""Parse a WES ``data.cgx`` page (and compact template output) into a :class:`WesSnapshot`.
+
+The page is XML produced line by line from a template (wes.md §2.3)::
+
+    <?xml version="1.0" encoding="utf-8" ?>
+    <data>                                   root (any name accepted, with a warning)
+      <info> <date>21/11/25</date> <time>14:07</time> <firmware>V0.84A10</firmware> ...
+      <tic1> <ADCO>…</ADCO> <PTEC>H. Pleines</PTEC> <PAP>1840</PAP> <H_CREUSE>…</H_CREUSE> …
+      <impulsion> <PULSE1>1353</PULSE1> <INDEX1>1234.567</INDEX1> …
+      <pince> <I1>3.42</I1> <INDEX1>271.317</INDEX1> … <V>235</V>
+      <temp> <SONDE1>19.8</SONDE1> …   <relais> <RELAIS1>ON</RELAIS1> …   <relais1W> …
+      <entree> …  <analogique> …  <switch_virtuel> …  <variables> …
+    </data>
+
+Only values at depth three (root / section / element) are read; there are no attributes.
+
+Device data is untrusted. The XML is parsed by lxml with entity resolution, DTD loading
+and network access off; any ``<!DOCTYPE``/``<!ENTITY`` declaration or undeclared entity
+reference is refused, the body is capped at ``max_bytes`` and each value at
+:data:`MAX_TEXT` characters. The only exception that leaves this module is
+:class:`~wesh.errors.DecodeError`, for: a body too large, a DTD, malformed XML (with line
+and column), or a document with no value at all.
+
+Everything else is tolerated and reported in ``WesSnapshot.warnings``: a **truncated**
+document (the XML is well formed up to the point where the body ends) keeps every element
+closed before the cut, sets ``complete=False`` and says where it stopped; a duplicated
+element keeps the first value; an unknown element is kept in ``extras``; a value that is
+not a number where one is expected becomes ``None``. Placeholders (``Pas Dispo``,
+``TIC NDERR.``, ``----``, ``.``, empty) become ``None`` without a warning.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from lxml import etree
+
+from wesh.errors import DecodeError
+from wesh.wes.codes import codes_for
+from wesh.wes.model import (
+    PARIS,
+    Clamp,
+    Firmware,
+    PulseCounter,
+    Quantity,
+    TicMeter,
+    WesInfo,
+    WesSnapshot,
+)
+
+__all__ = [
+    "MAX_TEXT",
+    "PLACEHOLDERS",
+    "parse_compact",
+    "parse_data_cgx",
+    "period_code",
+    "snapshot_values",
+    "tomorrow_code",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Longest value text kept; longer values are cut (with a warning).
+MAX_TEXT = 256
+#: At most this many warnings are kept per document (then one "suppressed" line).
+MAX_WARNINGS = 100
+#: Texts the box prints for an absent value (compared case-insensitively, stripped).
+PLACEHOLDERS = frozenset({"", "pas dispo", "tic nderr.", "----", ".", "--", "-", "n/a"})
+
+_DTD_RE = re.compile(r"<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST)", re.IGNORECASE)
+_ENTITY_RE = re.compile(r"&(?!(?:amp|lt|gt|quot|apos);|#[0-9]+;|#x[0-9a-fA-F]+;)")
+_DECL_RE = re.compile(r"^\s*<\?xml[^>]*\?>")
+_ENCODING_RE = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_NUMBER_RE = re.compile(
+    r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d{1,3})?)\s*([^\d\s.].{0,20}?)?\s*$"
+)
+_POWER_RE = re.compile(r"^\s*(\d+)\s*W\s+cos\s*phi\s*([-+]?\d*\.?\d+)\s*$", re.IGNORECASE)
+_NUMBERED_RE = re.compile(r"^([A-Za-z_]+?)(\d+)$")
+_DATE_RE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})\s*$")
+_TIME_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
+
+#: TIC index elements → normalised names (both firmware spellings)
+_TIC_INDEXES = {
+    "BASE": "base",
+    "HCHC": "hchc",
+    "H_CREUSE": "hchc",
+    "HCHP": "hchp",
+    "H_PLEINE": "hchp",
+    "EJPHN": "ejphn",
+    "EJPHPM": "ejphpm",
+    "BBRHCJB": "bbrhcjb",
+    "BBRHPJB": "bbrhpjb",
+    "BBRHCJW": "bbrhcjw",
+    "BBRHPJW": "bbrhpjw",
+    "BBRHCJR": "bbrhcjr",
+    "BBRHPJR": "bbrhpjr",
+    "INJECTION": "injection",
+    "H_WEEKEND": "h_weekend",
+    "HC_SEMAINE": "hc_semaine",
+    "HP_SEMAINE": "hp_semaine",
+    "HC_WEEKEND": "hc_weekend",
+    "HP_WEEKEND": "hp_weekend",
+    "HC_MERCREDI": "hc_mercredi",
+    "HP_MERCREDI": "hp_mercredi",
+    "H_SUPER_CREUSE": "h_super_creuse",
+}
+#: elements known but not modelled: kept in ``extras`` without a warning
+_KNOWN_EXTRAS = {
+    "tic": {
+        "CONSO_JOUR",
+        "COUT_JOUR",
+        "CONSO_MOIS",
+        "COUT_MOIS",
+        "CONSO_ANNEE",
+        "COUT_ANNEE",
+        "PRODUCTION",
+        "CAPTION",
+    },
+    "pince": {
+        "MODINJECT",
+        "CONSO_JOUR",
+        "CONSO_MOIS",
+        "CONSO_ANNEE",
+        "COUT_JOUR",
+        "COUT_MOIS",
+        "COUT_ANNEE",
+        "INJEC_JOUR",
+        "INJEC_MOIS",
+        "INJEC_ANNEE",
+        "GAIN_JOUR",
+        "GAIN_MOIS",
+        "GAIN_ANNEE",
+        "MAX_JOUR",
+        "MAX_MOIS",
+        "MAX_ANNEE",
+    },
+    "jeedom": {"CGXVERSION"},
+}
+_SECTIONS = frozenset(
+    {
+        "info",
+        "tic1",
+        "tic2",
+        "tic3",
+        "impulsion",
+        "pince",
+        "temp",
+        "relais",
+        "relais1W",
+        "entree",
+        "analogique",
+        "switch_virtuel",
+        "variables",
+        "jeedom",
+    }
+)
+
+_PERIOD_RAW = {
+    "TH": "BASE",
+    "HC": "HC",
+    "HP": "HP",
+    "HN": "HN",
+    "PM": "PM",
+    **{code: code for code in ("HCJB", "HPJB", "HCJW", "HPJW", "HCJR", "HPJR")},
+}
+_COLOURS = (("BLEU", "B"), ("BLANC", "W"), ("ROUGE", "R"))
+
+# sanity bounds: a value outside them is garbage (a format not matching the C type)
+_MAX_INDEX_WH = 10**12
+_MAX_POWER_VA = 10**6
+
+
+def period_code(text: str | None) -> str | None:
+    """Normalise a period (``PTEC``) text to a TIC-like code.
+
+    ``H. Creuses`` → ``HC``, ``H. Pleines`` → ``HP``, ``H. Creuse BLEU`` → ``HCJB``,
+    ``H. Pleine ROUGE`` → ``HPJR``; raw TIC codes (``TH..``, ``HC..``, ``HN..``,
+    ``PM..``, ``HCJB``) map to ``BASE``/``HC``/``HP``/``HN``/``PM``/``HCJB``; texts for
+    BASE and EJP are guesses (wes.md [?]): ``Toutes heures``/``Base`` → ``BASE``,
+    ``H. Normales`` → ``HN``, ``H. Pointe mobile`` → ``PM``. Unknown → ``None``.
+    """
+    if text is None:
+        return None
+    upper = text.strip().upper()
+    raw = upper.rstrip(". ")
+    if raw in _PERIOD_RAW:
+        return _PERIOD_RAW[raw]
+    colour = next((letter for word, letter in _COLOURS if word in upper), None)
+    if "SUPER" in upper and "CREUSE" in upper:
+        return "HSC"
+    if "CREUSE" in upper:
+        return f"HCJ{colour}" if colour else "HC"
+    if "PLEINE" in upper:
+        return f"HPJ{colour}" if colour else "HP"
+    if "NORMAL" in upper:
+        return "HN"
+    if "POINTE" in upper:
+        return "PM"
+    if "TOUTES" in upper or upper == "BASE":
+        return "BASE"
+    return None
+
+
+def tomorrow_code(text: str | None) -> str | None:
+    """``Jour BLEU`` → ``BLEU`` (likewise ``BLANC``, ``ROUGE``); anything else → ``None``."""
+    if text is None:
+        return None
+    upper = text.upper()
+    return next((word for word, _ in _COLOURS if word in upper), None)
+
+
+# --------------------------------------------------------------------------- collection
+
+
+@dataclass
+class _Doc:
+    """Values read from one document, before interpretation."""
+
+    leaves: dict[str, dict[str, str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    extras: dict[str, str] = field(default_factory=dict)
+    complete: bool = True
+    dropped: int = 0
+
+    def warn(self, message: str) -> None:
+        if len(self.warnings) < MAX_WARNINGS:
+            self.warnings.append(message)
+        else:
+            self.dropped += 1
+
+    def add(self, section: str, element: str, text: str) -> None:
+        if len(text) > MAX_TEXT:
+            self.warn(f"{section}/{element}: value longer than {MAX_TEXT} characters, cut")
+            text = text[:MAX_TEXT]
+        table = self.leaves.setdefault(section, {})
+        if element in table:
+            self.warn(f"{section}/{element}: duplicated element, first value kept")
+            return
+        table[element] = text
+
+    def finish_warnings(self) -> tuple[str, ...]:
+        if self.dropped:
+            return (*self.warnings, f"{self.dropped} more warnings suppressed")
+        return tuple(self.warnings)
+
+
+def _decode(body: bytes | str, doc: _Doc) -> str:
+    if isinstance(body, str):
+        return body
+    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return body.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"bad UTF-16 text: {exc.reason}", where=f"byte {exc.start}") from exc
+    body = body.removeprefix(codecs.BOM_UTF8)
+    declared = _ENCODING_RE.match(body[:200])
+    encoding = "utf-8"
+    if declared is not None:
+        name = declared.group(1).decode("ascii")
+        try:
+            encoding = codecs.lookup(name).name
+        except LookupError:
+            doc.warn(f"unknown encoding {name!r} declared, read as UTF-8")
+    try:
+        return body.decode(encoding)
+    except UnicodeDecodeError as exc:
+        doc.warn(f"text is not valid {encoding} (byte {exc.start}), read as ISO-8859-1")
+        return body.decode("latin-1")
+
+
+def _position(text: str, offset: int) -> str:
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return f"line {line}, column {column}"
+
+
+def _local(tag: object) -> str:
+    name = str(tag)
+    return name.rsplit("}", 1)[-1]
+
+
+def _read_xml(text: str, doc: _Doc) -> None:
+    dtd = _DTD_RE.search(text)
+    if dtd is not None:
+        raise DecodeError(
+            "DTD/entity declarations are refused in device XML", where=_position(text, dtd.start())
+        )
+    entity = _ENTITY_RE.search(text)
+    if entity is not None:
+        raise DecodeError("undeclared entity reference", where=_position(text, entity.start()))
+    text = _DECL_RE.sub("", text, count=1)
+    parser = etree.XMLPullParser(
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    depth = 0
+    section = ""
+    root_closed = False
+    nested_warned: set[str] = set()
+    seen_any = False
+
+    def drain() -> None:
+        nonlocal depth, section, root_closed, seen_any
+        for event, element in parser.read_events():
+            tag = _local(element.tag)
+            if event == "start":
+                depth += 1
+                if depth == 1 and tag != "data":
+                    doc.warn(f"root element is <{tag[:30]}>, not <data>")
+                elif depth == 2:
+                    section = tag
+                continue
+            if depth == 3:
+                seen_any = True
+                doc.add(section, tag, element.text or "")
+            elif depth > 3 and section not in nested_warned:
+                nested_warned.add(section)
+                doc.warn(f"{section}: nested elements ignored (<{tag[:30]}>)")
+            elif depth == 2:
+                if len(element) == 0 and (element.text or "").strip():
+                    seen_any = True
+                    doc.add("", tag, element.text or "")
+                element.clear()
+            elif depth == 1:
+                root_closed = True
+            depth -= 1
+
+    try:
+        parser.feed(text.encode("utf-8"))
+        drain()
+    except etree.XMLSyntaxError as exc:
+        line, column = exc.position
+        raise DecodeError(
+            f"malformed XML: {exc.msg}", where=f"line {line}, column {column}"
+        ) from exc
+    try:
+        parser.close()
+    except etree.XMLSyntaxError as exc:
+        drain()
+        line, column = exc.position
+        if root_closed:
+            doc.warn(f"content after the root element ignored (line {line}): {exc.msg}")
+        elif not seen_any:
+            raise DecodeError(f"no data in document: {exc.msg}", where=f"line {line}") from exc
+        else:
+            doc.complete = False
+            doc.warn(
+                f"document truncated at line {line}, column {column}: values after it are missing"
+            )
+        return
+    drain()
+    if not seen_any:
+        raise DecodeError("document holds no value")
+
+
+def _check_size(body: bytes | str, max_bytes: int) -> None:
+    if len(body) > max_bytes:
+        raise DecodeError(f"document larger than {max_bytes} bytes", where=f"byte {max_bytes}")
+
+
+def parse_data_cgx(
+    body: bytes | str, *, firmware: Firmware | None = None, max_bytes: int = 1_000_000
+) -> WesSnapshot:
+    """Parse a ``data.cgx`` page (stock or custom template with the same element names).
+
+    Args:
+        body: the HTTP body, as received (bytes) or already decoded.
+        firmware: the firmware family, if known; otherwise read from ``<firmware>`` or
+            guessed from the element names (``H_CREUSE`` → V0.84A10).
+        max_bytes: larger bodies are refused.
+
+    Raises:
+        DecodeError: body too large, DTD or entity declaration, malformed XML, no value.
+    """
+    _check_size(body, max_bytes)
+    doc = _Doc()
+    text = _decode(body, doc)
+    _read_xml(text, doc)
+    return _build(doc, firmware)
+
+
+def parse_compact(
+    body: bytes | str, *, firmware: Firmware | None = None, max_bytes: int = 1_000_000
+) -> WesSnapshot:
+    """Parse the output of a compact template (:func:`wesh.wes.cgx.compact_template`).
+
+    Each ``key=value`` line is mapped through the code catalogue to the element of the
+    stock page it stands for, then read exactly like ``data.cgx``. A missing trailer
+    means the body was cut: ``complete`` is false.
+
+    Raises:
+        DecodeError: body too large, or no ``key=value`` line at all.
+    """
+    _check_size(body, max_bytes)
+    doc = _Doc()
+    text = _decode(body, doc)
+    pairs: list[tuple[int, str, str]] = []
+    header = trailer = False
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line == "wesh-compact 1":
+            header = True
+        elif line == "wesh-end":
+            trailer = True
+        elif "=" in line:
+            key, value = line.split("=", 1)
+            pairs.append((lineno, key.strip(), value))
+        else:
+            doc.warn(f"line {lineno}: not a key=value line: {line[:30]!r}")
+    if not pairs:
+        raise DecodeError("no key=value line in compact body")
+    if not header:
+        doc.warn("compact header 'wesh-compact 1' missing")
+    if not trailer:
+        doc.complete = False
+        doc.warn("compact trailer 'wesh-end' missing: body truncated")
+    fw = firmware
+    if fw is None:
+        fw = next((Firmware.detect(v) for _, k, v in pairs if k == "vv"), None)
+    index = {code.replace(" ", ""): info for code, info in codes_for(fw).items()}
+    for lineno, key, value in pairs:
+        info = index.get(key)
+        if info is None or info.section is None or not info.elements:
+            if info is None:
+                doc.warn(f"line {lineno}: unknown key {key[:20]!r}")
+            doc.extras[f"compact/{key[:20]}"] = value[:MAX_TEXT]
+            continue
+        if len(info.elements) == 1:
+            doc.add(info.section, info.elements[0], value)
+            continue
+        parts = value.split()
+        if len(parts) != len(info.elements):
+            doc.warn(f"line {lineno}: {key} needs {len(info.elements)} values, got {len(parts)}")
+        for element, part in zip(info.elements, parts, strict=False):
+            doc.add(info.section, element, part)
+    return _build(doc, fw)
+
+
+# --------------------------------------------------------------------------- interpretation
+
+
+class _Reader:
+    """Turns texts of one document into typed values, recording warnings."""
+
+    def __init__(self, doc: _Doc, firmware: Firmware | None) -> None:
+        self.doc = doc
+        self.firmware = firmware
+        self.used: set[tuple[str, str]] = set()
+
+    def text(self, section: str, element: str) -> str | None:
+        """Return the raw text of an element (``None`` if absent); marks it as used."""
+        table = self.doc.leaves.get(section)
+        if table is None or element not in table:
+            return None
+        self.used.add((section, element))
+        return table[element]
+
+    def value(self, section: str, element: str) -> str | None:
+        """Return the stripped text, ``None`` for absent elements and placeholders."""
+        raw = self.text(section, element)
+        if raw is None:
+            return None
+        stripped = raw.strip()
+        return None if stripped.lower() in PLACEHOLDERS else stripped
+
+    def number(
+        self, section: str, element: str, *, units: Iterable[str] = ()
+    ) -> tuple[float, str | None] | None:
+        """Return a number and its unit suffix; garbage or a wrong unit → ``None`` + warning."""
+        text = self.value(section, element)
+        if text is None:
+            return None
+        match = _NUMBER_RE.match(text)
+        allowed = {unit.lower() for unit in units}
+        if match is None:
+            self.doc.warn(f"{section}/{element}: not a number: {text[:30]!r}")
+            return None
+        unit = match.group(2).strip() if match.group(2) else None
+        if unit is not None and unit.lower() not in allowed and "*" not in allowed:
+            self.doc.warn(f"{section}/{element}: unexpected unit {unit!r}")
+            return None
+        try:
+            return float(match.group(1)), unit
+        except ValueError:  # pragma: no cover - the regex admits only valid floats
+            return None
+
+    def integer(
+        self,
+        section: str,
+        element: str,
+        *,
+        low: int = 0,
+        high: int = 10**12,
+        units: Iterable[str] = (),
+    ) -> int | None:
+        """Return an integer within ``[low, high]``; garbage → ``None`` + warning."""
+        found = self.number(section, element, units=units)
+        if found is None:
+            return None
+        value = found[0]
+        if value != int(value):
+            self.doc.warn(f"{section}/{element}: not an integer: {value}")
+            return None
+        if not low <= value <= high:
+            self.doc.warn(f"{section}/{element}: {int(value)} out of range [{low}, {high}]")
+            return None
+        return int(value)
+
+    def real(
+        self,
+        section: str,
+        element: str,
+        *,
+        low: float = -1e9,
+        high: float = 1e9,
+        units: Iterable[str] = (),
+    ) -> float | None:
+        """Return a float within ``[low, high]``; garbage → ``None`` + warning."""
+        found = self.number(section, element, units=units)
+        if found is None:
+            return None
+        if not low <= found[0] <= high:
+            self.doc.warn(f"{section}/{element}: {found[0]} out of range [{low}, {high}]")
+            return None
+        return found[0]
+
+    def flag(self, section: str, element: str) -> bool | None:
+        """``ON``/``1``/``checked`` → True, ``OFF``/``0`` → False, else ``None`` + warning."""
+        text = self.value(section, element)
+        if text is None:
+            return None
+        upper = text.upper()
+        if upper in ("ON", "1", "CHECKED", "TRUE"):
+            return True
+        if upper in ("OFF", "0", "FALSE"):
+            return False
+        self.doc.warn(f"{section}/{element}: not an on/off value: {text[:30]!r}")
+        return None
+
+    def energy_wh(self, section: str, element: str, *, kwh_default: bool | None) -> int | None:
+        """Return an energy index in Wh from ``NNN`` (Wh), ``NNN.NNN`` (kWh) or an explicit unit."""
+        text = self.value(section, element)
+        found = self.number(section, element, units=("Wh", "kWh"))
+        if found is None or text is None:
+            return None
+        value, unit = found
+        if unit is not None:
+            kwh = unit.lower() == "kwh"
+        else:
+            kwh = "." in text
+            if kwh_default is not None and kwh != kwh_default:
+                self.doc.warn(
+                    f"{section}/{element}: printed in {'kWh' if kwh else 'Wh'}, "
+                    f"unlike firmware {self.firmware}"
+                )
+        wh = round(value * 1000) if kwh else value
+        if wh != int(wh) or not 0 <= wh <= _MAX_INDEX_WH:
+            self.doc.warn(f"{section}/{element}: not an energy index: {text[:30]!r}")
+            return None
+        return int(wh)
+
+
+def _numbered(table: dict[str, str]) -> dict[int, dict[str, str]]:
+    """Group ``NAMEn`` elements by ``n``: ``{1: {"PULSE": "PULSE1", ...}}``."""
+    groups: dict[int, dict[str, str]] = {}
+    for element in table:
+        match = _NUMBERED_RE.match(element)
+        if match is not None:
+            groups.setdefault(int(match.group(2)), {})[match.group(1).upper()] = element
+    return groups
+
+
+def _detect_firmware(doc: _Doc, given: Firmware | None) -> Firmware | None:
+    if given is not None:
+        return Firmware(given)
+    info = doc.leaves.get("info", {})
+    detected = Firmware.detect(info.get("firmware"))
+    if detected is not None:
+        return detected
+    for meter in ("tic1", "tic2", "tic3"):
+        names = {name.upper() for name in doc.leaves.get(meter, {})}
+        if names & {"H_CREUSE", "H_PLEINE"}:
+            return Firmware.V084A10
+        if names & {"HCHC", "HCHP"}:
+            return Firmware.V083H
+    return None
+
+
+def _info(reader: _Reader) -> WesInfo:
+    box_time = None
+    date, time = reader.value("info", "date"), reader.value("info", "time")
+    if date is not None or time is not None:
+        dmatch = _DATE_RE.match(date or "")
+        tmatch = _TIME_RE.match(time or "")
+        if dmatch is None or tmatch is None:
+            reader.doc.warn(f"info: unreadable box clock {date!r} {time!r}")
+        else:
+            day, month, year = (int(part) for part in dmatch.groups())
+            year += 2000 if year < 100 else 0
+            hour, minute = int(tmatch.group(1)), int(tmatch.group(2))
+            second = int(tmatch.group(3) or 0)
+            try:
+                box_time = datetime(year, month, day, hour, minute, second, tzinfo=PARIS)
+            except ValueError:
+                reader.doc.warn(f"info: impossible box clock {date!r} {time!r}")
+    mac = None
+    serial = reader.value("info", "serial")
+    if serial is not None:
+        digits = re.sub(r"[\s:.-]", "", serial).upper()
+        if re.fullmatch(r"[0-9A-F]{12}", digits):
+            mac = digits
+        else:
+            reader.doc.warn(f"info/serial: not a MAC address: {serial[:30]!r}")
+    hardware = reader.value("info", "hardware")
+    server = reader.value("info", "serverversion")
+    space = reader.real("info", "spaceleft", low=0, units=("Go", "GB"))
+    storage = reader.real("info", "storage", low=0, units=("Go", "GB"))
+    return WesInfo(
+        box_time=box_time,
+        firmware=reader.value("info", "firmware"),
+        mac=mac,
+        hardware=hardware if hardware is not None else server,
+        spaceleft_gb=space if space is not None else storage,
+        alarm=reader.flag("info", "alarme"),
+    )
+
+
+def _tic(reader: _Reader, number: int) -> TicMeter:
+    section = f"tic{number}"
+    table = reader.doc.leaves.get(section, {})
+    adco_raw = (reader.text(section, "ADCO") or "").strip()
+    ptec_raw = (reader.text(section, "PTEC") or "").strip()
+    available = adco_raw.lower() not in ("pas dispo", "tic nderr.") and ptec_raw.lower() != (
+        "tic nderr."
+    )
+    adco = reader.value(section, "ADCO")
+    optarif = reader.value(section, "OPTARIF")
+    optarif = optarif.rstrip(". ") or None if optarif is not None else None
+    period = reader.value(section, "PTEC")
+
+    def amps(element: str) -> int | None:
+        return reader.integer(section, element, high=10_000, units=("A",))
+
+    def volts(element: str) -> int | None:
+        value = reader.integer(section, element, high=100_000, units=("V",))
+        return None if value == 0 else value
+
+    iinst = {p: amps(f"IINST{p}") for p in ("", "1", "2", "3")}
+    imax = {p: amps(f"IMAX{p}") for p in ("", "1", "2", "3")}
+    tension = {p: volts(f"TENSION{p}") for p in ("1", "2", "3")}
+    three_phase = any(
+        value
+        for value in (iinst["2"], iinst["3"], imax["2"], imax["3"], tension["2"], tension["3"])
+    )
+    currents: tuple[int | None, ...]
+    imaxes: tuple[int | None, ...]
+    voltages: tuple[int | None, ...]
+    if three_phase:
+        currents = (iinst["1"], iinst["2"], iinst["3"])
+        imaxes = (imax["1"], imax["2"], imax["3"])
+        voltages = (tension["1"], tension["2"], tension["3"])
+    else:
+        has = {name.upper() for name in table}
+        currents = (
+            (iinst[""] if "IINST" in has else iinst["1"],) if has & {"IINST", "IINST1"} else ()
+        )
+        imaxes = (imax[""] if "IMAX" in has else imax["1"],) if has & {"IMAX", "IMAX1"} else ()
+        voltages = (tension["1"],) if "TENSION1" in has else ()
+    indexes: dict[str, int] = {}
+    for element in table:
+        name = _TIC_INDEXES.get(element.upper())
+        if name is None:
+            continue
+        wh = reader.energy_wh(section, element, kwh_default=False)
+        if wh is None:
+            continue
+        if name in indexes:
+            reader.doc.warn(f"{section}/{element}: second spelling of index {name}, first kept")
+            continue
+        indexes[name] = wh
+    producer = reader.integer(section, "PRODUCTEUR", high=10**9)
+    tomorrow = reader.value(section, "DEMAIN")
+    return TicMeter(
+        number=number,
+        available=available,
+        adco=adco,
+        optarif=optarif,
+        isousc_a=amps("ISOUSC"),
+        period=period,
+        period_code=period_code(period),
+        tomorrow=tomorrow,
+        tomorrow_code=tomorrow_code(tomorrow),
+        apparent_power_va=reader.integer(section, "PAP", high=_MAX_POWER_VA, units=("VA",)),
+        injected_power_va=reader.integer(section, "PAPIJ", high=_MAX_POWER_VA, units=("VA",)),
+        phases=3 if three_phase else 1,
+        currents_a=currents,
+        voltages_v=voltages,
+        imax_a=imaxes,
+        pejp=reader.integer(section, "PEJP", high=10**6),
+        producer=None if producer is None else producer != 0,
+        indexes_wh=indexes,
+    )
+
+
+def _quantity(reader: _Reader, section: str, element: str | None) -> Quantity | None:
+    if element is None:
+        return None
+    found = reader.number(section, element, units=("*",))
+    return None if found is None else Quantity(found[0], found[1])
+
+
+def _pulses(reader: _Reader) -> tuple[PulseCounter, ...]:
+    table = reader.doc.leaves.get("impulsion", {})
+    counters = []
+    for number, names in sorted(_numbered(table).items()):
+        if not names.keys() & {"PULSE", "INDEX", "DEBIT", "CONSO_JOUR"}:
+            continue
+
+        def real(key: str, names: dict[str, str] = names) -> float | None:
+            element = names.get(key)
+            return None if element is None else reader.real("impulsion", element)
+
+        index = unit = None
+        if "INDEX" in names:
+            found = reader.number("impulsion", names["INDEX"], units=("*",))
+            if found is not None:
+                index, unit = found
+        pulses = None
+        if "PULSE" in names:
+            pulses = reader.integer("impulsion", names["PULSE"], high=2**32)
+        counters.append(
+            PulseCounter(
+                number=number,
+                pulses_today=pulses,
+                index=index,
+                index_unit=unit,
+                flow=real("DEBIT"),
+                consumption_day=_quantity(reader, "impulsion", names.get("CONSO_JOUR")),
+                consumption_yesterday=_quantity(reader, "impulsion", names.get("CONSO_VEILLE")),
+                consumption_month=_quantity(reader, "impulsion", names.get("CONSO_MOIS")),
+                consumption_year=_quantity(reader, "impulsion", names.get("CONSO_ANNEE")),
+                cost_day_eur=real("COUT_JOUR"),
+                cost_month_eur=real("COUT_MOIS"),
+                cost_year_eur=real("COUT_ANNEE"),
+            )
+        )
+    return tuple(counters)
+
+
+def _clamps(reader: _Reader) -> tuple[tuple[Clamp, ...], int | None]:
+    table = reader.doc.leaves.get("pince", {})
+    kwh_default = None if reader.firmware is None else reader.firmware is Firmware.V084A10
+    clamps = []
+    watts = {}
+    for number, names in sorted(_numbered(table).items()):
+        if "WATT" in names:
+            watts[number] = reader.integer("pince", names["WATT"], high=_MAX_POWER_VA, units=("W",))
+    for number, names in sorted(_numbered(table).items()):
+        if not names.keys() & {"I", "INDEX", "INJECT", "PUISSANCE"}:
+            continue
+        power_va = power_w = None
+        cos_phi = None
+        if "PUISSANCE" in names:
+            text = reader.value("pince", names["PUISSANCE"])
+            match = _POWER_RE.match(text or "")
+            if match is not None:
+                power_w, cos_phi = int(match.group(1)), float(match.group(2))
+            else:
+                power_va = reader.integer(
+                    "pince", names["PUISSANCE"], high=_MAX_POWER_VA, units=("VA",)
+                )
+        clamps.append(
+            Clamp(
+                number=number,
+                current_a=None
+                if "I" not in names
+                else reader.real("pince", names["I"], low=-1e4, high=1e4, units=("A",)),
+                index_wh=None
+                if "INDEX" not in names
+                else reader.energy_wh("pince", names["INDEX"], kwh_default=kwh_default),
+                inject_wh=None
+                if "INJECT" not in names
+                else reader.energy_wh("pince", names["INJECT"], kwh_default=kwh_default),
+                power_va=power_va,
+                power_w=watts.get(number, power_w) if watts.get(number) is not None else power_w,
+                cos_phi=cos_phi,
+            )
+        )
+    voltage = reader.integer("pince", "V", high=100_000, units=("V",))
+    return tuple(clamps), (None if voltage == 0 else voltage)
+
+
+def _family(
+    reader: _Reader, section: str, prefix: str, parse: Callable[[str, str], object]
+) -> dict[int, object]:
+    out: dict[int, object] = {}
+    for element in reader.doc.leaves.get(section, {}):
+        match = _NUMBERED_RE.match(element)
+        if match is None or match.group(1).upper() != prefix:
+            continue
+        value = parse(section, element)
+        if value is not None or prefix == "SONDE":
+            out[int(match.group(2))] = value
+    return out
+
+
+def _build(doc: _Doc, given: Firmware | None) -> WesSnapshot:
+    firmware = _detect_firmware(doc, given)
+    reader = _Reader(doc, firmware)
+    info = _info(reader)
+    tic = tuple(_tic(reader, n) for n in (1, 2, 3) if f"tic{n}" in doc.leaves)
+    pulses = _pulses(reader)
+    clamps, voltage = _clamps(reader)
+
+    def temperature(section: str, element: str) -> float | None:
+        return reader.real(section, element, low=-100, high=200, units=("°C", "C", "%"))
+
+    def real(section: str, element: str) -> float | None:
+        return reader.real(section, element, units=("V",))
+
+    temps = _family(reader, "temp", "SONDE", temperature)
+    relays = _family(reader, "relais", "RELAIS", reader.flag)
+    relays_1w = _family(reader, "relais1W", "RELAIS", reader.flag)
+    inputs = _family(reader, "entree", "ENTREE", reader.flag)
+    analog = _family(reader, "analogique", "AD", real)
+    switches = _family(reader, "switch_virtuel", "SWITCH", reader.flag)
+    variables = _family(reader, "variables", "VARIABLE", reader.real)
+    for section, table in doc.leaves.items():
+        for element, text in table.items():
+            if (section, element) in reader.used:
+                continue
+            doc.extras[f"{section}/{element}"] = text
+            family = "tic" if section.startswith("tic") else section
+            stem = _NUMBERED_RE.match(element)
+            name = (stem.group(1) if stem and family == "pince" else element).upper()
+            if name not in _KNOWN_EXTRAS.get(family, ()):
+                where = "unknown section" if section not in _SECTIONS else "unknown element"
+                doc.warn(f"{section}/{element}: {where}, kept in extras")
+    return WesSnapshot(
+        info=info,
+        tic=tic,
+        pulses=pulses,
+        clamps=clamps,
+        voltage_v=voltage,
+        temperatures={k: v for k, v in temps.items() if v is None or isinstance(v, float)},
+        relays={k: v for k, v in relays.items() if isinstance(v, bool)},
+        relays_1w={k: v for k, v in relays_1w.items() if isinstance(v, bool)},
+        inputs={k: v for k, v in inputs.items() if isinstance(v, bool)},
+        analog_v={k: v for k, v in analog.items() if isinstance(v, float)},
+        switches={k: v for k, v in switches.items() if isinstance(v, bool)},
+        variables={k: v for k, v in variables.items() if isinstance(v, float)},
+        warnings=doc.finish_warnings(),
+        firmware=firmware,
+        complete=doc.complete,
+        extras=dict(doc.extras),
+    )
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def snapshot_values(
+    snapshot: WesSnapshot, *, firmware: Firmware | None = None
+) -> Callable[[str], tuple[object, ...] | None]:
+    """Return the CGX values that make a template render ``snapshot`` (the parser's inverse).
+
+    Returns a ``code → values`` function for :func:`wesh.wes.cgx.render_template`, with
+    the C types of ``firmware``'s catalogue (default: the snapshot's own firmware).
+    Unknown values print as the box prints them: ``Pas Dispo``, ``TIC NDERR.``, ``----``
+    or zero.
+    """
+    fw = firmware if firmware is not None else snapshot.firmware
+    catalogue = codes_for(fw)
+    table = _element_values(snapshot, fw)
+
+    def values(code: str) -> tuple[object, ...] | None:
+        info = catalogue.get(code)
+        if info is None or info.section is None:
+            return None
+        if code in ("g d", "h d"):
+            when = snapshot.info.box_time
+            return (0, 0, 0) if when is None else (when.day, when.month, when.year % 100)
+        if code == "h h":
+            when = snapshot.info.box_time
+            return (0, 0) if when is None else (when.hour, when.minute)
+        if code == "r a":
+            mac = snapshot.info.mac or "000000000000"
+            return tuple(int(mac[i : i + 2], 16) for i in range(0, 12, 2))
+        if code == "WRo":
+            return (_relais1w_block(snapshot),)
+        out: list[object] = []
+        for element, ctype in zip(info.elements, info.ctypes, strict=False):
+            value = table.get((info.section, element))
+            if ctype == "str" and element.upper() in _TIC_INDEXES:
+                value = f"{value if isinstance(value, int) else 0:09d}"
+            out.append(_typed(value, ctype))
+        if info.ctypes == ("int", "float"):  # pulse index, %d.%03.0f
+            index = float(table.get((info.section, info.elements[0])) or 0.0)  # type: ignore[arg-type]
+            whole = int(index)
+            return whole, round((index - whole) * 1000, 6)
+        return tuple(out)
+
+    return values
+
+
+def _typed(value: object, ctype: str) -> object:
+    if ctype == "str":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{value:09d}"  # indexes printed as text by older firmware
+        return "" if value is None else str(value)
+    if ctype == "float":
+        return 0.0 if value is None else float(value)  # type: ignore[arg-type]
+    if value is None:
+        return 0
+    if isinstance(value, float):
+        return round(value)
+    return int(value) if isinstance(value, bool | int) else 0
+
+
+def _relais1w_block(snapshot: WesSnapshot) -> str:
+    if not snapshot.relays_1w:
+        return ""
+    lines = ["<relais1W>"]
+    lines += [
+        f"<RELAIS{n}>{'ON' if on else 'OFF'}</RELAIS{n}>"
+        for n, on in sorted(snapshot.relays_1w.items())
+    ]
+    lines.append("</relais1W>")
+    return "\n".join(lines) + "\n"
+
+
+def _element_values(snapshot: WesSnapshot, fw: Firmware | None) -> dict[tuple[str, str], object]:
+    """Map ``(section, element)`` to the typed value the firmware would pass."""
+    table: dict[tuple[str, str], object] = {}
+    info = snapshot.info
+    table["info", "firmware"] = info.firmware
+    table["info", "hardware"] = info.hardware
+    table["info", "spaceleft"] = info.spaceleft_gb
+    table["info", "alarme"] = None if info.alarm is None else int(info.alarm)
+    for meter in snapshot.tic:
+        s = f"tic{meter.number}"
+        table[s, "ADCO"] = meter.adco if meter.adco is not None else "Pas Dispo"
+        table[s, "OPTARIF"] = meter.optarif or ""
+        table[s, "ISOUSC"] = meter.isousc_a
+        table[s, "PTEC"] = (
+            meter.period if meter.period is not None else ("" if meter.available else "TIC NDERR.")
+        )
+        table[s, "PAP"] = meter.apparent_power_va
+        table[s, "PAPIJ"] = meter.injected_power_va
+        table[s, "PEJP"] = meter.pejp
+        table[s, "DEMAIN"] = meter.tomorrow if meter.tomorrow is not None else "----"
+        table[s, "PRODUCTEUR"] = None if meter.producer is None else int(meter.producer)
+        if meter.phases == 3:
+            for p in range(3):
+                for family, values in (
+                    ("IINST", meter.currents_a),
+                    ("IMAX", meter.imax_a),
+                    ("TENSION", meter.voltages_v),
+                ):
+                    table[s, f"{family}{p + 1}"] = values[p] if p < len(values) else None
+        else:
+            table[s, "IINST"] = meter.currents_a[0] if meter.currents_a else None
+            table[s, "IMAX"] = meter.imax_a[0] if meter.imax_a else None
+            table[s, "TENSION1"] = meter.voltages_v[0] if meter.voltages_v else None
+        names = {
+            v: k
+            for k, v in _TIC_INDEXES.items()
+            if k not in ("HCHC", "HCHP", "H_CREUSE", "H_PLEINE")
+        }
+        for name, wh in meter.indexes_wh.items():
+            if name == "hchc":
+                table[s, "HCHC"] = table[s, "H_CREUSE"] = wh
+            elif name == "hchp":
+                table[s, "HCHP"] = table[s, "H_PLEINE"] = wh
+            elif name in names:
+                element = {
+                    "h_weekend": "H_WeekEnd",
+                    "hc_semaine": "HC_Semaine",
+                    "hp_semaine": "HP_Semaine",
+                    "hc_weekend": "HC_WeekEnd",
+                    "hp_weekend": "HP_WeekEnd",
+                    "hc_mercredi": "HC_Mercredi",
+                    "hp_mercredi": "HP_Mercredi",
+                }.get(name, names[name])
+                table[s, element] = wh
+    for counter in snapshot.pulses:
+        n = counter.number
+        table["impulsion", f"PULSE{n}"] = counter.pulses_today
+        table["impulsion", f"INDEX{n}"] = counter.index
+        table["impulsion", f"DEBIT{n}"] = counter.flow
+        for period, quantity in (
+            ("JOUR", counter.consumption_day),
+            ("VEILLE", counter.consumption_yesterday),
+            ("MOIS", counter.consumption_month),
+            ("ANNEE", counter.consumption_year),
+        ):
+            if quantity is not None:
+                text = f"{quantity.value:.2f} {quantity.unit}" if quantity.unit else quantity.value
+                table["impulsion", f"CONSO_{period}{n}"] = (
+                    text if fw is Firmware.V083H else quantity.value
+                )
+        table["impulsion", f"COUT_JOUR{n}"] = counter.cost_day_eur
+        table["impulsion", f"COUT_MOIS{n}"] = counter.cost_month_eur
+        table["impulsion", f"COUT_ANNEE{n}"] = counter.cost_year_eur
+    for clamp in snapshot.clamps:
+        n = clamp.number
+        table["pince", f"I{n}"] = clamp.current_a
+        kwh = fw is not Firmware.V083H
+        for element, energy in (("INDEX", clamp.index_wh), ("INJECT", clamp.inject_wh)):
+            table["pince", f"{element}{n}"] = (
+                None if energy is None else (energy / 1000 if kwh else energy)
+            )
+        table["pince", f"PUISSANCE{n}"] = clamp.power_va
+        table["pince", f"WATT{n}"] = clamp.power_w
+    table["pince", "V"] = snapshot.voltage_v
+    for n, celsius in snapshot.temperatures.items():
+        table["temp", f"SONDE{n}"] = celsius
+    for n, on in snapshot.relays.items():
+        table["relais", f"RELAIS{n}"] = "ON" if on else "OFF"
+    for section, prefix, mapping in (
+        ("entree", "ENTREE", snapshot.inputs),
+        ("switch_virtuel", "SWITCH", snapshot.switches),
+    ):
+        for n, state in mapping.items():
+            table[section, f"{prefix}{n}"] = int(state)
+    for n, volts in snapshot.analog_v.items():
+        table["analogique", f"AD{n}"] = volts
+    for n, value in snapshot.variables.items():
+        table["variables", f"VARIABLE{n}"] = value
+    return table
