@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from wesh.tic.encoder import make_group
@@ -279,3 +281,36 @@ def test_catalogue_is_read_only():
         HISTORIQUE_LABELS["X"] = HISTORIQUE_LABELS["ADCO"]  # type: ignore[index]
     with pytest.raises(AttributeError):
         HISTORIQUE_LABELS["ADCO"].width = 3  # type: ignore[misc]
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "tic-labels.md"
+
+
+def doc_rows():
+    """Label rows of the tables in docs/tic-labels.md §6, per mode heading."""
+    rows: dict[tuple[Mode, str], list[str]] = {}
+    mode = None
+    text = DOC.read_text(encoding="utf-8")
+    for line in text[text.index("## 6. Label tables") :].splitlines():
+        if line.startswith("#### "):
+            mode = Mode(line[5:].strip())
+        elif line.startswith("| `") and mode is not None:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[mode, cells[0].strip("`")] = cells
+    return rows
+
+
+def test_documentation_tables_match_catalogue():
+    rows = doc_rows()
+    expected = {(m, label) for m in Mode for label in catalogue(m)}
+    assert set(rows) == expected
+    for (mode, label), cells in rows.items():
+        info = catalogue(mode)[label]
+        assert cells[3] == info.kind.value, label
+        assert cells[4] == str(info.width), label
+        assert cells[5] == (info.unit.value or "—"), label
+        flags = cells[6].split()
+        assert ("H" in flags) is info.horodated, label
+        assert ("T" in flags) is info.three_phase_only, label
+        assert ("P" in flags) is info.producer_only, label
+        assert ("deviation" in flags) is info.deviation, label
