@@ -17,19 +17,20 @@ from wesh.wes.csvlog import (
     format_csv_log,
     format_csv_row,
     parse_csv_log,
+    reading_kind,
 )
 
 COLUMNS = (
-    CsvColumn("tic1/PAP", "VA"),
-    CsvColumn("tic1/BASE", "Wh"),
-    CsvColumn("impulsion/INDEX1", "l"),
-    CsvColumn("temp/SONDE1", "°C"),
-    CsvColumn("entree/ENTREE1"),
+    CsvColumn("tic.1.power_va", "VA"),
+    CsvColumn("tic.1.index.base", "Wh"),
+    CsvColumn("impulsion.1.index", "L"),
+    CsvColumn("temp.1", "°C"),
+    CsvColumn("entree.1"),
 )
 
 SAMPLE = (
-    "Date;Heure;tic1/PAP (VA);tic1/BASE (Wh);impulsion/INDEX1 (l);temp/SONDE1 (°C);"
-    "entree/ENTREE1\r\n"
+    "Date;Heure;tic.1.power_va (VA);tic.1.index.base (Wh);impulsion.1.index (L);temp.1 (°C);"
+    "entree.1\r\n"
     "21/11/2025;14:07:00;1840;12345678;1234,567;19,8;0\r\n"
     "21/11/2025;14:08:00;1850;12345690;1234,6;19.9;1\r\n"
 )
@@ -44,20 +45,56 @@ def test_parse_sample() -> None:
     log = parse_csv_log(SAMPLE)
     assert log.errors == ()
     assert log.columns == COLUMNS
-    assert log.units["temp/SONDE1"] == "°C"
-    assert log.units["entree/ENTREE1"] is None
+    assert log.units["temp.1"] == "°C"
+    assert log.units["entree.1"] is None
     first, second = log.rows
     assert first.line == 2
     assert first.box_time == datetime(2025, 11, 21, 14, 7, tzinfo=LOCAL_TZ)
     assert first.box_time.utcoffset() == timedelta(hours=1)
     assert first.values == {
-        "tic1/PAP": 1840,
-        "tic1/BASE": 12345678,
-        "impulsion/INDEX1": pytest.approx(1234.567),
-        "temp/SONDE1": pytest.approx(19.8),
-        "entree/ENTREE1": 0,
+        "tic.1.power_va": 1840,
+        "tic.1.index.base": 12345678,
+        "impulsion.1.index": pytest.approx(1234.567),
+        "temp.1": pytest.approx(19.8),
+        "entree.1": 0,
     }
-    assert second.values["temp/SONDE1"] == pytest.approx(19.9)  # a point is accepted too
+    assert second.values["temp.1"] == pytest.approx(19.9)  # a point is accepted too
+
+
+def test_readings_of_a_log() -> None:
+    polled = datetime(2025, 11, 22, 8, 0, tzinfo=UTC)
+    readings = parse_csv_log(SAMPLE).readings(poll_time=polled)
+    assert len(readings) == 10
+    first = {r.path: r for r in readings[:5]}
+    assert first["tic.1.index.base"].kind == "index"
+    assert first["tic.1.index.base"].unit == "Wh"
+    assert first["tic.1.power_va"].kind == "gauge"
+    assert first["entree.1"].kind == "state"
+    assert first["entree.1"].value is False
+    assert first["temp.1"].unit == "°C"
+    assert all(r.poll_time == polled for r in readings)
+    assert first["temp.1"].box_time == datetime(2025, 11, 21, 14, 7, tzinfo=LOCAL_TZ)
+    with pytest.raises(UsageError):
+        parse_csv_log(SAMPLE).readings(poll_time=datetime(2025, 1, 1))  # noqa: DTZ001
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("tic.1.index.hchc", "index"),
+        ("impulsion.2.index", "index"),
+        ("pince.1.injection", "index"),
+        ("pince.1.index", "index"),
+        ("relais.1", "state"),
+        ("relais1w.101", "state"),
+        ("switch.3", "state"),
+        ("tic.2.available", "state"),
+        ("temp.1", "gauge"),
+        ("impulsion.1.consumption.day", "gauge"),
+    ],
+)
+def test_reading_kind(path: str, kind: str) -> None:
+    assert reading_kind(path) == kind
 
 
 def test_format_sample_exactly() -> None:

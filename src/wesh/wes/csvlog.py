@@ -9,8 +9,11 @@ in ``docs/wes-client.md`` as our choice, to be checked against a real box::
     header    Date;Heure;<path> (<unit>);<path> (<unit>);...
     row       DD/MM/YYYY;HH:MM:SS;<value>;<value>;...
 
-    Date;Heure;tic1/PAP (VA);tic1/BASE (Wh);impulsion/INDEX1 (l);temp/SONDE1 (°C)
+    Date;Heure;tic.1.power_va (VA);tic.1.index.base (Wh);impulsion.1.index (L);temp.1 (°C)
     21/11/2025;14:07:00;1840;12345678;1234,567;19,8
+
+* Column paths are the reading paths of :mod:`wesh.wes.readings` (``tic.1.power_va``,
+  ``temp.1``...), so a log row becomes the same :class:`Reading` a live poll gives.
 
 * Separator ``;``, decimal **comma** (French spreadsheet convention); a point is
   accepted when reading. Integral values are written without decimals.
@@ -35,6 +38,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from wesh.errors import DecodeError, UsageError
+from wesh.wes.readings import Reading, ReadingKind
 
 __all__ = [
     "CSV_ENCODING",
@@ -48,6 +52,7 @@ __all__ = [
     "format_csv_log",
     "format_csv_row",
     "parse_csv_log",
+    "reading_kind",
 ]
 
 LOG_ROOT = "/LOGS"
@@ -60,6 +65,7 @@ _PLACEHOLDERS = frozenset({"", "----", "-"})
 _COLUMN_RE = re.compile(r"^(?P<path>[^()]+?)\s*(?:\((?P<unit>[^()]*)\))?$")
 _FORBIDDEN = re.compile(r"[;()\r\n\"]")
 _MAX_LINE_CHARS = 65_536
+_STATE_FAMILIES = frozenset({"relais", "relais1w", "entree", "switch"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +103,37 @@ class CsvLog:
     rows: tuple[CsvLogRow, ...] = ()
     errors: tuple[DecodeError, ...] = ()
     units: Mapping[str, str | None] = field(default_factory=dict)
+
+    def readings(self, *, poll_time: datetime) -> list[Reading]:
+        """Every known value as a :class:`Reading` (``box_time`` = the row's time).
+
+        ``poll_time`` is when the file was downloaded. The kind follows the path: an
+        ``index``/``injection`` path is an index, relays, inputs, switches and
+        ``*.available`` are states (``bool``), the rest gauges.
+        """
+        if poll_time.tzinfo is None:
+            raise UsageError("poll_time must be timezone-aware", where="poll_time")
+        out: list[Reading] = []
+        for row in self.rows:
+            for path, value in row.values.items():
+                if value is None:
+                    continue
+                kind = reading_kind(path)
+                typed: float | bool = bool(value) if kind == "state" else value
+                out.append(
+                    Reading(path, typed, self.units.get(path), row.box_time, poll_time, kind)
+                )
+        return out
+
+
+def reading_kind(path: str) -> ReadingKind:
+    """Guess how a reading path aggregates (see :mod:`wesh.wes.readings`)."""
+    parts = path.split(".")
+    if "index" in parts or (parts[0] == "pince" and parts[-1] == "injection"):
+        return "index"
+    if parts[0] in _STATE_FAMILIES or parts[-1] in ("available", "producer", "alarm"):
+        return "state"
+    return "gauge"
 
 
 def csv_log_path(day: date) -> str:
