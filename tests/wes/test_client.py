@@ -598,3 +598,28 @@ async def test_a_toggle_is_sent_once_even_when_the_connection_drops(make_box) ->
         with pytest.raises(ConnectionFailed):
             await client.toggle_switch(1)
     assert [r.target for r in box.requests] == ["/RL.cgi?frl=1", "/AJAX.cgx?fvs=1"]
+
+
+COMPACT_BODY = (
+    b"wesh-compact 1\ngd=21/11/25\nhh=14:07\nvv=V0.84A10\nra=0011223344AA\nip1=1840\nwesh-end\n"
+)
+
+
+async def test_compact_template_polling_and_identity(make_box) -> None:
+    async def compact(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        if request.target == "/WESH.CGX":
+            writer.write(response("200 OK", COMPACT_BODY, {"Content-Type": "text/xml"}))
+        else:
+            writer.write(response("404 Not Found"))
+
+    box = await make_box(compact)
+    config = box.config(compact=True, data_path="/WESH.CGX", expected_mac=MAC)
+    async with WesClient(config) as client:
+        readings = {r.path: r for r in await client.fetch_readings()}
+        assert readings["tic.1.power_va"].value == 1840
+        snapshot = await client.fetch_snapshot()
+        assert snapshot.info.mac == MAC and snapshot.complete
+    config = box.config(compact=True, data_path="/WESH.CGX", expected_mac="0011223344BB")
+    async with WesClient(config) as client:
+        with pytest.raises(IdentityMismatch):
+            await client.fetch_snapshot()

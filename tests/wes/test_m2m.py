@@ -7,6 +7,7 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -329,3 +330,24 @@ async def test_cancelled_command_drops_the_connection(box_factory) -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
         assert not m2m.connected
+
+
+async def test_readings_by_path(box_factory) -> None:
+    box = await box_factory()
+    polled = datetime(2025, 11, 21, 13, 0, tzinfo=UTC)
+    async with WesM2M("127.0.0.1", box.port, timeout_s=2) as m2m:
+        readings = await m2m.readings(
+            ["tic.1.power_va", "tic.1.current.1", "impulsion.1.index", "temp.30", "relais.2"],
+            poll_time=polled,
+        )
+        with pytest.raises(UsageError):
+            await m2m.readings(["tic.1.index.base"])
+    assert [(r.path, r.value, r.unit, r.kind) for r in readings] == [
+        ("tic.1.power_va", 1840, "VA", "gauge"),
+        ("tic.1.current.1", 8, "A", "gauge"),
+        ("impulsion.1.index", pytest.approx(1234.567), None, "index"),
+        ("temp.30", pytest.approx(-2.5), "°C", "gauge"),
+        ("relais.2", False, None, "state"),
+    ]
+    assert all(r.poll_time == polled and r.box_time is None for r in readings)
+    assert box.received[-5:] == ["gT100", "gT101", "gP101", "gW030", "gr002"]

@@ -61,7 +61,7 @@ from wesh.wes.commands import (
     toggle_relay_command,
     toggle_switch_command,
 )
-from wesh.wes.datacgx import parse_data_cgx
+from wesh.wes.datacgx import parse_compact, parse_data_cgx
 from wesh.wes.m2m import WesM2M, normalise_mac
 from wesh.wes.model import Firmware, WesSnapshot
 from wesh.wes.readings import Reading
@@ -113,6 +113,8 @@ class WesConfig:
     retry waits ``backoff_s * 2**(n-1)`` seconds (capped at ``backoff_max_s``) times a
     random factor in [0.5, 1]. ``firmware`` forces the data.cgx dialect (else detected).
     ``mac_via_m2m``: when the page carries no MAC, ask the M2M port (``gI000``).
+    ``compact``: ``data_path`` is a compact template we installed (``wesh.wes.cgx``),
+    read with :func:`~wesh.wes.datacgx.parse_compact` instead of the XML parser.
     """
 
     host: str
@@ -132,6 +134,7 @@ class WesConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     firmware: Firmware | None = None
     mac_via_m2m: bool = True
+    compact: bool = False
 
     def __post_init__(self) -> None:
         def bad(message: str, key: str) -> ConfigError:
@@ -221,17 +224,29 @@ class WesClient:
         target = _check_path(path, host=self._where)
         return await self._retrying(lambda: self._get(target), retry=True)
 
-    async def fetch_snapshot(self) -> WesSnapshot:
-        """GET the data page, parse it and check the box's identity."""
-        body = await self.fetch(self.config.data_path)
+    async def fetch_snapshot(
+        self, path: str | None = None, *, compact: bool | None = None
+    ) -> WesSnapshot:
+        """GET the data page (or ``path``), parse it and check the box's identity.
+
+        ``compact`` (default: ``config.compact``) reads a compact template's output.
+        """
+        body = await self.fetch(path or self.config.data_path)
+        parse = (
+            parse_compact
+            if (self.config.compact if compact is None else compact)
+            else parse_data_cgx
+        )
         try:
-            snapshot = parse_data_cgx(
+            snapshot = parse(
                 body, firmware=self.config.firmware, max_bytes=self.config.max_body_bytes
             )
         except DecodeError as exc:
             raise DecodeError(
                 exc.message, host=self._where, where=exc.where, channel=exc.channel
             ) from exc
+        for warning in snapshot.warnings:
+            _LOG.debug("WES %s: %s", self._where, warning)
         await self._check_identity(snapshot.info.mac)
         return snapshot
 

@@ -26,12 +26,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
 from wesh.errors import ConnectionFailed, DecodeError, DeviceTimeout, UsageError
 from wesh.wes.commands import validate_relay
+from wesh.wes.readings import Reading, ReadingKind
 
 __all__ = [
     "DEFAULT_M2M_PORT",
@@ -321,6 +324,29 @@ class WesM2M:
         _check_range("virtual switch", n, 1, 24)
         return await self.command(f"svs{n}={int(on)}")
 
+    async def readings(
+        self, paths: Iterable[str], *, poll_time: datetime | None = None
+    ) -> list[Reading]:
+        """Read channels by reading path, one command each, as :class:`Reading` objects.
+
+        Supported paths (same names as a data.cgx poll): ``tic.<m>.power_va``,
+        ``tic.<m>.current.<p>``, ``impulsion.<c>.flow``, ``impulsion.<c>.index`` (in the
+        counter's unit, left unnormalised), ``temp.<nn>``, ``relais.<n>``. M2M carries no
+        box clock, so ``box_time`` is ``None``; ``poll_time`` defaults to now (UTC).
+        """
+        plan = [(path, *_m2m_plan(path)) for path in paths]
+        stamp = poll_time or datetime.now(UTC)
+        if stamp.tzinfo is None:
+            raise UsageError("poll_time must be timezone-aware", where="poll_time")
+        out: list[Reading] = []
+        for path, cmd, unit, kind in plan:
+            if kind == "state":
+                value: float | bool = _parse_on_off(await self.command(cmd), host=self._where)
+            else:
+                value = await self._number(cmd)
+            out.append(Reading(path, value, unit, None, stamp, kind))
+        return out
+
     async def _number(self, cmd: str) -> float:
         value = await self.command(cmd)
         token = value.split(" ", 1)[0].replace(",", ".")
@@ -336,6 +362,25 @@ class WesM2M:
 
 class _StaleConnection(Exception):
     """The connection ended before the reply (internal signal, never escapes)."""
+
+
+_PLANS: tuple[tuple[re.Pattern[str], str, str | None, ReadingKind], ...] = (
+    (re.compile(r"^tic\.([1-3])\.power_va$"), "gT{0}00", "VA", "gauge"),
+    (re.compile(r"^tic\.([1-3])\.current\.([1-3])$"), "gT{0}0{1}", "A", "gauge"),
+    (re.compile(r"^impulsion\.([1-6])\.flow$"), "gP{0}00", None, "gauge"),
+    (re.compile(r"^impulsion\.([1-6])\.index$"), "gP{0}01", None, "index"),
+    (re.compile(r"^temp\.([1-9]|[12][0-9]|30)$"), "gW0{0:0>2}", "°C", "gauge"),
+    (re.compile(r"^relais\.([12])$"), "gr00{0}", None, "state"),
+)
+
+
+def _m2m_plan(path: str) -> tuple[str, str | None, ReadingKind]:
+    """Return the M2M command, unit and kind that read reading path ``path``."""
+    for pattern, template, unit, kind in _PLANS:
+        match = pattern.match(path)
+        if match:
+            return template.format(*match.groups()), unit, kind
+    raise UsageError(f"no M2M command reads {path!r}", channel=path)
 
 
 def _check_range(what: str, value: int, low: int, high: int) -> None:
