@@ -482,6 +482,12 @@ def test_unknown_labels_kept_raw():
     assert r.values["FOO"] == "bar"
 
 
+def test_group_without_any_mode_is_reported():
+    r = read_frame(Frame(mode=None, groups=(Group("PAPP", "00450"),), complete=True))
+    assert r.values == {}
+    assert r.warnings == ("PAPP: mode unknown, group not decoded",)
+
+
 def test_empty_frame():
     r = read_frame(Frame(mode=None, groups=(), complete=False))
     assert r.mode is None
@@ -500,7 +506,7 @@ _group = st.builds(
     horodate=st.none() | st.text(max_size=14),
     checksum=st.just("A"),
     checksum_ok=st.booleans(),
-    mode=st.sampled_from([H, S]),
+    mode=st.sampled_from([H, S, None]),
 )
 
 

@@ -138,7 +138,9 @@ def _decode(frame: Frame) -> tuple[dict[str, TicValue], list[str], set[str]]:
                 failed.add(group.label)
             continue
         mode = group.mode or frame.mode
-        if mode is None:  # pragma: no cover - a valid group always has a mode
+        if mode is None:
+            warnings.append(f"{group.label}: mode unknown, group not decoded")
+            _LOG.warning("TIC group %s not decoded: mode unknown", group.label)
             continue
         try:
             values[group.label] = decode_value(
