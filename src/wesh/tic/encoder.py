@@ -41,7 +41,8 @@ EOT = 0x04
 LF = 0x0A
 CR = 0x0D
 
-_MAX_LABEL = 8
+# The spec says "at most 8 characters" but its own standard table has SMAXSN1-1..3-1 (9).
+_MAX_LABEL = 9
 
 
 def checksum(zone: bytes) -> int:
