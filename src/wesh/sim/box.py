@@ -1,0 +1,433 @@
+"""One simulated WES box: identity, integration of its channels, commands and fault events.
+
+Pure logic: no I/O, no wall clock. The box only moves when told the simulated time
+(:meth:`SimulatedBox.advance_to`); it integrates, slot by slot, the rates given by its
+consumption model (:mod:`wesh.sim.consumption`) into pulse counters and clamp indexes,
+with integer arithmetic::
+
+    counter accumulator  += milli-pulses/min * seconds      a pulse every 60 000
+    clamp accumulator    += W * seconds (J)                 a Wh every 3 600
+
+so counters only grow (until a reset, a reboot that loses them, or a meter
+replacement). The TIC meter integrates itself (:mod:`wesh.sim.electricity`).
+
+Layout of a farm (:func:`make_identity`): boxes are grouped by building of
+``flats + 1`` boxes; position 0 of a building is its common-areas box, positions
+1..flats are dwellings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+
+from wesh.errors import UsageError
+from wesh.sim.clock import CALENDAR, PARIS
+from wesh.sim.consumption import (
+    SLOT_S,
+    CommonAreaModel,
+    ConsumptionModel,
+    DwellingModel,
+    SlotRates,
+)
+from wesh.sim.electricity import ElectricityModel, SimulatedMeter, Tariff
+from wesh.sim.model import (
+    BoxIdentity,
+    BoxKind,
+    BoxState,
+    ClampState,
+    CounterConfig,
+    CounterState,
+    Firmware,
+    Hardware,
+    TicState,
+)
+from wesh.sim.rng import mix, rng_for
+from wesh.sim.weather import OutdoorClimate
+
+__all__ = ["DEFAULT_FLATS", "SimulatedBox", "make_identity"]
+
+DEFAULT_FLATS = 40
+_TIC_INPUTS = 3
+_RELAYS = 2
+_INPUTS = 2
+_VARIABLES = 8
+_MILLI_PER_PULSE_MIN = 60_000  # milli-pulses/min * s → pulses
+_J_PER_WH = 3600
+_KEY_INDEX = 0x1DE7
+_KEY_METER = 0x3E7E
+
+_DWELLING_COUNTERS = (
+    CounterConfig("Eau froide", "l", 1),
+    CounterConfig("Eau chaude", "l", 1),
+    CounterConfig("Chaleur", "Wh", 1),
+)
+_COMMON_COUNTERS = (CounterConfig("Gaz", "m3", 100),)
+_UNUSED_COUNTER = CounterConfig("", "l", 1)
+_COMMON_CLAMPS = ("Ascenseur", "Ventilation")
+
+
+def make_identity(
+    index: int,
+    *,
+    seed: int = 0,
+    flats: int = DEFAULT_FLATS,
+    firmware: Firmware = Firmware.V084A10,
+    hardware: Hardware = Hardware.V2,
+    kind: BoxKind | None = None,
+) -> BoxIdentity:
+    """Return the identity of box ``index`` of a farm (see the module docstring).
+
+    ``kind`` overrides the layout. The MAC (``02`` locally administered prefix) and the
+    ADCO are unique within a farm: they embed the box index.
+    """
+    if index < 0:
+        raise UsageError(f"box index must be >= 0, not {index}")
+    if flats < 1:
+        raise UsageError(f"a building has at least one flat, not {flats}")
+    building, position = divmod(index, flats + 1)
+    if kind is None:
+        kind = BoxKind.COMMON if position == 0 else BoxKind.DWELLING
+    tail = (mix(seed, 0xAC) + index) & 0xFFFFFF
+    mac = f"02{(mix(seed, 0xAD) >> 48) & 0xFFFF:04X}{tail:06X}"
+    adco_kind = 63 if kind is BoxKind.COMMON else 62
+    adco = f"{(seed % 90) + 1:02d}{18 + index % 7:02d}{adco_kind}{index % 1_000_000:06d}"
+    name = f"B{building + 1:03d}-" + ("PC" if kind is BoxKind.COMMON else f"L{position:02d}")
+    return BoxIdentity(
+        index=index,
+        seed=seed,
+        kind=kind,
+        building=building,
+        position=position,
+        firmware=firmware,
+        hardware=hardware,
+        mac=mac,
+        adco=adco,
+        name=name,
+    )
+
+
+@dataclass(slots=True)
+class _Counter:
+    """Mutable state of one pulse counter."""
+
+    config: CounterConfig
+    pulses: int = 0
+    residue: int = 0  # milli-pulses/min * s not yet a whole pulse
+    day_start: int = 0
+    yesterday: int = 0
+    month_start: int = 0
+    year_start: int = 0
+
+    def reset(self) -> None:
+        self.pulses = self.residue = self.day_start = self.month_start = self.year_start = 0
+
+
+@dataclass(slots=True)
+class _Clamp:
+    """Mutable state of one clamp."""
+
+    name: str
+    index_wh: int = 0
+    residue_j: int = 0
+
+
+class SimulatedBox:
+    """A WES box: its channels integrated over simulated time, its relays and switches.
+
+    Args:
+        identity: who the box is (:func:`make_identity`).
+        start: POSIX time where its state starts.
+        meter: the electricity meter on TIC1 (default: a :class:`SimulatedMeter`, HC
+            for a dwelling, three-phase BASE for the common areas).
+        flats: flats heated by the building's boiler (common-areas box).
+    """
+
+    def __init__(
+        self,
+        identity: BoxIdentity,
+        *,
+        start: float,
+        meter: ElectricityModel | None = None,
+        flats: int = DEFAULT_FLATS,
+    ) -> None:
+        self.identity = identity
+        seed, index = identity.seed, identity.index
+        self._t = int(start)
+        climate = OutdoorClimate(seed=seed, building=identity.building)
+        common = identity.kind is BoxKind.COMMON
+        self._model: ConsumptionModel = (
+            CommonAreaModel(seed=seed, box=index, climate=climate, start=start, flats=flats)
+            if common
+            else DwellingModel(seed=seed, box=index, climate=climate, start=start)
+        )
+        self._meter: ElectricityModel = meter or SimulatedMeter(
+            start=start,
+            seed=mix(seed, index, _KEY_METER) & 0xFFFFFFFF,
+            identity=identity.adco,
+            phases=3 if common else 1,
+            tariff=Tariff.BASE if common else Tariff.HC,
+        )
+        self._meter_generation = 0
+        hardware = identity.hardware
+        configs = _COMMON_COUNTERS if common else _DWELLING_COUNTERS
+        self._counters = [
+            _Counter(configs[i] if i < len(configs) else _UNUSED_COUNTER)
+            for i in range(hardware.pulse_counters)
+        ]
+        clamp_names = _COMMON_CLAMPS if common else ()
+        self._clamps = [
+            _Clamp(clamp_names[i] if i < len(clamp_names) else "") for i in range(hardware.clamps)
+        ]
+        self._clamp_count = len(clamp_names)
+        self._voltage_v = 230 if common else 0
+        self.relays = [False] * _RELAYS
+        self.inputs = [False] * _INPUTS
+        self.analog_v = [0.0] * hardware.analog_inputs
+        self.switches = [False] * (8 if identity.firmware is Firmware.V083H else 24)
+        self.variables = [0.0] * _VARIABLES
+        self.alarm = False
+        self.skew_s = 0.0
+        self.unplugged: set[int] = set()
+        self.booted_at = self._t
+        self._rates: tuple[int, SlotRates] | None = None
+        self._sampler: Callable[[BoxState], None] | None = None
+        self._sample_every_s = 0
+        self._day = CALENDAR.day(self._t)
+        self._seed_indexes(start)
+
+    # -- set-up ---------------------------------------------------------------------
+
+    def _seed_indexes(self, start: float) -> None:
+        """Give counters and clamps plausible indexes and day/month/year totals."""
+        rng = rng_for(self.identity.seed, self.identity.index, _KEY_INDEX)
+        local = datetime.fromtimestamp(start, tz=PARIS)
+        day_fraction = CALENDAR.second_of_day(start) / 86400
+        for number, counter in enumerate(self._counters, start=1):
+            typical = self._model.typical_daily_pulses(number, self._day)
+            if not counter.config.name:
+                continue
+            counter.pulses = typical * rng.randint(365, 8 * 365)
+            today = int(typical * day_fraction * rng.uniform(0.6, 1.4))
+            counter.day_start = counter.pulses - today
+            counter.yesterday = int(typical * rng.uniform(0.7, 1.3))
+            counter.month_start = counter.day_start - typical * (local.day - 1)
+            counter.year_start = counter.day_start - typical * (local.timetuple().tm_yday - 1)
+        for number, clamp in enumerate(self._clamps, start=1):
+            if number <= self._clamp_count:
+                clamp.index_wh = rng.randint(500_000, 40_000_000)
+
+    def set_sampler(self, sampler: Callable[[BoxState], None] | None, *, every_s: int) -> None:
+        """Call ``sampler`` with the state at each multiple of ``every_s`` crossed by time.
+
+        ``every_s`` must be a multiple of 60 (the integration slot).
+        """
+        if sampler is not None and (every_s <= 0 or every_s % SLOT_S):
+            raise UsageError(f"sampling period must be a positive multiple of {SLOT_S} s")
+        self._sampler = sampler
+        self._sample_every_s = every_s
+
+    # -- time -----------------------------------------------------------------------
+
+    @property
+    def now(self) -> float:
+        """The simulated POSIX time the state corresponds to."""
+        return float(self._t)
+
+    def _slot_rates(self, slot: int) -> SlotRates:
+        cached = self._rates
+        if cached is not None and cached[0] == slot:
+            return cached[1]
+        rates = self._model.rates(slot)
+        self._rates = (slot, rates)
+        return rates
+
+    def advance_to(self, ts: float) -> None:
+        """Integrate every channel up to POSIX time ``ts`` (earlier times are ignored)."""
+        target = int(ts)
+        if target <= self._t:
+            return
+        counters, clamps = self._counters, self._clamps[: self._clamp_count]
+        while self._t < target:
+            slot = self._t // SLOT_S
+            slot_end = (slot + 1) * SLOT_S
+            end = min(target, slot_end)
+            rates = self._slot_rates(slot)
+            dt = end - self._t
+            for counter, mpm in zip(counters, rates.pulse_mpm, strict=False):
+                counter.residue += mpm * dt
+                if counter.residue >= _MILLI_PER_PULSE_MIN:
+                    whole, counter.residue = divmod(counter.residue, _MILLI_PER_PULSE_MIN)
+                    counter.pulses += whole
+            for clamp, watts in zip(clamps, rates.clamp_w, strict=False):
+                clamp.residue_j += watts * dt
+                if clamp.residue_j >= _J_PER_WH:
+                    whole, clamp.residue_j = divmod(clamp.residue_j, _J_PER_WH)
+                    clamp.index_wh += whole
+            self._t = end
+            if end == slot_end:
+                self._model.end_slot(slot, rates)
+                day = CALENDAR.day(end)
+                if day != self._day:
+                    self._roll_day(end)
+                    self._day = day
+                if self._sampler is not None and end % self._sample_every_s == 0:
+                    self._meter.advance_to(end)
+                    self._sampler(self.state())
+        self._meter.advance_to(target)
+
+    def _roll_day(self, ts: float) -> None:
+        local = datetime.fromtimestamp(ts, tz=PARIS)
+        for counter in self._counters:
+            counter.yesterday = counter.pulses - counter.day_start
+            counter.day_start = counter.pulses
+            if local.day == 1:
+                counter.month_start = counter.pulses
+                if local.month == 1:
+                    counter.year_start = counter.pulses
+
+    # -- snapshot -------------------------------------------------------------------
+
+    def state(self, *, skew_s: float | None = None, unplugged: Collection[int] = ()) -> BoxState:
+        """Return what the box measures now (call :meth:`advance_to` first).
+
+        ``skew_s`` replaces the box's clock offset, and ``unplugged`` adds TIC inputs
+        read as absent, for this snapshot only (per-request faults).
+        """
+        rates = self._slot_rates(self._t // SLOT_S)
+        skew = self.skew_s if skew_s is None else skew_s
+        absent = self.unplugged.union(unplugged)
+        reading = None if 1 in absent else self._meter.reading()
+        tics = (TicState(1, reading), *(TicState(n, None) for n in range(2, _TIC_INPUTS + 1)))
+        counters = tuple(
+            CounterState(
+                number=n,
+                config=c.config,
+                index_pulses=c.pulses,
+                pulses_today=c.pulses - c.day_start,
+                pulses_yesterday=c.yesterday,
+                pulses_month=c.pulses - c.month_start,
+                pulses_year=c.pulses - c.year_start,
+                flow=(rates.pulse_mpm[n - 1] if n <= len(rates.pulse_mpm) else 0)
+                / 1000
+                / c.config.pulses_per_unit,
+            )
+            for n, c in enumerate(self._counters, start=1)
+        )
+        volts = self._voltage_v or 230
+        clamps = []
+        for n, clamp in enumerate(self._clamps, start=1):
+            enabled = n <= self._clamp_count
+            va = rates.clamp_va[n - 1] if enabled and n <= len(rates.clamp_va) else 0
+            watts = rates.clamp_w[n - 1] if enabled and n <= len(rates.clamp_w) else 0
+            clamps.append(
+                ClampState(
+                    number=n,
+                    name=clamp.name,
+                    enabled=enabled,
+                    current_a=round(va / volts, 2),
+                    power_va=va,
+                    power_w=watts,
+                    index_wh=clamp.index_wh,
+                )
+            )
+        probes = {n: round(v, 1) for n, v in enumerate(self._model.probes(), start=1)}
+        sim_time = datetime.fromtimestamp(self._t, tz=UTC)
+        return BoxState(
+            identity=self.identity,
+            sim_time=sim_time,
+            box_time=(sim_time + timedelta(seconds=skew)).astimezone(PARIS),
+            tics=tics,
+            counters=counters,
+            clamps=tuple(clamps),
+            voltage_v=self._voltage_v,
+            probes=MappingProxyType(probes),
+            relays=tuple(self.relays),
+            inputs=tuple(self.inputs),
+            analog_v=tuple(self.analog_v),
+            switches=tuple(self.switches),
+            variables=tuple(self.variables),
+            alarm=self.alarm,
+            spaceleft_gb=3.712,
+            booted_at=datetime.fromtimestamp(self.booted_at, tz=UTC),
+        )
+
+    # -- commands -------------------------------------------------------------------
+
+    def _check(self, what: str, number: int, count: int) -> int:
+        if not 1 <= number <= count:
+            raise UsageError(f"no {what} {number} on this box (1..{count})")
+        return number - 1
+
+    def set_relay(self, number: int, on: bool) -> None:
+        """Switch relay ``number`` (1, 2; 9 = both) on or off."""
+        if number == 9:
+            self.relays = [on] * _RELAYS
+            return
+        self.relays[self._check("relay", number, _RELAYS)] = on
+
+    def toggle_relay(self, number: int) -> None:
+        """Toggle relay ``number`` (1, 2; 9 = both)."""
+        if number == 9:
+            self.relays = [not r for r in self.relays]
+            return
+        i = self._check("relay", number, _RELAYS)
+        self.relays[i] = not self.relays[i]
+
+    def set_switch(self, number: int, on: bool) -> None:
+        """Set virtual switch ``number``."""
+        self.switches[self._check("virtual switch", number, len(self.switches))] = on
+
+    def toggle_switch(self, number: int) -> None:
+        """Toggle virtual switch ``number``."""
+        i = self._check("virtual switch", number, len(self.switches))
+        self.switches[i] = not self.switches[i]
+
+    def set_variable(self, number: int, value: float) -> None:
+        """Set variable ``number`` (1..8)."""
+        self.variables[self._check("variable", number, _VARIABLES)] = float(value)
+
+    def set_input(self, number: int, on: bool) -> None:
+        """Set the state of digital input ``number`` (what is wired to it)."""
+        self.inputs[self._check("input", number, _INPUTS)] = on
+
+    # -- events (commands and faults) -----------------------------------------------
+
+    def reset_counter(self, number: int | None = None) -> None:
+        """Reset pulse counter ``number`` (all when ``None``) to zero."""
+        if number is None:
+            for counter in self._counters:
+                counter.reset()
+            return
+        self._counters[self._check("pulse counter", number, len(self._counters))].reset()
+
+    def reset_clamp(self, number: int | None = None) -> None:
+        """Reset the energy index of clamp ``number`` (all when ``None``) to zero."""
+        targets = (
+            self._clamps
+            if number is None
+            else [self._clamps[self._check("clamp", number, len(self._clamps))]]
+        )
+        for clamp in targets:
+            clamp.index_wh = clamp.residue_j = 0
+
+    def replace_meter(self) -> str:
+        """Replace the meter on TIC1: a new ADCO, indexes from zero. Return the new ADCO."""
+        self._meter_generation += 1
+        base = int(self.identity.adco[-6:])
+        adco = f"{self.identity.adco[:6]}{(base + 500_000 * self._meter_generation) % 10**6:06d}"
+        self._meter.replace(adco=adco)
+        return adco
+
+    def reboot(self, *, keep_counters: bool = True) -> None:
+        """Restart the box: relays and switches off; pulse and clamp indexes lost if asked."""
+        self.booted_at = self._t
+        self.relays = [False] * _RELAYS
+        self.switches = [False] * len(self.switches)
+        self.variables = [0.0] * _VARIABLES
+        self.alarm = False
+        if not keep_counters:
+            self.reset_counter()
+            self.reset_clamp()
