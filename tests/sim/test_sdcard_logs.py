@@ -84,13 +84,30 @@ def test_logs_parse_back_to_the_sampled_states(firmware: Firmware) -> None:
     assert sorted(files) == ["/LOGS/2025/01/20250115.CSV", "/LOGS/2025/01/20250116.CSV"]
     rows = [row for text in files.values() for row in parse_csv_log(text).rows]
     assert len(rows) == len(states) == 24
-    index_label = "H_CREUSE" if firmware is Firmware.V084A10 else "HCHC"
     for row, state in zip(rows, states, strict=True):
         assert row.box_time == state.box_time
         reading = state.tics[0].reading
-        assert row.values[f"tic1/{index_label}"] == reading.indexes_wh["HCHC"]
-        assert row.values["impulsion/INDEX1"] == state.counters[0].index
-        assert row.values["temp/SONDE1"] == state.probes[1]
+        assert row.values["tic.1.index.hchc"] == reading.indexes_wh["HCHC"]
+        assert row.values["tic.1.power_va"] == reading.power_va
+        assert row.values["impulsion.1.index"] == state.counters[0].index
+        assert row.values["impulsion.3.index"] == state.counters[2].index
+        assert row.values["temp.1"] == state.probes[1]
+        assert row.values["temp.2"] == state.probes[2]
+
+
+def test_gas_logs_are_in_litres() -> None:
+    box = SimulatedBox(make_identity(0, seed=4), start=START)
+    recorder = LogRecorder(interval_s=900)
+    box.set_sampler(recorder.record, every_s=900)
+    box.advance_to(START + 900)
+    log = parse_csv_log(next(iter(recorder.files().values())))
+    assert [c.header() for c in log.columns][:3] == [
+        "tic.1.power_va (VA)",
+        "tic.1.index.base (Wh)",
+        "impulsion.1.index (L)",
+    ]
+    gas = box.state().counters[0]
+    assert log.rows[-1].values["impulsion.1.index"] == gas.index_pulses * 10
 
 
 def test_logs_keep_only_the_last_days() -> None:

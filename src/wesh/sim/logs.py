@@ -6,13 +6,14 @@ the header and the text lines, ready to be written on the SD card at
 ``/LOGS/YYYY/MM/YYYYMMDD.CSV`` (:func:`wesh.wes.csvlog.csv_log_path`). Only the last
 ``keep_days`` days are kept, so a long run does not grow without bound.
 
-Columns (one per channel the box really has)::
+Columns (one per channel the box really has) are the reading paths of
+:mod:`wesh.wes.readings`, in their normalised units, so that a downloaded log and a
+live poll give the same readings::
 
-    tic1/PAP (VA)  tic1/<index label> (Wh)...  impulsion/INDEX<n> (<unit>)...
-    pince/INDEX<n> (Wh)...  temp/SONDE<n> (°C or %)...
+    tic.1.power_va (VA)  tic.1.index.<base|hchc|hchp> (Wh)  impulsion.<n>.index (L or Wh)
+    pince.<n>.index (Wh)  temp.<n> (°C, or % for a humidity probe)
 
-The index labels follow the firmware (``HCHC``/``HCHP`` before V0.84A10,
-``H_CREUSE``/``H_PLEINE`` after). An unplugged meter gives empty cells.
+An unplugged meter gives empty cells.
 """
 
 from __future__ import annotations
@@ -21,39 +22,36 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
 
-from wesh.sim.model import BoxKind, BoxState, Firmware
+from wesh.sim.model import BoxKind, BoxState, CounterState
 from wesh.wes.csvlog import CsvColumn, csv_log_path, format_csv_header, format_csv_row
 
 __all__ = ["DEFAULT_LOG_INTERVAL_S", "LogRecorder", "log_columns"]
 
 DEFAULT_LOG_INTERVAL_S = 900
-_NEW_NAMES = {"HCHC": "H_CREUSE", "HCHP": "H_PLEINE"}
+_UNITS = {"l": ("L", 1), "m3": ("L", 1000), "Wh": ("Wh", 1), "kWh": ("Wh", 1000)}
 
 
-def _index_label(label: str, firmware: Firmware) -> str:
-    return _NEW_NAMES.get(label, label) if firmware is Firmware.V084A10 else label
+def _counter_unit(counter: CounterState) -> tuple[str, int]:
+    """Return the normalised unit of a counter and the factor from its own unit."""
+    return _UNITS.get(counter.config.unit, (counter.config.unit, 1))
 
 
 def log_columns(state: BoxState) -> tuple[CsvColumn, ...]:
     """Return the columns logged for a box, from one of its states."""
-    firmware = state.identity.firmware
-    columns = [CsvColumn("tic1/PAP", "VA")]
+    columns = [CsvColumn("tic.1.power_va", "VA")]
     reading = state.tics[0].reading
     labels = (
         list(reading.indexes_wh)
         if reading is not None
         else (["BASE"] if state.identity.kind is BoxKind.COMMON else ["HCHC", "HCHP"])
     )
-    columns += [CsvColumn(f"tic1/{_index_label(label, firmware)}", "Wh") for label in labels]
-    columns += [
-        CsvColumn(f"impulsion/INDEX{c.number}", c.config.unit)
-        for c in state.counters
-        if c.config.name
-    ]
-    columns += [CsvColumn(f"pince/INDEX{c.number}", "Wh") for c in state.clamps if c.enabled]
+    columns += [CsvColumn(f"tic.1.index.{label.lower()}", "Wh") for label in labels]
+    counters = [c for c in state.counters if c.config.name]
+    columns += [CsvColumn(f"impulsion.{c.number}.index", _counter_unit(c)[0]) for c in counters]
+    columns += [CsvColumn(f"pince.{c.number}.index", "Wh") for c in state.clamps if c.enabled]
     units = ("°C", "%") if state.identity.kind is BoxKind.DWELLING else ("°C",) * 3
     columns += [
-        CsvColumn(f"temp/SONDE{n}", units[n - 1] if n <= len(units) else None)
+        CsvColumn(f"temp.{n}", units[n - 1] if n <= len(units) else None)
         for n in sorted(state.probes)
     ]
     return tuple(columns)
@@ -61,18 +59,20 @@ def log_columns(state: BoxState) -> tuple[CsvColumn, ...]:
 
 def _row(state: BoxState, columns: tuple[CsvColumn, ...]) -> list[float | None]:
     reading = state.tics[0].reading
-    firmware = state.identity.firmware
     values: dict[str, float | None] = {}
     if reading is not None:
-        values["tic1/PAP"] = reading.power_va
+        values["tic.1.power_va"] = reading.power_va
         for label, wh in reading.indexes_wh.items():
-            values[f"tic1/{_index_label(label, firmware)}"] = wh
+            values[f"tic.1.index.{label.lower()}"] = wh
     for counter in state.counters:
-        values[f"impulsion/INDEX{counter.number}"] = counter.index
+        factor = _counter_unit(counter)[1]
+        values[f"impulsion.{counter.number}.index"] = (
+            counter.index_pulses * factor / counter.config.pulses_per_unit
+        )
     for clamp in state.clamps:
-        values[f"pince/INDEX{clamp.number}"] = clamp.index_wh
+        values[f"pince.{clamp.number}.index"] = clamp.index_wh
     for number, value in state.probes.items():
-        values[f"temp/SONDE{number}"] = value
+        values[f"temp.{number}"] = value
     return [values.get(column.path) for column in columns]
 
 
