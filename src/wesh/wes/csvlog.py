@@ -223,7 +223,7 @@ def parse_csv_log(text: str) -> CsvLog:
             continue
         if len(cells) != len(columns) + 2:
             errors.append(
-                DecodeError(f"{len(cells) - 2} values for {len(columns)} columns", where=where)
+                DecodeError(f"{len(cells)} cells, expected {len(columns) + 2}", where=where)
             )
             continue
         try:
