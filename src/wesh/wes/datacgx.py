@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -72,6 +73,19 @@ MAX_WARNINGS = 100
 #: Texts the box prints for an absent value (compared case-insensitively, stripped).
 PLACEHOLDERS = frozenset({"", "pas dispo", "tic nderr.", "----", ".", "--", "-", "n/a"})
 
+#: encodings accepted in the XML declaration (others are read as UTF-8, with a warning)
+_ENCODINGS = {
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "us-ascii": "ascii",
+    "ascii": "ascii",
+    "iso-8859-1": "latin-1",
+    "latin-1": "latin-1",
+    "latin1": "latin-1",
+    "iso-8859-15": "iso8859-15",
+    "windows-1252": "cp1252",
+    "cp1252": "cp1252",
+}
 _DTD_RE = re.compile(r"<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST)", re.IGNORECASE)
 _ENTITY_RE = re.compile(r"&(?!(?:amp|lt|gt|quot|apos);|#[0-9]+;|#x[0-9a-fA-F]+;)")
 _DECL_RE = re.compile(r"^\s*<\?xml[^>]*\?>")
@@ -80,7 +94,7 @@ _NUMBER_RE = re.compile(
     r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d{1,3})?)\s*([^\d\s.].{0,20}?)?\s*$"
 )
 _POWER_RE = re.compile(r"^\s*(\d+)\s*W\s+cos\s*phi\s*([-+]?\d*\.?\d+)\s*$", re.IGNORECASE)
-_NUMBERED_RE = re.compile(r"^([A-Za-z_]+?)(\d+)$")
+_NUMBERED_RE = re.compile(r"^([A-Za-z_]+?)(\d{1,9})$")
 _DATE_RE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})\s*$")
 _TIME_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
 
@@ -170,6 +184,8 @@ _PERIOD_RAW = {
 }
 _COLOURS = (("BLEU", "B"), ("BLANC", "W"), ("ROUGE", "R"))
 
+#: units a pulse counter may print after its index or consumptions
+_PULSE_UNITS = ("l", "m3", "m³", "Wh", "kWh")
 # sanity bounds: a value outside them is garbage (a format not matching the C type)
 _MAX_INDEX_WH = 10**12
 _MAX_POWER_VA = 10**6
@@ -261,11 +277,10 @@ def _decode(body: bytes | str, doc: _Doc) -> str:
     declared = _ENCODING_RE.match(body[:200])
     encoding = "utf-8"
     if declared is not None:
-        name = declared.group(1).decode("ascii")
-        try:
-            encoding = codecs.lookup(name).name
-        except LookupError:
-            doc.warn(f"unknown encoding {name!r} declared, read as UTF-8")
+        name = declared.group(1).decode("ascii").lower().replace("_", "-")
+        encoding = _ENCODINGS.get(name, "utf-8")
+        if name not in _ENCODINGS:
+            doc.warn(f"unsupported encoding {name[:20]!r} declared, read as UTF-8")
     try:
         return body.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -312,7 +327,7 @@ def _read_xml(text: str, doc: _Doc) -> None:
     def drain() -> None:
         nonlocal depth, section, root_closed, seen_any
         for event, element in parser.read_events():
-            tag = _local(element.tag)
+            tag = _local(element.tag)[:64]
             if event == "start":
                 depth += 1
                 if depth == 1 and tag != "data":
@@ -320,7 +335,7 @@ def _read_xml(text: str, doc: _Doc) -> None:
                 elif depth == 2:
                     section = tag
                 continue
-            if depth == 3:
+            if depth == 3 and len(element) == 0:
                 seen_any = True
                 doc.add(section, tag, element.text or "")
             elif depth > 3 and section not in nested_warned:
@@ -336,22 +351,35 @@ def _read_xml(text: str, doc: _Doc) -> None:
             depth -= 1
 
     try:
-        parser.feed(text.encode("utf-8"))
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DecodeError(
+            "text holds unpaired surrogates", where=_position(text, exc.start)
+        ) from exc
+    try:
+        parser.feed(data)
         drain()
     except etree.XMLSyntaxError as exc:
         line, column = exc.position
+        drain()
+        if root_closed and seen_any:
+            doc.warn(f"content after the root element ignored (line {line}): {exc.msg}")
+            return
         raise DecodeError(
             f"malformed XML: {exc.msg}", where=f"line {line}, column {column}"
         ) from exc
+    except etree.LxmlError as exc:
+        raise DecodeError(f"unreadable XML: {exc}") from exc
     try:
         parser.close()
-    except etree.XMLSyntaxError as exc:
+    except etree.LxmlError as exc:
         drain()
-        line, column = exc.position
+        line, column = getattr(exc, "position", (0, 0))
+        message = getattr(exc, "msg", str(exc))
         if root_closed:
-            doc.warn(f"content after the root element ignored (line {line}): {exc.msg}")
+            doc.warn(f"content after the root element ignored (line {line}): {message}")
         elif not seen_any:
-            raise DecodeError(f"no data in document: {exc.msg}", where=f"line {line}") from exc
+            raise DecodeError(f"no data in document: {message}", where=f"line {line}") from exc
         else:
             doc.complete = False
             doc.warn(
@@ -426,6 +454,9 @@ def parse_compact(
     if not trailer:
         doc.complete = False
         doc.warn("compact trailer 'wesh-end' missing: body truncated")
+        if not text.endswith("\n") and pairs and pairs[-1][0] == len(text.splitlines()):
+            lineno, key, _ = pairs.pop()
+            doc.warn(f"line {lineno}: last line {key[:20]!r} dropped, it may be cut")
     fw = firmware
     if fw is None:
         fw = next((Firmware.detect(v) for _, k, v in pairs if k == "vv"), None)
@@ -488,13 +519,14 @@ class _Reader:
             self.doc.warn(f"{section}/{element}: not a number: {text[:30]!r}")
             return None
         unit = match.group(2).strip() if match.group(2) else None
-        if unit is not None and unit.lower() not in allowed and "*" not in allowed:
+        number = float(match.group(1))
+        if not math.isfinite(number):
+            self.doc.warn(f"{section}/{element}: number out of range: {text[:30]!r}")
+            return None
+        if unit is not None and unit.lower() not in allowed:
             self.doc.warn(f"{section}/{element}: unexpected unit {unit!r}")
             return None
-        try:
-            return float(match.group(1)), unit
-        except ValueError:  # pragma: no cover - the regex admits only valid floats
-            return None
+        return number, unit
 
     def integer(
         self,
@@ -583,10 +615,12 @@ def _numbered(table: dict[str, str]) -> dict[int, dict[str, str]]:
 
 
 def _detect_firmware(doc: _Doc, given: Firmware | None) -> Firmware | None:
-    if given is not None:
-        return Firmware(given)
     info = doc.leaves.get("info", {})
     detected = Firmware.detect(info.get("firmware"))
+    if given is not None:
+        if detected is not None and detected is not Firmware(given):
+            doc.warn(f"read as firmware {given}, but the page says {info.get('firmware')!r}")
+        return Firmware(given)
     if detected is not None:
         return detected
     for meter in ("tic1", "tic2", "tic3"):
@@ -717,7 +751,7 @@ def _tic(reader: _Reader, number: int) -> TicMeter:
 def _quantity(reader: _Reader, section: str, element: str | None) -> Quantity | None:
     if element is None:
         return None
-    found = reader.number(section, element, units=("*",))
+    found = reader.number(section, element, units=_PULSE_UNITS)
     return None if found is None else Quantity(found[0], found[1])
 
 
@@ -734,7 +768,7 @@ def _pulses(reader: _Reader) -> tuple[PulseCounter, ...]:
 
         index = unit = None
         if "INDEX" in names:
-            found = reader.number("impulsion", names["INDEX"], units=("*",))
+            found = reader.number("impulsion", names["INDEX"], units=_PULSE_UNITS)
             if found is not None:
                 index, unit = found
         pulses = None
@@ -766,9 +800,11 @@ def _clamps(reader: _Reader) -> tuple[tuple[Clamp, ...], int | None]:
     watts = {}
     for number, names in sorted(_numbered(table).items()):
         if "WATT" in names:
-            watts[number] = reader.integer("pince", names["WATT"], high=_MAX_POWER_VA, units=("W",))
+            watts[number] = reader.integer(
+                "pince", names["WATT"], low=-_MAX_POWER_VA, high=_MAX_POWER_VA, units=("W",)
+            )
     for number, names in sorted(_numbered(table).items()):
-        if not names.keys() & {"I", "INDEX", "INJECT", "PUISSANCE"}:
+        if not names.keys() & {"I", "INDEX", "INJECT", "PUISSANCE", "WATT"}:
             continue
         power_va = power_w = None
         cos_phi = None
@@ -794,7 +830,7 @@ def _clamps(reader: _Reader) -> tuple[tuple[Clamp, ...], int | None]:
                 if "INJECT" not in names
                 else reader.energy_wh("pince", names["INJECT"], kwh_default=kwh_default),
                 power_va=power_va,
-                power_w=watts.get(number, power_w) if watts.get(number) is not None else power_w,
+                power_w=watts[number] if watts.get(number) is not None else power_w,
                 cos_phi=cos_phi,
             )
         )

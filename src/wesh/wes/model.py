@@ -35,7 +35,7 @@ __all__ = [
 #: The time zone of every WES clock (the box shows local French time, without offset).
 PARIS = ZoneInfo("Europe/Paris")
 
-_VERSION_RE = re.compile(r"V?\s*(\d+)\.(\d+)\s*([A-Z]?)\s*(\d*)", re.IGNORECASE)
+_VERSION_RE = re.compile(r"V?\s*(\d{1,4})\.(\d{1,4})([A-Z]?)(\d{0,4})", re.IGNORECASE)
 
 
 def firmware_version(text: str) -> tuple[int, int, str, int] | None:
