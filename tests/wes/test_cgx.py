@@ -413,7 +413,9 @@ def _meter(draw: st.DrawFn, number: int, firmware: Firmware, *, injection: bool)
 @st.composite
 def _snapshot(draw: st.DrawFn, firmware: Firmware) -> WesSnapshot:
     new = firmware is Firmware.V084A10
-    moment = draw(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)))
+    # Hypothesis bounds are naive; the drawn wall-clock time is then placed in Europe/Paris
+    low, high = datetime(2000, 1, 1), datetime(2099, 12, 31)  # noqa: DTZ001
+    moment = draw(st.datetimes(min_value=low, max_value=high))
     box_time = moment.replace(second=0, microsecond=0, tzinfo=PARIS)
     meters = tuple(
         draw(_meter(n, firmware, injection=new or n == 1)) for n in ((1, 2, 3) if new else (1, 2))
