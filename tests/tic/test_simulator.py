@@ -236,7 +236,7 @@ def test_standard_three_phase_producer_labels() -> None:
     got = labels(frame)
     for label in [
         "EAIT", "ERQ1", "ERQ4", "IRMS3", "URMS3", "SINSTS1", "SINSTS3", "SMAXSN1", "SMAXSN3",
-        "SINSTI", "SMAXIN", "SMAXIN-1", "CCASN", "CCAIN", "UMOY3",
+        "SMAXSN1-1", "SMAXSN3-1", "SINSTI", "SMAXIN", "SMAXIN-1", "CCASN", "CCAIN", "UMOY3",
     ]:  # fmt: skip
         assert label in got
     assert got.index("EASD04") < got.index("EAIT") < got.index("ERQ1") < got.index("IRMS1")

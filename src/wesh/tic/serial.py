@@ -27,7 +27,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Protocol, Self
 
@@ -270,7 +270,7 @@ class TicSerialReader:
 
     # ------------------------------------------------------------------ reading
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self) -> Generator[Frame, None, None]:
         """Yield decoded frames until :meth:`stop` (EOT-interrupted frames are dropped).
 
         Raises:

@@ -34,7 +34,6 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from wesh.errors import UsageError
-from wesh.tic import encoder as _encoder
 from wesh.tic.encoder import EOT, STX, encode_frame, encode_group, make_group
 from wesh.tic.horodate import PARIS, format_horodate
 from wesh.tic.model import Frame, Group, Mode
@@ -58,7 +57,6 @@ _OVERLOAD_HOLD = timedelta(minutes=1)
 _UMOY_PERIOD_S = 600
 _NONUTILE = "NONUTILE"
 _MSG1 = "PAS DE          MESSAGE         "
-_ENCODER_MAX_LABEL = getattr(_encoder, "_MAX_LABEL", 8)
 
 
 class Tariff(StrEnum):
@@ -587,8 +585,7 @@ class TicMeterSimulator:
         if tri:
             out += [(f"SMAXSN{i}", *self._max_field(self._smax[i])) for i in (1, 2, 3)]
         out.append(("SMAXSN-1", *self._max_field(self._smax_prev[0])))
-        if tri and _ENCODER_MAX_LABEL >= 9:
-            # SMAXSN1-1..SMAXSN3-1 have 9 characters, one more than the encoder accepts.
+        if tri:
             out += [(f"SMAXSN{i}-1", *self._max_field(self._smax_prev[i])) for i in (1, 2, 3)]
         if p.producer:
             out.append(("SINSTI", f"{_cap(self.injected_power_va, 99999):05d}", None))
