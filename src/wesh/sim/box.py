@@ -183,15 +183,16 @@ class SimulatedBox:
         ]
         self._clamp_count = len(clamp_names)
         self._voltage_v = 230 if common else 0
-        self.relays = [False] * _RELAYS
-        self.inputs = [False] * _INPUTS
-        self.analog_v = [0.0] * hardware.analog_inputs
-        self.switches = [False] * (8 if identity.firmware is Firmware.V083H else 24)
-        self.variables = [0.0] * _VARIABLES
-        self.alarm = False
-        self.skew_s = 0.0
-        self.unplugged: set[int] = set()
+        self._relays = [False] * _RELAYS
+        self._inputs = [False] * _INPUTS
+        self._analog_v = [0.0] * hardware.analog_inputs
+        self._switches = [False] * (8 if identity.firmware is Firmware.V083H else 24)
+        self._variables = [0.0] * _VARIABLES
+        self._alarm = False
+        self._skew_s = 0.0
+        self._unplugged: frozenset[int] = frozenset()
         self.booted_at = self._t
+        self.version = 0
         self._rates: tuple[int, SlotRates] | None = None
         self._sampler: Callable[[BoxState], None] | None = None
         self._sample_every_s = 0
@@ -236,6 +237,26 @@ class SimulatedBox:
         """The simulated POSIX time the state corresponds to."""
         return float(self._t)
 
+    @property
+    def skew_s(self) -> float:
+        """How far the box's clock is from the true (simulated) time, in seconds."""
+        return self._skew_s
+
+    @skew_s.setter
+    def skew_s(self, seconds: float) -> None:
+        self._skew_s = float(seconds)
+        self.version += 1
+
+    @property
+    def unplugged(self) -> frozenset[int]:
+        """TIC inputs whose meter is not read (``Pas Dispo``)."""
+        return self._unplugged
+
+    @unplugged.setter
+    def unplugged(self, inputs: Collection[int]) -> None:
+        self._unplugged = frozenset(inputs)
+        self.version += 1
+
     def _slot_rates(self, slot: int) -> SlotRates:
         cached = self._rates
         if cached is not None and cached[0] == slot:
@@ -249,6 +270,7 @@ class SimulatedBox:
         target = int(ts)
         if target <= self._t:
             return
+        self.version += 1
         counters, clamps = self._counters, self._clamps[: self._clamp_count]
         while self._t < target:
             slot = self._t // SLOT_S
@@ -297,8 +319,8 @@ class SimulatedBox:
         read as absent, for this snapshot only (per-request faults).
         """
         rates = self._slot_rates(self._t // SLOT_S)
-        skew = self.skew_s if skew_s is None else skew_s
-        absent = self.unplugged.union(unplugged)
+        skew = self._skew_s if skew_s is None else skew_s
+        absent = self._unplugged.union(unplugged)
         reading = None if 1 in absent else self._meter.reading()
         tics = (TicState(1, reading), *(TicState(n, None) for n in range(2, _TIC_INPUTS + 1)))
         counters = tuple(
@@ -344,12 +366,12 @@ class SimulatedBox:
             clamps=tuple(clamps),
             voltage_v=self._voltage_v,
             probes=MappingProxyType(probes),
-            relays=tuple(self.relays),
-            inputs=tuple(self.inputs),
-            analog_v=tuple(self.analog_v),
-            switches=tuple(self.switches),
-            variables=tuple(self.variables),
-            alarm=self.alarm,
+            relays=tuple(self._relays),
+            inputs=tuple(self._inputs),
+            analog_v=tuple(self._analog_v),
+            switches=tuple(self._switches),
+            variables=tuple(self._variables),
+            alarm=self._alarm,
             spaceleft_gb=3.712,
             booted_at=datetime.fromtimestamp(self.booted_at, tz=UTC),
         )
@@ -357,46 +379,59 @@ class SimulatedBox:
     # -- commands -------------------------------------------------------------------
 
     def _check(self, what: str, number: int, count: int) -> int:
-        if not 1 <= number <= count:
+        if isinstance(number, bool) or not 1 <= number <= count:
             raise UsageError(f"no {what} {number} on this box (1..{count})")
+        self.version += 1
         return number - 1
 
     def set_relay(self, number: int, on: bool) -> None:
         """Switch relay ``number`` (1, 2; 9 = both) on or off."""
         if number == 9:
-            self.relays = [on] * _RELAYS
+            self._relays = [on] * _RELAYS
+            self.version += 1
             return
-        self.relays[self._check("relay", number, _RELAYS)] = on
+        self._relays[self._check("relay", number, _RELAYS)] = on
 
     def toggle_relay(self, number: int) -> None:
         """Toggle relay ``number`` (1, 2; 9 = both)."""
         if number == 9:
-            self.relays = [not r for r in self.relays]
+            self._relays = [not r for r in self._relays]
+            self.version += 1
             return
         i = self._check("relay", number, _RELAYS)
-        self.relays[i] = not self.relays[i]
+        self._relays[i] = not self._relays[i]
 
     def set_switch(self, number: int, on: bool) -> None:
         """Set virtual switch ``number``."""
-        self.switches[self._check("virtual switch", number, len(self.switches))] = on
+        self._switches[self._check("virtual switch", number, len(self._switches))] = on
 
     def toggle_switch(self, number: int) -> None:
         """Toggle virtual switch ``number``."""
-        i = self._check("virtual switch", number, len(self.switches))
-        self.switches[i] = not self.switches[i]
+        i = self._check("virtual switch", number, len(self._switches))
+        self._switches[i] = not self._switches[i]
 
     def set_variable(self, number: int, value: float) -> None:
         """Set variable ``number`` (1..8)."""
-        self.variables[self._check("variable", number, _VARIABLES)] = float(value)
+        self._variables[self._check("variable", number, _VARIABLES)] = float(value)
 
     def set_input(self, number: int, on: bool) -> None:
         """Set the state of digital input ``number`` (what is wired to it)."""
-        self.inputs[self._check("input", number, _INPUTS)] = on
+        self._inputs[self._check("input", number, _INPUTS)] = on
+
+    def set_analog(self, number: int, volts: float) -> None:
+        """Set the voltage on analog input ``number`` (WES V2 only)."""
+        self._analog_v[self._check("analog input", number, len(self._analog_v))] = float(volts)
+
+    def set_alarm(self, on: bool) -> None:
+        """Set the alarm state (LCD-screen option)."""
+        self._alarm = on
+        self.version += 1
 
     # -- events (commands and faults) -----------------------------------------------
 
     def reset_counter(self, number: int | None = None) -> None:
         """Reset pulse counter ``number`` (all when ``None``) to zero."""
+        self.version += 1
         if number is None:
             for counter in self._counters:
                 counter.reset()
@@ -405,6 +440,7 @@ class SimulatedBox:
 
     def reset_clamp(self, number: int | None = None) -> None:
         """Reset the energy index of clamp ``number`` (all when ``None``) to zero."""
+        self.version += 1
         targets = (
             self._clamps
             if number is None
@@ -415,6 +451,7 @@ class SimulatedBox:
 
     def replace_meter(self) -> str:
         """Replace the meter on TIC1: a new ADCO, indexes from zero. Return the new ADCO."""
+        self.version += 1
         self._meter_generation += 1
         base = int(self.identity.adco[-6:])
         adco = f"{self.identity.adco[:6]}{(base + 500_000 * self._meter_generation) % 10**6:06d}"
@@ -423,11 +460,12 @@ class SimulatedBox:
 
     def reboot(self, *, keep_counters: bool = True) -> None:
         """Restart the box: relays and switches off; pulse and clamp indexes lost if asked."""
+        self.version += 1
         self.booted_at = self._t
-        self.relays = [False] * _RELAYS
-        self.switches = [False] * len(self.switches)
-        self.variables = [0.0] * _VARIABLES
-        self.alarm = False
+        self._relays = [False] * _RELAYS
+        self._switches = [False] * len(self._switches)
+        self._variables = [0.0] * _VARIABLES
+        self._alarm = False
         if not keep_counters:
             self.reset_counter()
             self.reset_clamp()

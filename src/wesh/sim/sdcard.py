@@ -104,7 +104,7 @@ class SdCard:
             names.append(entry.name)
         return "/" + "/".join(names)
 
-    def _parent(self, parts: list[str], *, create: bool) -> SdEntry:
+    def _parent(self, parts: list[str], *, create: bool, mtime: float = 0.0) -> SdEntry:
         if not parts:
             raise UsageError("the root cannot be replaced")
         entry = self.root
@@ -114,7 +114,8 @@ class SdCard:
             if child is None:
                 if not create:
                     raise UsageError(f"no directory {part!r}")
-                child = entry.children[part.casefold()] = SdEntry(part, children={})
+                child = SdEntry(part, children={}, mtime=mtime)
+                entry.children[part.casefold()] = child
             if child.children is None:
                 raise UsageError(f"{part!r} is a file, not a directory")
             entry = child
@@ -125,7 +126,7 @@ class SdCard:
         if len(data) > _MAX_FILE_BYTES:
             raise UsageError(f"file larger than {_MAX_FILE_BYTES} bytes", where=path[:80])
         parts = split_path(path)
-        parent = self._parent(parts, create=parents)
+        parent = self._parent(parts, create=parents, mtime=mtime)
         assert parent.children is not None  # noqa: S101
         key = parts[-1].casefold()
         old = parent.children.get(key)
@@ -136,7 +137,9 @@ class SdCard:
         parent.children[key] = SdEntry(name, data=bytes(data), mtime=mtime, version=version)
         self.writes += 1
 
-    def mkdir(self, path: str, *, parents: bool = False, exist_ok: bool = False) -> None:
+    def mkdir(
+        self, path: str, *, parents: bool = False, exist_ok: bool = False, mtime: float = 0.0
+    ) -> None:
         """Create the directory ``path``."""
         parts = split_path(path)
         existing = self._find(parts)
@@ -144,9 +147,9 @@ class SdCard:
             if existing.is_dir and exist_ok:
                 return
             raise UsageError("already exists", where=path[:80])
-        parent = self._parent(parts, create=parents)
+        parent = self._parent(parts, create=parents, mtime=mtime)
         assert parent.children is not None  # noqa: S101
-        parent.children[parts[-1].casefold()] = SdEntry(parts[-1], children={})
+        parent.children[parts[-1].casefold()] = SdEntry(parts[-1], children={}, mtime=mtime)
 
     def remove(self, path: str, *, directory: bool) -> None:
         """Delete a file (``directory=False``) or an empty directory."""
