@@ -29,6 +29,7 @@ own small template by FTP and polls it (:func:`compact_template`; parse the resu
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import struct
@@ -254,22 +255,29 @@ def format_c(fmt: str, args: tuple[object, ...] | list[object]) -> str:
     incomplete conversion is copied literally; extra arguments are ignored.
     """
     pending = list(args)
-    out: list[str] = []
+    return "".join(
+        part if isinstance(part, str) else _format_one(part, pending) for part in _compile(fmt)
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile(fmt: str) -> tuple[str | re.Match[str], ...]:
+    """Split a format into literal text and conversion specifications (cached)."""
+    parts: list[str | re.Match[str]] = []
     pos = 0
     while True:
         percent = fmt.find("%", pos)
         if percent < 0:
-            out.append(fmt[pos:])
-            break
-        out.append(fmt[pos:percent])
+            parts.append(fmt[pos:])
+            return tuple(parts)
+        parts.append(fmt[pos:percent])
         spec = _SPEC_RE.match(fmt, percent)
         if spec is None:
-            out.append("%")
+            parts.append("%")
             pos = percent + 1
             continue
-        out.append(_format_one(spec, pending))
+        parts.append(spec)
         pos = spec.end()
-    return "".join(out)
 
 
 def default_format(info: CodeInfo) -> str:

@@ -308,7 +308,8 @@ def _read_xml(text: str, doc: _Doc) -> None:
     entity = _ENTITY_RE.search(text)
     if entity is not None:
         raise DecodeError("undeclared entity reference", where=_position(text, entity.start()))
-    text = _DECL_RE.sub("", text, count=1)
+    # drop the XML declaration (the text is re-encoded as UTF-8), keeping line numbers
+    text = _DECL_RE.sub(lambda m: "\n" * m.group(0).count("\n"), text, count=1)
     parser = etree.XMLPullParser(
         events=("start", "end"),
         resolve_entities=False,
