@@ -18,7 +18,7 @@ by the energy drawn. HC hours are 22:00-06:00 Europe/Paris; Tempo days run from 
 to 06:00 and their colours are drawn from the seed (red only on winter weekdays).
 
 Frames follow the label order of the specification tables (see
-``/docs/tic-cli.md``); three-phase historique meters switch to cycles of 20 short
+``docs/tic-cli.md``); three-phase historique meters switch to cycles of 20 short
 frames + 1 long frame while a phase current exceeds ISOUSC and for one minute after,
 and the long frame being sent when an overload starts is cut by EOT.
 """
