@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aioftp
@@ -15,6 +16,8 @@ from tests.wes.test_client import MAC, FakeWes, wes_like
 from tests.wes.test_m2m import FakeBox
 from wesh.cli import cli
 from wesh.errors import AuthenticationError, DecodeError, PermissionDenied
+from wesh.sim.clock import ManualClock
+from wesh.sim.farm import run_simulators
 from wesh.wes.cgx import compact_stock_template
 from wesh.wes.client import IdentityMismatch
 
@@ -222,3 +225,38 @@ def test_parse_compact_fixture() -> None:
 def test_parse_missing_file() -> None:
     result = invoke("parse", "/nonexistent/data.cgx")
     assert result.exit_code != 0
+
+
+async def test_cli_against_the_simulator() -> None:
+    clock = ManualClock(datetime(2025, 1, 15, 9, 30, tzinfo=UTC))
+    async with run_simulators(1, base_port=0, seed=7, clock=clock) as farm:
+        handle = farm.boxes[0]
+        assert handle.ftp is not None and handle.m2m is not None
+        mac = handle.model.identity.mac
+        got = await invoke_async(
+            "get", handle.http.host, "--port", str(handle.http.port), "--mac", mac,
+            "--m2m-port", str(handle.m2m.port), "--json",
+        )  # fmt: skip
+        assert got.exit_code == 0, got.output
+        readings = {r["path"]: r["value"] for r in json.loads(got.output)["readings"]}
+        reading = handle.state.tics[0].reading
+        assert reading is not None
+        assert readings["tic.1.power_va"] == reading.power_va
+
+        relay = await invoke_async(
+            "relay", handle.http.host, "2", "on", "--port", str(handle.http.port)
+        )
+        assert relay.exit_code == 0 and handle.state.relays[1] is True
+
+        m2m = await invoke_async("m2m", handle.m2m.host, "gI000", "--port", str(handle.m2m.port))
+        assert m2m.output.strip() == f"gI000\t{mac}"
+
+        clock.advance(86_400)
+        day = "2025-01-15"
+        logs = await invoke_async(
+            "logs", handle.ftp.host, day, "--port", str(handle.ftp.port), "--json"
+        )
+        assert logs.exit_code == 0, logs.output
+        data = json.loads(logs.output)
+        assert data["errors"] == []
+        assert any(r["path"] == "tic.1.power_va" for r in data["readings"])

@@ -30,8 +30,12 @@ from wesh.errors import (
     TransientError,
     UsageError,
 )
+from wesh.sim.clock import ManualClock
+from wesh.sim.farm import FarmBox, SimFarm, run_simulators
+from wesh.wes.cgx import compact_stock_template
 from wesh.wes.client import HttpServerError, IdentityMismatch, WesClient, WesConfig
 from wesh.wes.commands import RESET_COUNTER_PARAMS, RESET_COUNTER_PATH
+from wesh.wes.ftp import WesFtp
 
 MAC = "0011223344AA"
 
@@ -623,3 +627,166 @@ async def test_compact_template_polling_and_identity(make_box) -> None:
     async with WesClient(config) as client:
         with pytest.raises(IdentityMismatch):
             await client.fetch_snapshot()
+
+
+# -- integration with the simulator (wesh.sim) -------------------------------------------------
+
+SIM_START = datetime(2025, 1, 15, 9, 30, tzinfo=UTC)
+
+
+class FrozenMonotonic:
+    """Real-time source of the farm (reboot downtime), moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def sim_farm() -> AsyncIterator[tuple[SimFarm, ManualClock, FrozenMonotonic]]:
+    clock = ManualClock(SIM_START)
+    monotonic = FrozenMonotonic()
+    async with run_simulators(
+        2, base_port=0, seed=3, clock=clock, firmware="mixed", monotonic=monotonic
+    ) as farm:
+        yield farm, clock, monotonic
+
+
+def sim_config(handle: FarmBox, **kwargs: object) -> WesConfig:
+    assert handle.ftp is not None and handle.m2m is not None
+    options: dict[str, object] = {
+        "timeout_s": 2.0,
+        "retries": 1,
+        "backoff_s": 0.0,
+        "ftp_port": handle.ftp.port,
+        "m2m_port": handle.m2m.port,
+    }
+    options.update(kwargs)
+    return WesConfig(handle.http.host, handle.http.port, **options)  # type: ignore[arg-type]
+
+
+async def test_sim_poll_matches_the_box_state(sim_farm) -> None:
+    farm, clock, _ = sim_farm
+    for handle in farm.boxes:
+        mac = handle.model.identity.mac
+        async with WesClient(sim_config(handle, expected_mac=mac), clock=clock.now) as client:
+            snapshot = await client.fetch_snapshot()
+            readings = {r.path: r for r in await client.fetch_readings()}
+        state = handle.state
+        assert snapshot.info.firmware is not None
+        assert snapshot.firmware is not None
+        assert snapshot.firmware.value == state.identity.firmware.value
+        reading = state.tics[0].reading
+        assert reading is not None
+        assert readings["tic.1.power_va"].value == reading.power_va
+        assert readings["tic.1.power_va"].poll_time == clock.now()
+        assert readings["relais.1"].value is state.relays[0]
+
+
+async def test_sim_identity_is_checked(sim_farm) -> None:
+    farm, _, _ = sim_farm
+    first, second = farm.boxes
+    # Box 1's address, box 0's MAC: a swapped box is refused.
+    config = sim_config(second, expected_mac=first.model.identity.mac)
+    async with WesClient(config) as client:
+        with pytest.raises(IdentityMismatch) as info:
+            await client.fetch_snapshot()
+    assert info.value.actual == second.model.identity.mac
+
+
+async def test_sim_compact_template_installed_by_ftp_then_polled(sim_farm) -> None:
+    farm, _, _ = sim_farm
+    handle = farm.boxes[0]
+    config = sim_config(handle)
+    async with WesFtp.from_config(config) as ftp:
+        path = await ftp.install_template("WESH.CGX", compact_stock_template())
+    mac = handle.model.identity.mac
+    compact = sim_config(handle, data_path=path, compact=True, expected_mac=mac, m2m_port=1)
+    async with WesClient(compact) as client:  # the MAC comes from the template: no M2M
+        snapshot = await client.fetch_snapshot()
+    assert snapshot.info.mac == mac
+    assert snapshot.complete
+
+
+async def test_sim_commands_change_the_box(sim_farm) -> None:
+    farm, _, _ = sim_farm
+    handle = farm.boxes[0]
+    async with WesClient(sim_config(handle)) as client:
+        await client.set_relay(1, True)
+        await client.toggle_relay(2)
+        await client.set_switch(4, True)
+        await client.toggle_switch(5)
+        readings = {r.path: r.value for r in await client.fetch_readings()}
+        await client.reset_counter(1)
+    state = handle.state
+    assert state.relays == (True, True)
+    assert state.switches[3] and state.switches[4]
+    assert readings["relais.1"] is True and readings["switch.4"] is True
+    assert state.counters[0].index == 0
+
+
+async def test_sim_read_only_account(sim_farm) -> None:
+    farm, _, _ = sim_farm
+    handle = farm.boxes[0]
+    async with WesClient(sim_config(handle, user="user", password="wes")) as client:
+        await client.fetch_snapshot()
+        with pytest.raises(PermissionDenied):
+            await client.set_relay(1, True)
+        with pytest.raises(PermissionDenied):
+            await client.reboot()
+    async with WesClient(sim_config(handle, password="nope")) as client:
+        with pytest.raises(AuthenticationError) as info:
+            await client.fetch_snapshot()
+        assert not isinstance(info.value, PermissionDenied)
+
+
+async def test_sim_faults(sim_farm) -> None:
+    farm, _, _ = sim_farm
+    handle = farm.boxes[1]
+    sleeps = Sleeps()
+    async with WesClient(sim_config(handle, timeout_s=0.3, retries=2), sleep=sleeps) as client:
+        handle.set_fault("http500")
+        with pytest.raises(HttpServerError):
+            await client.fetch_snapshot()
+        assert len(sleeps.delays) == 2
+        handle.clear_faults()
+        handle.set_fault("timeout")
+        with pytest.raises(DeviceTimeout):
+            await client.fetch_snapshot()
+        handle.clear_faults()
+        handle.set_fault("malformed")
+        for _ in range(4):  # the four kinds of damage: refused, or kept with a warning
+            try:
+                snapshot = await client.fetch_snapshot()
+            except DecodeError as exc:
+                assert exc.host == f"{handle.http.host}:{handle.http.port}"
+            else:
+                assert snapshot.warnings
+        handle.clear_faults()
+        handle.set_fault("truncated")
+        try:
+            snapshot = await client.fetch_snapshot()
+        except DecodeError:
+            pass  # cut before the first value
+        else:
+            assert not snapshot.complete
+        handle.clear_faults()
+        handle.set_fault("unplugged")
+        readings = {r.path: r.value for r in await client.fetch_readings()}
+        assert readings["tic.1.available"] is False
+        assert "tic.1.power_va" not in readings
+        handle.clear_faults()
+        assert (await client.fetch_snapshot()).complete
+
+
+async def test_sim_reboot_drops_the_connection_and_the_box_comes_back(sim_farm) -> None:
+    farm, _, monotonic = sim_farm
+    handle = farm.boxes[0]
+    async with WesClient(sim_config(handle, retries=0)) as client:
+        await client.reboot()
+        with pytest.raises(TransientError):
+            await client.fetch_snapshot()  # still rebooting
+        monotonic.now += 3600
+        assert (await client.fetch_snapshot()).complete
