@@ -355,7 +355,9 @@ def test_unplugged_and_skew_apply_per_snapshot() -> None:
     assert state.tics[0].reading is None
     assert state.box_time == state.sim_time - timedelta(hours=2)
     assert box.state().tics[0].reading is not None
-    box.unplugged.add(1)
+    version = box.version
+    box.unplugged = {1}
+    assert box.version > version
     assert box.state().tics[0].reading is None
 
 

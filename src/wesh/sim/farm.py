@@ -335,6 +335,7 @@ async def run_simulators(
     faults: FaultSpec | str = "",
     firmware: Firmware | str = Firmware.V084A10,
     clock: Clock | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
     ftp: bool = True,
     m2m: bool = True,
     **options: object,
@@ -342,7 +343,8 @@ async def run_simulators(
     """Run a farm of ``count`` boxes for the duration of the ``async with`` block.
 
     Other :class:`FarmConfig` fields can be given as keywords (``flats=``,
-    ``credentials=``, ``reboot_s=``...). ``clock`` replaces the farm's clock (tests).
+    ``credentials=``, ``reboot_s=``...). ``clock`` replaces the farm's clock and
+    ``monotonic`` its real-time source (reboot downtime), for tests.
     """
     spec = FaultSpec.parse(faults) if isinstance(faults, str) else faults
     config = FarmConfig(
@@ -358,7 +360,7 @@ async def run_simulators(
         m2m=m2m,
         **options,  # type: ignore[arg-type]
     )
-    farm = SimFarm(config, clock=clock)
+    farm = SimFarm(config, clock=clock, monotonic=monotonic)
     await farm.start()
     try:
         yield farm
