@@ -19,6 +19,8 @@ from wesh.errors import (
     DeviceTimeout,
     UsageError,
 )
+from wesh.sim.clock import ManualClock
+from wesh.sim.farm import run_simulators
 from wesh.wes.client import WesConfig
 from wesh.wes.csvlog import CsvColumn, csv_log_path, format_csv_log
 from wesh.wes.ftp import WesFtp, parse_list_line
@@ -182,3 +184,19 @@ def test_list_line_parsing(line: bytes, expected: tuple[str, bool, int | None] |
         assert entry is not None
         assert (entry.name, entry.is_dir, entry.size_bytes) == expected
         assert entry.path == "/" + expected[0]
+
+
+async def test_against_the_simulator() -> None:
+    clock = ManualClock(datetime(2025, 1, 15, 9, 30, tzinfo=UTC))
+    async with run_simulators(1, base_port=0, seed=11, clock=clock) as farm:
+        handle = farm.boxes[0]
+        assert handle.ftp is not None
+        async with WesFtp(handle.ftp.host, handle.ftp.port, timeout_s=5) as ftp:
+            root = {e.name: e for e in await ftp.list("/")}  # MS-DOS style listing
+            assert root["LOGS"].is_dir and not root["DATA.CGX"].is_dir
+            assert root["DATA.CGX"].size_bytes == len(await ftp.download("/DATA.CGX"))
+            await ftp.upload("/NOTE.TXT", b"hello")
+            assert await ftp.download("/note.txt") == b"hello"  # FAT: case-insensitive
+            await ftp.delete("/NOTE.TXT")
+            with pytest.raises(DeviceReportedError):
+                await ftp.download("/NOTE.TXT")

@@ -14,6 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wesh.errors import ConnectionFailed, DecodeError, DeviceTimeout, UsageError
+from wesh.sim.clock import ManualClock
+from wesh.sim.farm import run_simulators
 from wesh.wes.m2m import LineDecoder, WesM2M, normalise_mac, parse_reply
 
 ANSWERS = {
@@ -351,3 +353,25 @@ async def test_readings_by_path(box_factory) -> None:
     ]
     assert all(r.poll_time == polled and r.box_time is None for r in readings)
     assert box.received[-5:] == ["gT100", "gT101", "gP101", "gW030", "gr002"]
+
+
+async def test_against_the_simulator() -> None:
+    clock = ManualClock(datetime(2025, 1, 15, 9, 30, tzinfo=UTC))
+    async with run_simulators(1, base_port=0, seed=11, clock=clock) as farm:
+        handle = farm.boxes[0]
+        assert handle.m2m is not None
+        async with WesM2M(handle.m2m.host, handle.m2m.port, timeout_s=2) as m2m:
+            assert await m2m.mac() == handle.model.identity.mac
+            readings = {
+                r.path: r.value
+                for r in await m2m.readings(["tic.1.power_va", "temp.1", "relais.1"])
+            }
+            assert await m2m.set_relay(1, True) == "RLMB=10"
+            assert await m2m.relay(1) is True
+        state = handle.state
+        reading = state.tics[0].reading
+        assert reading is not None
+        assert readings["tic.1.power_va"] == reading.power_va
+        assert readings["temp.1"] == pytest.approx(state.probes[1])
+        assert readings["relais.1"] is False
+        assert state.relays[0] is True
