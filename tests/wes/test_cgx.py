@@ -425,7 +425,9 @@ def _snapshot(draw: st.DrawFn, firmware: Firmware) -> WesSnapshot:
         whole = draw(st.integers(0, 10**7))
         frac = draw(st.integers(0, 999)) if new else 0
         pulses.append(
-            PulseCounter(n, pulses_today=draw(st.integers(0, 10**6)), index=whole + frac / 1000)
+            PulseCounter(
+                n, pulses_today=draw(st.integers(0, 10**6)), index=float(f"{whole}.{frac:03d}")
+            )
         )
     clamps = tuple(
         Clamp(

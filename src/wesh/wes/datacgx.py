@@ -945,8 +945,8 @@ def snapshot_values(
             out.append(_typed(value, ctype))
         if info.ctypes == ("int", "float"):  # pulse index, %d.%03.0f
             index = float(table.get((info.section, info.elements[0])) or 0.0)  # type: ignore[arg-type]
-            whole = int(index)
-            return whole, round((index - whole) * 1000, 6)
+            whole, thousandths = divmod(round(index * 1000), 1000)
+            return whole, float(thousandths)
         return tuple(out)
 
     return values
