@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from wesh.cli import cli
-from wesh.errors import UsageError
+from wesh.errors import ConnectionFailed, UsageError
 from wesh.tic.cli import frame_to_json, is_serial_source, pace
 from wesh.tic.decoder import decode
 from wesh.tic.encoder import encode_frame, make_group
@@ -174,6 +174,11 @@ def test_decode_reports_incomplete_frames() -> None:
 def test_decode_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="cannot read"):
         run("tic", "decode", str(tmp_path / "nope.bin"))
+
+
+def test_decode_a_missing_serial_device_is_connection_failed() -> None:
+    with pytest.raises(ConnectionFailed, match="cannot open TIC port"):
+        run("tic", "decode", "/dev/wesh-no-such-adapter", "--json")
 
 
 def test_frame_to_json_keeps_group_errors() -> None:

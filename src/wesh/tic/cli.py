@@ -220,14 +220,18 @@ def decode(source: str, mode: str, as_json: bool, baudrate: int | None, framing:
                     sys.stdout.flush()
     except BrokenPipeError:
         _silence_stdout()
+    except KeyboardInterrupt:  # a live line ends with Ctrl-C: show the counters first
+        _print_stats(reader.stats if reader else decoder.stats, console, as_json=as_json)
+        raise
+    _print_stats(reader.stats if reader else decoder.stats, console, as_json=as_json)
+
+
+def _print_stats(stats: DecoderStats, console: Console, *, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"stats": stats.as_dict()}), err=True)
         return
-    finally:
-        stats = reader.stats if reader is not None else decoder.stats
-        if as_json:
-            click.echo(json.dumps({"stats": stats.as_dict()}), err=True)
-        else:
-            with contextlib.suppress(BrokenPipeError):
-                console.print(_stats_table(stats))
+    with contextlib.suppress(BrokenPipeError):
+        console.print(_stats_table(stats))
 
 
 def _silence_stdout() -> None:
