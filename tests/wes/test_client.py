@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 
 import aiohttp
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wesh.errors import (
     AuthenticationError,
@@ -34,7 +36,16 @@ from wesh.sim.clock import ManualClock
 from wesh.sim.farm import FarmBox, SimFarm, run_simulators
 from wesh.wes.cgx import compact_stock_template
 from wesh.wes.client import HttpServerError, IdentityMismatch, WesClient, WesConfig
-from wesh.wes.commands import RESET_COUNTER_PARAMS, RESET_COUNTER_PATH
+from wesh.wes.commands import (
+    RESET_COUNTER_PARAMS,
+    RESET_COUNTER_PATH,
+    reboot_command,
+    relay_command,
+    reset_counter_command,
+    switch_command,
+    toggle_relay_command,
+    toggle_switch_command,
+)
 from wesh.wes.ftp import WesFtp
 
 MAC = "0011223344AA"
@@ -790,3 +801,41 @@ async def test_sim_reboot_drops_the_connection_and_the_box_comes_back(sim_farm) 
             await client.fetch_snapshot()  # still rebooting
         monotonic.now += 3600
         assert (await client.fetch_snapshot()).complete
+
+
+# -- command builders (pure) -----------------------------------------------------------------
+
+VALID_RELAYS = {1, 2, 9} | {100 + 10 * card + relay for card in range(10) for relay in range(1, 10)}
+
+
+@given(st.integers(min_value=-10, max_value=1000))
+def test_relay_numbers(n: int) -> None:
+    try:
+        command = relay_command(n, True)
+    except UsageError:
+        assert n not in VALID_RELAYS
+    else:
+        assert n in VALID_RELAYS
+        assert command.target == f"/RL.cgi?rl{n}=ON"
+        assert command.idempotent
+
+
+@given(st.integers(min_value=-5, max_value=40), st.booleans())
+def test_switch_numbers(n: int, on: bool) -> None:
+    try:
+        command = switch_command(n, on)
+    except UsageError:
+        assert not 1 <= n <= 24
+    else:
+        assert command.target == f"/AJAX.cgx?vs{n}={'ON' if on else 'OFF'}"
+        assert not toggle_switch_command(n).idempotent
+
+
+def test_non_integer_channels_are_refused() -> None:
+    for bad in (True, 1.0, "1"):
+        with pytest.raises(UsageError):
+            relay_command(bad, True)  # type: ignore[arg-type]
+    with pytest.raises(UsageError):
+        reset_counter_command(1, kind="gas")  # type: ignore[arg-type]
+    assert reboot_command().drops_connection
+    assert not toggle_relay_command(1).idempotent
