@@ -9,12 +9,14 @@ import logging
 import signal
 import sys
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 
-from wesh.sim.farm import FarmConfig, SimFarm
-from wesh.sim.faults import FaultSpec
-from wesh.sim.model import Firmware, Hardware
+from wesh.wes.model import Firmware
+
+if TYPE_CHECKING:
+    from wesh.sim.farm import FarmConfig, SimFarm
 
 __all__ = ["sim"]
 
@@ -104,8 +106,8 @@ def _parse_start(text: str | None) -> datetime | None:
 )
 @click.option(
     "--hardware",
-    type=click.Choice([h.value for h in Hardware]),
-    default=Hardware.V2.value,
+    type=click.Choice(["V1", "V2"]),
+    default="V2",
     show_default=True,
 )
 @click.option(
@@ -161,6 +163,11 @@ def wes_command(
     verbose: bool,
 ) -> None:
     """Run COUNT simulated WES servers until interrupted (Ctrl-C or SIGTERM)."""
+    # Imported here: the servers pull aiohttp and aioftp, other commands need not.
+    from wesh.sim.farm import FarmConfig  # noqa: PLC0415
+    from wesh.sim.faults import FaultSpec  # noqa: PLC0415
+    from wesh.sim.model import Hardware  # noqa: PLC0415
+
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -192,6 +199,8 @@ def wes_command(
 
 
 async def _serve(config: FarmConfig, *, seconds: float | None, as_json: bool) -> None:
+    from wesh.sim.farm import SimFarm  # noqa: PLC0415
+
     farm = SimFarm(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
