@@ -24,12 +24,10 @@ FIXTURE_NAMES = sorted(p.stem for p in FIXTURES.glob("*.bin"))
 # -- helpers -----------------------------------------------------------------------
 
 
-def run(
-    chunks: Iterable[bytes], decoder: FrameDecoder | None = None, **kwargs: Any
-) -> tuple[list[Frame], FrameDecoder]:
+def run(chunks: Iterable[bytes], **kwargs: Any) -> tuple[list[Frame], FrameDecoder]:
     """Feed every chunk, then flush; check the bounds and the byte accounting."""
-    dec = decoder or FrameDecoder(**kwargs)
-    limit = dec._max_body + 2
+    dec = FrameDecoder(**kwargs)
+    limit = kwargs.get("max_frame_bytes", 4096)
     frames: list[Frame] = []
     for chunk in chunks:
         frames += dec.feed(chunk)
