@@ -11,6 +11,7 @@ from wesh.errors import UsageError
 from wesh.sim.faults import (
     Fault,
     FaultKind,
+    FaultRule,
     FaultSpec,
     FaultState,
     malform_document,
@@ -174,3 +175,48 @@ def test_a_truncated_document_never_parses(body: bytes, cut: float) -> None:
 @given(_documents, st.integers(min_value=0, max_value=50))
 def test_a_malformed_document_never_parses(body: bytes, damage: int) -> None:
     assert not _parses(malform_document(body, damage))
+
+
+_faults = st.one_of(
+    st.builds(Fault, st.just(FaultKind.LATENCY), st.integers(0, 3600).map(float)),
+    st.builds(Fault, st.just(FaultKind.SKEW), st.integers(-86_400, 86_400).map(float)),
+    st.builds(Fault, st.just(FaultKind.RESET), st.none() | st.integers(1, 6)),
+    st.builds(Fault, st.just(FaultKind.UNPLUGGED), st.none() | st.integers(1, 3)),
+    st.builds(Fault, st.just(FaultKind.REBOOT), st.sampled_from(["keep", "lose"])),
+    st.builds(
+        Fault,
+        st.sampled_from(
+            [FaultKind.TIMEOUT, FaultKind.HTTP500, FaultKind.TRUNCATED, FaultKind.MALFORMED]
+        ),
+    ),
+).flatmap(
+    lambda f: st.builds(
+        Fault,
+        st.just(f.kind),
+        st.just(f.value),
+        st.none() | st.integers(1, 1000).map(lambda n: n / 1000),
+    )
+)
+_targets = st.none() | st.lists(
+    st.tuples(st.integers(0, 5000), st.integers(0, 50)).map(lambda t: (t[0], t[0] + t[1])),
+    min_size=1,
+    max_size=3,
+).map(tuple)
+_specs = st.lists(
+    st.builds(FaultRule, _targets, st.lists(_faults, min_size=1, max_size=4).map(tuple)),
+    max_size=4,
+).map(lambda rules: FaultSpec(tuple(rules)))
+
+
+@given(_specs)
+def test_fault_specs_round_trip_through_their_text(spec: FaultSpec) -> None:
+    assert FaultSpec.parse(str(spec)) == spec
+
+
+@given(st.text(max_size=60))
+def test_any_text_parses_or_raises_usage_error(text: str) -> None:
+    try:
+        spec = FaultSpec.parse(text)
+    except UsageError:
+        return
+    assert FaultSpec.parse(str(spec)) == spec

@@ -118,3 +118,13 @@ def test_logs_keep_only_the_last_days() -> None:
     assert len(recorder.files()) == 2
     with pytest.raises(UsageError):
         box.set_sampler(recorder.record, every_s=90)
+
+
+def test_rename_may_change_case_only() -> None:
+    card = SdCard()
+    card.write("/data_perso.cgx", b"t 1\n")
+    card.rename("/data_perso.cgx", "/DATA_PERSO.CGX")
+    assert card.real_path("/data_perso.cgx") == "/DATA_PERSO.CGX"
+    card.write("/other.cgx", b"")
+    with pytest.raises(UsageError):
+        card.rename("/other.cgx", "/Data_Perso.cgx")

@@ -62,6 +62,12 @@ class SdEntry:
         return len(self.data) if self.data is not None else 0
 
 
+def _children(entry: SdEntry) -> dict[str, SdEntry]:
+    if entry.children is None:
+        raise UsageError(f"{entry.name!r} is a file, not a directory")
+    return entry.children
+
+
 @dataclass(slots=True)
 class SdCard:
     """A case-insensitive in-memory tree (``writes`` counts changes, for caches)."""
@@ -104,22 +110,20 @@ class SdCard:
             names.append(entry.name)
         return "/" + "/".join(names)
 
-    def _parent(self, parts: list[str], *, create: bool, mtime: float = 0.0) -> SdEntry:
+    def _parent(self, parts: list[str], *, create: bool, mtime: float = 0.0) -> dict[str, SdEntry]:
+        """Return the children table of the directory holding ``parts[-1]``."""
         if not parts:
             raise UsageError("the root cannot be replaced")
-        entry = self.root
+        children = _children(self.root)
         for part in parts[:-1]:
-            assert entry.children is not None  # noqa: S101 - walked entries are directories
-            child = entry.children.get(part.casefold())
+            child = children.get(part.casefold())
             if child is None:
                 if not create:
                     raise UsageError(f"no directory {part!r}")
                 child = SdEntry(part, children={}, mtime=mtime)
-                entry.children[part.casefold()] = child
-            if child.children is None:
-                raise UsageError(f"{part!r} is a file, not a directory")
-            entry = child
-        return entry
+                children[part.casefold()] = child
+            children = _children(child)
+        return children
 
     def write(self, path: str, data: bytes, *, mtime: float = 0.0, parents: bool = True) -> None:
         """Create or replace the file at ``path`` (making parent directories if asked)."""
@@ -127,14 +131,13 @@ class SdCard:
             raise UsageError(f"file larger than {_MAX_FILE_BYTES} bytes", where=path[:80])
         parts = split_path(path)
         parent = self._parent(parts, create=parents, mtime=mtime)
-        assert parent.children is not None  # noqa: S101
         key = parts[-1].casefold()
-        old = parent.children.get(key)
+        old = parent.get(key)
         if old is not None and old.is_dir:
             raise UsageError("a directory has this name", where=path[:80])
         version = old.version + 1 if old is not None else 1
         name = old.name if old is not None else parts[-1]
-        parent.children[key] = SdEntry(name, data=bytes(data), mtime=mtime, version=version)
+        parent[key] = SdEntry(name, data=bytes(data), mtime=mtime, version=version)
         self.writes += 1
 
     def mkdir(
@@ -148,8 +151,7 @@ class SdCard:
                 return
             raise UsageError("already exists", where=path[:80])
         parent = self._parent(parts, create=parents, mtime=mtime)
-        assert parent.children is not None  # noqa: S101
-        parent.children[parts[-1].casefold()] = SdEntry(parts[-1], children={}, mtime=mtime)
+        parent[parts[-1].casefold()] = SdEntry(parts[-1], children={}, mtime=mtime)
 
     def remove(self, path: str, *, directory: bool) -> None:
         """Delete a file (``directory=False``) or an empty directory."""
@@ -163,9 +165,7 @@ class SdCard:
             )
         if entry.children:
             raise UsageError("directory not empty", where=path[:80])
-        parent = self._parent(parts, create=False)
-        assert parent.children is not None  # noqa: S101
-        del parent.children[parts[-1].casefold()]
+        del self._parent(parts, create=False)[parts[-1].casefold()]
         self.writes += 1
 
     def rename(self, source: str, destination: str) -> None:
@@ -174,16 +174,18 @@ class SdCard:
         entry = self._find(src_parts)
         if entry is None or not src_parts or not dst_parts:
             raise UsageError("no such file or directory", where=source[:80])
+        if [p.casefold() for p in src_parts] == [p.casefold() for p in dst_parts]:
+            entry.name = dst_parts[-1]  # a change of case only
+            entry.version += 1
+            self.writes += 1
+            return
         dst_parent = self._parent(dst_parts, create=False)
-        assert dst_parent.children is not None  # noqa: S101
-        if dst_parts[-1].casefold() in dst_parent.children:
+        if dst_parts[-1].casefold() in dst_parent:
             raise UsageError("destination exists", where=destination[:80])
-        src_parent = self._parent(src_parts, create=False)
-        assert src_parent.children is not None  # noqa: S101
-        del src_parent.children[src_parts[-1].casefold()]
+        del self._parent(src_parts, create=False)[src_parts[-1].casefold()]
         entry.name = dst_parts[-1]
         entry.version += 1
-        dst_parent.children[dst_parts[-1].casefold()] = entry
+        dst_parent[dst_parts[-1].casefold()] = entry
         self.writes += 1
 
     def listdir(self, path: str) -> list[SdEntry]:
