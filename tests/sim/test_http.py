@@ -78,6 +78,8 @@ async def test_paths_are_case_insensitive_and_cgx_is_xml(
     assert body.startswith(b'<?xml version="1.0" encoding="utf-8" ?>\n<data>\n')
     assert _parses(body)
     assert (await _get(session, base + "/nothing.cgx", ADMIN))[0] == 404
+    assert (await _get(session, base + "/a:b%3F.cgx", ADMIN))[0] == 404
+    assert (await _get(session, base + "/../../DATA.CGX", ADMIN))[0] == 200
     status, headers, _ = await _get(session, base + "/webprog/cgx/pceval.cgx", ADMIN)
     assert status == 200 and headers["Content-Type"] == "text/xml"
 

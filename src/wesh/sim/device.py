@@ -298,7 +298,10 @@ class VirtualBox:
             return self._damaged(self._command_reply(name), faults)
         if "cfg" in name and name.endswith((".htm", ".html", ".cgi")) and role is not Role.ADMIN:
             return _FORBIDDEN
-        real = self.card.real_path(clean)
+        try:
+            real = self.card.real_path(clean)
+        except UsageError:
+            return _NOT_FOUND  # a name FAT cannot hold
         entry = self.card.entry(clean)
         if real is None or entry is None or entry.data is None:
             return _NOT_FOUND
