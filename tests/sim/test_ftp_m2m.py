@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import timedelta
 
 import aioftp
@@ -216,7 +217,9 @@ async def test_a_busy_port_is_a_clear_error_and_nothing_leaks(clock: ManualClock
                 pass
 
 
-async def test_stopping_ends_held_requests_and_connections(clock: ManualClock) -> None:
+async def test_stopping_ends_held_requests_and_connections(
+    clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
     before = asyncio.all_tasks()
     session = aiohttp.ClientSession()
     async with run_simulators(2, base_port=0, clock=clock, faults="0:timeout") as farm:
@@ -226,9 +229,9 @@ async def test_stopping_ends_held_requests_and_connections(clock: ManualClock) -
         handle = farm.boxes[1]
         assert handle.m2m is not None and handle.ftp is not None
         _reader, writer = await asyncio.open_connection(handle.m2m.host, handle.m2m.port)
-        ftp = await aioftp.Client.context(
-            handle.ftp.host, handle.ftp.port, "adminftp", "wesftp"
-        ).__aenter__()
+        ftp = aioftp.Client()
+        await ftp.connect(handle.ftp.host, handle.ftp.port)
+        await ftp.login("adminftp", "wesftp")
         await asyncio.sleep(0.05)  # let the requests reach the servers
         assert not hanging.done()
     with pytest.raises(aiohttp.ClientError):
@@ -239,3 +242,4 @@ async def test_stopping_ends_held_requests_and_connections(clock: ManualClock) -
     await asyncio.sleep(0)
     leftover = {t for t in asyncio.all_tasks() - before if not t.done()}
     assert not leftover
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -179,17 +179,37 @@ class SdPathIO(AbstractPathIO[PurePosixPath]):
 class BoxFtpServer(aioftp.Server):
     """An aioftp server whose listings look like the box's (MS-DOS style, Paris time)."""
 
+    _closing = False
+
     async def start_on(self, sock: socket.socket) -> tuple[str, int]:
         """Start listening on an already bound socket; return its ``(host, port)``.
 
         Same set-up as :meth:`aioftp.Server.start`, which cannot take a socket.
         """
         host, port = sock.getsockname()[:2]
+        self._closing = False
         self._start_server_extra_arguments = {}
         self.connections = {}
         self.server_host, self.server_port = host, port
         self.server = await asyncio.start_server(self.dispatcher, sock=sock, ssl=self.ssl)
         return host, port
+
+    async def dispatcher(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one connection; end quietly when :meth:`close` cancels it.
+
+        asyncio (3.11) reports a cancelled connection handler as an unhandled error, and
+        aioftp's ``close`` cancels every handler: only that cancellation is absorbed.
+        """
+        try:
+            await super().dispatcher(reader, writer)
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+
+    async def close(self) -> None:
+        """Stop listening and end every connection."""
+        self._closing = True
+        await super().close()
 
     async def build_list_string(self, connection: aioftp.Connection, path: PurePosixPath) -> str:
         """Return one MS-DOS style listing line for ``path``."""
