@@ -382,3 +382,23 @@ def test_old_firmware_and_v1_hardware_shapes() -> None:
     assert len(state.switches) == 8
     assert len(state.counters) == 2 and len(state.clamps) == 2 and state.analog_v == ()
     assert identity.firmware_text.startswith("V0.83H")
+
+
+def test_tic_indexes_follow_the_integrated_power() -> None:
+    box = _box(index=2)
+    first = box.state().tics[0].reading
+    assert first is not None
+    energy_wh = 0.0
+    step = 10
+    t = JANUARY
+    for _ in range(24 * 360):  # a day, sampled at the meter's own step
+        reading = box.state().tics[0].reading
+        assert reading is not None
+        energy_wh += reading.active_power_w * step / 3600
+        t += step
+        box.advance_to(t)
+    last = box.state().tics[0].reading
+    assert last is not None
+    delta = last.total_wh - first.total_wh
+    assert delta == pytest.approx(energy_wh, rel=0.05, abs=20)
+    assert delta > 100
