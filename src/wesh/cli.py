@@ -67,18 +67,13 @@ def _weshd() -> None:
     sys.exit(2)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-def _weshclient() -> None:
-    """weshclient, the client of weshd (not yet available in this version)."""
-    click.echo("weshclient: not yet available in this version of wesh.", err=True)
-    sys.exit(2)
-
-
 def weshd_main(args: list[str] | None = None) -> None:
     """Entry point of the ``weshd`` command."""
     _run(_weshd, args)
 
 
 def weshclient_main(args: list[str] | None = None) -> None:
-    """Entry point of the ``weshclient`` command."""
-    _run(_weshclient, args)
+    """Entry point of the ``weshclient`` command (see :mod:`wesh.client.cli`)."""
+    from wesh.client.cli import weshclient  # noqa: PLC0415 - keep start-up light for `wesh`
+
+    _run(weshclient, args)
