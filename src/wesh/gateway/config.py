@@ -610,13 +610,11 @@ class _Scanner:
         return path
 
     def _resolve(self, names: list[str]) -> KeyPath:
-        """Insert array indices for arrays of tables met along a header's path."""
+        """Insert the current index of each array of tables met before a header's last name."""
         path: KeyPath = ()
-        for name in names:
+        for number, name in enumerate(names):
             path = (*path, name)
-            if path in self.counts and name == names[-1] and len(path) == len(names):
-                break
-            if path in self.counts:
+            if number < len(names) - 1 and path in self.counts:
                 path = (*path, self.counts[path] - 1)
         return path
 
