@@ -67,6 +67,7 @@ class BoxInfo(_Model):
     id: str
     driver: str = Field(description='"wes" or "tic"')
     serves: str = Field(description='dwelling or common area, e.g. "logement-12"')
+    label: str | None = None
     enabled: bool
     poll_interval_s: float
     address: str | None = Field(None, description='"host:port" (WES) or the serial device (TIC)')
@@ -185,4 +186,3 @@ class ErrorInfo(_Model):
     box: str | None = None
     channel: str | None = None
     details: list[dict[str, Any]] | None = None
-
