@@ -100,9 +100,11 @@ def test_example_documents_every_line() -> None:
         if "#" in line:
             continue
         block_start = number - 1
-        while block_start > 0 and lines[block_start - 1].strip() and not lines[
-            block_start - 1
-        ].strip().startswith("[["):
+        while (
+            block_start > 0
+            and lines[block_start - 1].strip()
+            and not lines[block_start - 1].strip().startswith("[[")
+        ):
             block_start -= 1
         block = lines[block_start - 1 : number]
         if not any("#" in item for item in block):
@@ -196,7 +198,9 @@ def test_mac_is_normalised() -> None:
 
 
 def test_socket_path_too_long(tmp_path: Path) -> None:
-    text = f'state_dir = "{tmp_path}"\n[site]\nid = "b"\nname = "x"\n[api]\nsocket = "{"s" * 120}"\n'
+    text = (
+        f'state_dir = "{tmp_path}"\n[site]\nid = "b"\nname = "x"\n[api]\nsocket = "{"s" * 120}"\n'
+    )
     with pytest.raises(ConfigValidationError, match="longer than 107 bytes") as info:
         config_from_text(text, source="w.toml")
     assert info.value.where == "w.toml:6"
@@ -334,7 +338,7 @@ def test_error_line_points_at_the_bad_key(
         port = '"bad"' if number == bad_index else str(1000 + number)
         body = f'id = "box{number}"\nserves = "s"\nhost = "h"\n' + "\n" * blanks
         if inline and number % 2:
-            body += f'channels = [ {{ path = "temp.1", meaning = "temperature" }} ]\n'
+            body += 'channels = [ { path = "temp.1", meaning = "temperature" } ]\n'
         parts.append(f"\n[[boxes]]\n{body}port = {port}\n")
     text = "".join(parts)
     with pytest.raises(ConfigValidationError) as info:
