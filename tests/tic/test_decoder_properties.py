@@ -5,11 +5,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from wesh.tic.decoder import FrameDecoder, decode
-from wesh.tic.encoder import encode_frame, encode_group, make_group
+from wesh.tic.decoder import (
+    FrameDecoder,
+    _new_frame,
+    _new_group,
+    _parse_body,
+    _parse_detailed,
+    decode,
+)
+from wesh.tic.encoder import checksum, encode_frame, encode_group, make_group
 from wesh.tic.model import Frame, Group, Mode
 
 from .test_decoder import check_accounting
@@ -235,3 +243,51 @@ def test_a_flip_into_a_line_break_never_yields_a_valid_fragment(
     allowed[_key(original.groups[index])] -= 1
     got = Counter(_key(g) for f in out for g in f.valid_groups)
     assert got <= allowed, (got - allowed, bytes(stream))
+
+
+# The decoder parses groups with a fast path (regular expressions) and falls back on a
+# reference parser that explains errors: both must agree on every input.
+group_bodies = st.lists(
+    st.sampled_from(b" \t0123456789ABEHIJKMNOPZehp+-_.\\`\x01\x0e") | st.integers(0, 127),
+    max_size=40,
+).map(bytes)
+
+
+@st.composite
+def near_valid_bodies(draw: st.DrawFn) -> bytes:
+    """Group bodies close to the rules (too long, odd characters, odd horodates...),
+    most with the checksum their separator calls for, so that only the rules decide."""
+    mode = draw(st.sampled_from([H, S]))
+    label = draw(st.text(LABEL_CHARS + "a.", max_size=10))
+    value = draw(
+        st.text(PRINTABLE + "`\tae~", max_size=20)
+        | st.builds(str.__add__, horodates, st.text(DIGITS + "A", max_size=5))
+    )
+    horodate = draw(st.none() | horodates | st.text("EHeh X0123456789", max_size=14))
+    sep = " " if mode is H else "\t"
+    if mode is H:
+        zone = f"{label}{sep}{value}"
+    elif horodate is None:
+        zone = f"{label}{sep}{value}{sep}"
+    else:
+        zone = f"{label}{sep}{horodate}{sep}{value}{sep}"
+    raw = zone.encode()
+    tail = (b" " if mode is H else b"") + bytes((checksum(raw),))
+    if draw(st.integers(0, 9)) == 0:
+        tail = draw(st.binary(max_size=3).map(lambda b: bytes(c & 0x7F for c in b)))
+    return raw + tail
+
+
+@given(group_bodies | near_valid_bodies())
+def test_fast_group_parser_agrees_with_the_reference(body: bytes) -> None:
+    assert _parse_body(body) == _parse_detailed(body)
+
+
+def test_fast_constructors_build_equal_objects() -> None:
+    g = Group("EAST", "000123456", None, "X", True, H, None)
+    assert _new_group("EAST", "000123456", None, "X", True, H, None) == g
+    assert _new_frame(S, (g,), False, ("e",)) == Frame(S, (g,), False, ("e",))
+    # a frozen object stays frozen
+    made = _new_group("A", "1", None, "X", True, H, None)
+    with pytest.raises(AttributeError):
+        made.label = "B"  # type: ignore[misc]
