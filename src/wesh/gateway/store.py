@@ -841,6 +841,7 @@ class Store:
             self._disk_full_since = None
             self._next_retry_at = None
             _LOG.info("Store %s writable again after %.0f s", self._where, full_s)
+            self._report_drops(force=True)
             self._submit(
                 _EventOp(
                     GatewayEvent(
