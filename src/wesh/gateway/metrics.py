@@ -92,9 +92,12 @@ class GatewayMetrics:
             "wesh_poll_lag_seconds",
             "Delay of polls after their due time.",
             buckets=LAG_BUCKETS_S,
-            registry=self.registry,
+            registry=None,
         )
+        # collected in registration order: the state collector hands the fresh lags to
+        # the histogram before the histogram itself is collected
         self.registry.register(_StateCollector(state, poll_stats=self._take_poll_counters))
+        self.registry.register(self.poll_lag)
         if mqtt is not None:
             self.registry.register(_MqttCollector(mqtt))
 
