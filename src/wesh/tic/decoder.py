@@ -472,6 +472,7 @@ class FrameDecoder:
         frames: list[Frame] = []
         buf = self._buf
         in_frame = self._in_frame
+        after_cut = self._after_cut
         max_body = self._max_body
         find = data.find
         make_frame = self._frame
@@ -490,23 +491,23 @@ class FrameDecoder:
                 skipped += start - pos
                 pos = start + 1
                 in_frame = True
-                self._after_cut = False
+                after_cut = False
             # Inside a frame: the next terminator must come within the room left.
             room = max_body - len(buf)
             window = pos + room + 1
-            window = min(window, size)
+            window = size if window > size else window
             end = find(_ETX, pos, window)
-            if end < 0:
-                end = window
-            stx = find(_STX, pos, end)
-            if stx >= 0:
-                end = stx
-            eot = find(_EOT, pos, end)
-            if eot >= 0:
-                end = eot
-            if end == window:  # no terminator within reach
+            part = data[pos:end] if end >= 0 else data[pos:window]
+            if _STX in part or _EOT in part:  # the frame is cut short
+                cut = part.find(_STX)
+                eot = part.find(_EOT)
+                if cut < 0 or 0 <= eot < cut:
+                    cut = eot
+                part = part[:cut]
+                end = pos + cut
+            elif end < 0:  # no terminator within reach
                 if size - pos <= room:  # input ended: wait for more
-                    buf += data[pos:]
+                    buf += part
                     break
                 # No terminator within max_frame_bytes: drop, hunt for the next STX.
                 st.frames_oversize += 1
@@ -516,11 +517,11 @@ class FrameDecoder:
                 pos += room + 1
                 continue
             if buf:
-                buf += data[pos:end]
+                buf += part
                 body = bytes(buf)
                 buf.clear()
             else:
-                body = data[pos:end]
+                body = part
             term = data[end]
             pos = end + 1
             if term == 0x03:
@@ -541,21 +542,22 @@ class FrameDecoder:
                         fast_groups += len(groups)
                         fast_bytes += len(body) + 2
                         continue
-                frame = make_frame(body, True, self._after_cut, len(body) + 2)
+                frame = make_frame(body, True, after_cut, len(body) + 2)
             elif term == 0x04:  # EOT: the meter interrupted the frame
                 st.frames_interrupted += 1
                 st.bytes_dropped += len(body) + 2
                 in_frame = False
                 continue
             else:  # STX: the ETX was lost; this STX starts the next frame
-                frame = make_frame(body, False, self._after_cut, len(body) + 1)
+                frame = make_frame(body, False, after_cut, len(body) + 1)
                 if frame is not None:
                     frame = dataclasses.replace(
                         frame, errors=(*frame.errors, "missing ETX: frame cut by the next STX")
                     )
-                self._after_cut = True
+                after_cut = True
             if frame is not None:
                 frames.append(frame)
+        self._after_cut = after_cut
         self._in_frame = in_frame
         st.bytes_skipped += skipped
         st.frames_complete += fast_frames
