@@ -13,8 +13,9 @@ same path whichever way it is read. Index names are the lower-cased TIC labels
 (``base``, ``hchc``, ``hchp``, ``bbrhcjb``..., standard mode ``east``, ``easf01``...,
 ``EAIT`` → ``injection``).
 
-* The first ``poll`` starts the thread and waits (up to 80 % of ``timeout_s``) for a
-  first frame; later polls answer at once from the last frame.
+* The first ``poll`` starts the thread; until a first frame (or a first error) arrives,
+  a poll waits for it up to 80 % of ``timeout_s``. Afterwards polls answer at once from
+  the last frame.
 * No valid frame for more than ``stale_after_s`` → :class:`~wesh.errors.DeviceTimeout`
   (or :class:`~wesh.errors.ConnectionFailed` when the port cannot be opened).
 * A port that cannot be opened, or that the reader gives up on, is retried by the thread
@@ -147,6 +148,13 @@ class TicSerialDriver:
         """How many frames with at least one valid group were merged so far."""
         return self._frames
 
+    @property
+    def connected(self) -> bool:
+        """True while the serial port is open."""
+        with self._lock:
+            reader = self._reader
+        return reader is not None and reader.connected
+
     def start(self) -> None:
         """Start the reading thread (idempotent; ``poll`` calls it)."""
         with self._lock:
@@ -161,10 +169,9 @@ class TicSerialDriver:
         """Return the readings of the last frame if fresh; else raise why it is not."""
         if self._stop.is_set():
             raise UsageError("driver closed", host=self._device)
-        first = self._thread is None
         self.start()
         reading = self._fresh()
-        if reading is None and first:
+        if reading is None and self._warming_up():
             await self._wait_frame(self._first_wait_s)
             reading = self._fresh()
         if reading is None:
@@ -201,6 +208,11 @@ class TicSerialDriver:
                 return None
             return self._last
 
+    def _warming_up(self) -> bool:
+        """Tell whether no frame and no error came yet (worth waiting a little)."""
+        with self._lock:
+            return self._last is None and self._error is None
+
     def _failure(self) -> WeshError:
         with self._lock:
             error, last_at = self._error, self._last_at
@@ -219,7 +231,7 @@ class TicSerialDriver:
         future: asyncio.Future[None] = loop.create_future()
         entry = (loop, future)
         with self._lock:
-            if self._last is not None:
+            if self._last is not None or self._error is not None:
                 return
             self._waiters.append(entry)
         try:
@@ -302,6 +314,7 @@ class TicSerialDriver:
     def _set_error(self, exc: WeshError, *, warned: bool) -> None:
         with self._lock:
             self._error = exc
+        self._wake_all()
         if warned:
             _LOG.debug("TIC port of %s still failing: %s", self.box_id, exc)
         else:
