@@ -60,16 +60,11 @@ def main(args: list[str] | None = None) -> None:
     _run(cli, args)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-def _weshd() -> None:
-    """weshd, the building gateway daemon (not yet available in this version)."""
-    click.echo("weshd: not yet available in this version of wesh.", err=True)
-    sys.exit(2)
-
-
 def weshd_main(args: list[str] | None = None) -> None:
-    """Entry point of the ``weshd`` command."""
-    _run(_weshd, args)
+    """Entry point of the ``weshd`` command (see :mod:`wesh.gateway.cli`)."""
+    from wesh.gateway.cli import main as weshd  # noqa: PLC0415 - keep start-up light for `wesh`
+
+    weshd(args)
 
 
 def weshclient_main(args: list[str] | None = None) -> None:
