@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_CLOCK_SKEW_S",
+    "DEFAULT_MAX_RATE_PER_MIN",
     "PATH_FAMILIES",
     "ChannelKind",
     "ChannelMapper",
