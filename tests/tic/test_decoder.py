@@ -607,11 +607,15 @@ def test_group_longer_than_max_group_bytes_is_malformed() -> None:
     assert frames[0].groups[1].checksum_ok
 
 
-def test_constructor_limits() -> None:
+def test_constructor_arguments() -> None:
     with pytest.raises(UsageError):
         FrameDecoder(max_frame_bytes=8)
     with pytest.raises(UsageError):
         FrameDecoder(max_group_bytes=4)
+    with pytest.raises(UsageError):
+        FrameDecoder(mode="linky")  # type: ignore[arg-type]
+    data = encode_frame(BASE_FRAME, mode=H)
+    assert decode(data, mode="historique") == [Frame(H, base_groups(), True)]  # type: ignore[arg-type]
 
 
 def test_stats_as_dict() -> None:

@@ -213,7 +213,6 @@ def _parse_detailed(body: bytes) -> Group:
             if chk == (sum(other) & 0x3F) + 0x20:
                 other_mode = _HIST if mode is _STD else _STD
                 problem += f"; it is the {other_mode} rule's value"
-    # Positional arguments: this constructor is on the hot path.
     return Group(
         label.decode("ascii"),
         value.decode("ascii"),
@@ -410,7 +409,10 @@ class FrameDecoder:
             raise UsageError(f"max_frame_bytes must be at least {2 + _MIN_GROUP + 2}")
         if max_group_bytes < _MIN_GROUP:
             raise UsageError(f"max_group_bytes must be at least {_MIN_GROUP}")
-        self._mode = mode
+        try:
+            self._mode = None if mode is None else Mode(mode)
+        except ValueError as exc:
+            raise UsageError(f"unknown TIC mode {mode!r}") from exc
         self._max_body = max_frame_bytes - 2
         self._max_group = max_group_bytes
         self._stats = DecoderStats()
@@ -424,7 +426,7 @@ class FrameDecoder:
         self._valid_std: dict[bytes, Group] = {}
         # The mode expected for the frame being parsed, and how many of its groups
         # are not valid groups of that mode.
-        self._expected = mode or _HIST
+        self._expected = self._mode or _HIST
         self._odd = 0
 
     @property
