@@ -32,17 +32,18 @@ not a number where one is expected becomes ``None``. Placeholders (``Pas Dispo``
 from __future__ import annotations
 
 import codecs
+import functools
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from lxml import etree
 
 from wesh.errors import DecodeError
-from wesh.wes.codes import codes_for
+from wesh.wes.codes import CodeInfo, codes_for
 from wesh.wes.model import (
     PARIS,
     Clamp,
@@ -184,8 +185,28 @@ _PERIOD_RAW = {
 }
 _COLOURS = (("BLEU", "B"), ("BLANC", "W"), ("ROUGE", "R"))
 
+# units accepted after a number, lower-cased
 #: units a pulse counter may print after its index or consumptions
-_PULSE_UNITS = ("l", "m3", "m³", "Wh", "kWh")
+_PULSE_UNITS = frozenset({"l", "m3", "m³", "wh", "kwh"})
+_ENERGY_UNITS = frozenset({"wh", "kwh"})
+_AMPS = frozenset({"a"})
+_VOLTS = frozenset({"v"})
+_VA = frozenset({"va"})
+_WATTS = frozenset({"w"})
+_GB = frozenset({"go", "gb"})
+_CELSIUS = frozenset({"°c", "c", "%"})
+#: a text made of these only is a plain number for float() or not a number at all
+_PLAIN_NUMBER_CHARS = "0123456789.+-"
+_ON = frozenset({"ON", "1", "CHECKED", "TRUE"})
+_OFF = frozenset({"OFF", "0", "FALSE"})
+_IINST = ("IINST", "IINST1", "IINST2", "IINST3")
+_IMAX = ("IMAX", "IMAX1", "IMAX2", "IMAX3")
+_TENSION = ("TENSION1", "TENSION2", "TENSION3")
+_IINST_NAMES = frozenset({"IINST", "IINST1"})
+_IMAX_NAMES = frozenset({"IMAX", "IMAX1"})
+#: a numbered group is a pulse counter / a clamp if it holds one of these
+_PULSE_KEYS = frozenset({"PULSE", "INDEX", "DEBIT", "CONSO_JOUR"})
+_CLAMP_KEYS = frozenset({"I", "INDEX", "INJECT", "PUISSANCE", "WATT"})
 # sanity bounds: a value outside them is garbage (a format not matching the C type)
 _MAX_INDEX_WH = 10**12
 _MAX_POWER_VA = 10**6
@@ -231,6 +252,17 @@ def tomorrow_code(text: str | None) -> str | None:
 
 
 # --------------------------------------------------------------------------- collection
+
+#: Parser of device XML, built once (lxml locks it per parse, so threads may share it):
+#: entities unexpanded, no DTD, no network, libxml2's text and depth limits on.
+_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
+)
 
 
 @dataclass
@@ -296,20 +328,87 @@ def _position(text: str, offset: int) -> str:
 
 def _local(tag: object) -> str:
     name = str(tag)
-    return name.rsplit("}", 1)[-1]
+    return name.rsplit("}", 1)[-1][:64]
 
 
 def _read_xml(text: str, doc: _Doc) -> None:
-    dtd = _DTD_RE.search(text)
-    if dtd is not None:
-        raise DecodeError(
-            "DTD/entity declarations are refused in device XML", where=_position(text, dtd.start())
-        )
-    entity = _ENTITY_RE.search(text)
-    if entity is not None:
-        raise DecodeError("undeclared entity reference", where=_position(text, entity.start()))
+    """Check the text, then collect its leaves into ``doc``.
+
+    A well-formed document is parsed in one call and its tree walked once
+    (:func:`_read_tree`); any other goes through the incremental reader
+    (:func:`_read_events`), which tells a truncated body from a malformed one.
+    """
+    if "<!" in text:
+        dtd = _DTD_RE.search(text)
+        if dtd is not None:
+            raise DecodeError(
+                "DTD/entity declarations are refused in device XML",
+                where=_position(text, dtd.start()),
+            )
+    if "&" in text:
+        entity = _ENTITY_RE.search(text)
+        if entity is not None:
+            raise DecodeError("undeclared entity reference", where=_position(text, entity.start()))
     # drop the XML declaration (the text is re-encoded as UTF-8), keeping line numbers
-    text = _DECL_RE.sub(lambda m: "\n" * m.group(0).count("\n"), text, count=1)
+    declaration = _DECL_RE.match(text)
+    if declaration is not None:
+        text = "\n" * declaration.group().count("\n") + text[declaration.end() :]
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DecodeError(
+            "text holds unpaired surrogates", where=_position(text, exc.start)
+        ) from exc
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.LxmlError:
+        _read_events(data, doc)
+        return
+    _read_tree(root, doc)
+
+
+def _read_tree(root: etree._Element, doc: _Doc) -> None:
+    """Collect the values of a well-formed document: the same as :func:`_read_events`."""
+    leaves = doc.leaves
+    tag = _local(root.tag)
+    if tag != "data":
+        doc.warn(f"root element is <{tag[:30]}>, not <data>")
+    seen_any = False
+    nested_warned: set[str] = set()
+    for block in root:
+        section = _local(block.tag)
+        if not len(block):
+            text = block.text or ""
+            if text.strip():
+                seen_any = True
+                doc.add("", section, text)
+            continue
+        table: dict[str, str] | None = None
+        for leaf in block:
+            if len(leaf):
+                if section not in nested_warned:
+                    nested_warned.add(section)
+                    deepest = leaf[0]  # the first element to end, as the event reader sees it
+                    while len(deepest):
+                        deepest = deepest[0]
+                    tag = _local(deepest.tag)[:30]
+                    doc.warn(f"{section}: nested elements ignored (<{tag}>)")
+                continue
+            seen_any = True
+            element = _local(leaf.tag)
+            text = leaf.text or ""
+            if table is None:
+                table = leaves.setdefault(section, {})
+            if len(text) <= MAX_TEXT and element not in table:
+                table[element] = text
+            else:
+                doc.add(section, element, text)
+    if not seen_any:
+        raise DecodeError("document holds no value")
+
+
+def _read_events(data: bytes, doc: _Doc) -> None:
+    """Collect the values of a document that is not well formed, or raise ``DecodeError``."""
     parser = etree.XMLPullParser(
         events=("start", "end"),
         resolve_entities=False,
@@ -328,7 +427,7 @@ def _read_xml(text: str, doc: _Doc) -> None:
     def drain() -> None:
         nonlocal depth, section, root_closed, seen_any
         for event, element in parser.read_events():
-            tag = _local(element.tag)[:64]
+            tag = _local(element.tag)
             if event == "start":
                 depth += 1
                 if depth == 1 and tag != "data":
@@ -351,12 +450,6 @@ def _read_xml(text: str, doc: _Doc) -> None:
                 root_closed = True
             depth -= 1
 
-    try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise DecodeError(
-            "text holds unpaired surrogates", where=_position(text, exc.start)
-        ) from exc
     try:
         parser.feed(data)
         drain()
@@ -418,6 +511,12 @@ def parse_data_cgx(
     return _build(doc, firmware)
 
 
+@functools.lru_cache(maxsize=8)
+def _compact_keys(firmware: Firmware | None) -> dict[str, CodeInfo]:
+    """Return the code catalogue of ``firmware`` keyed by code without spaces (read-only)."""
+    return {code.replace(" ", ""): info for code, info in codes_for(firmware).items()}
+
+
 def parse_compact(
     body: bytes | str, *, firmware: Firmware | None = None, max_bytes: int = 1_000_000
 ) -> WesSnapshot:
@@ -435,7 +534,8 @@ def parse_compact(
     text = _decode(body, doc)
     pairs: list[tuple[int, str, str]] = []
     header = trailer = False
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    for lineno, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line:
             continue
@@ -455,13 +555,13 @@ def parse_compact(
     if not trailer:
         doc.complete = False
         doc.warn("compact trailer 'wesh-end' missing: body truncated")
-        if not text.endswith("\n") and pairs and pairs[-1][0] == len(text.splitlines()):
+        if not text.endswith("\n") and pairs and pairs[-1][0] == len(lines):
             lineno, key, _ = pairs.pop()
             doc.warn(f"line {lineno}: last line {key[:20]!r} dropped, it may be cut")
     fw = firmware
     if fw is None:
         fw = next((Firmware.detect(v) for _, k, v in pairs if k == "vv"), None)
-    index = {code.replace(" ", ""): info for code, info in codes_for(fw).items()}
+    index = _compact_keys(fw)
     for lineno, key, value in pairs:
         info = index.get(key)
         if info is None or info.section is None or not info.elements:
@@ -483,110 +583,137 @@ def parse_compact(
 # --------------------------------------------------------------------------- interpretation
 
 
-class _Reader:
-    """Turns texts of one document into typed values, recording warnings."""
+class _Section:
+    """Typed reads of the values of one section, recording warnings.
 
-    def __init__(self, doc: _Doc, firmware: Firmware | None) -> None:
+    Each element read leaves ``unread``; what is left at the end goes to ``extras``.
+    Unit sets hold lower-case units.
+    """
+
+    __slots__ = ("doc", "firmware", "name", "table", "unread")
+
+    def __init__(
+        self, doc: _Doc, firmware: Firmware | None, name: str, table: dict[str, str]
+    ) -> None:
         self.doc = doc
         self.firmware = firmware
-        self.used: set[tuple[str, str]] = set()
+        self.name = name
+        self.table = table
+        self.unread = dict(table)
 
-    def text(self, section: str, element: str) -> str | None:
-        """Return the raw text of an element (``None`` if absent); marks it as used."""
-        table = self.doc.leaves.get(section)
-        if table is None or element not in table:
-            return None
-        self.used.add((section, element))
-        return table[element]
+    def warn(self, element: str, message: str) -> None:
+        """Record a warning about one element."""
+        self.doc.warn(f"{self.name}/{element}: {message}")
 
-    def value(self, section: str, element: str) -> str | None:
+    def text(self, element: str) -> str | None:
+        """Return the raw text of an element (``None`` if absent)."""
+        raw = self.table.get(element)
+        if raw is not None:
+            self.unread.pop(element, None)
+        return raw
+
+    def value(self, element: str) -> str | None:
         """Return the stripped text, ``None`` for absent elements and placeholders."""
-        raw = self.text(section, element)
+        raw = self.table.get(element)
         if raw is None:
             return None
+        self.unread.pop(element, None)
         stripped = raw.strip()
         return None if stripped.lower() in PLACEHOLDERS else stripped
 
     def number(
-        self, section: str, element: str, *, units: Iterable[str] = ()
+        self, element: str, units: frozenset[str] = frozenset()
     ) -> tuple[float, str | None] | None:
         """Return a number and its unit suffix; garbage or a wrong unit → ``None`` + warning."""
-        text = self.value(section, element)
+        text = self.value(element)
         if text is None:
             return None
+        return self._number(element, text, units)
+
+    def _number(
+        self, element: str, text: str, units: frozenset[str]
+    ) -> tuple[float, str | None] | None:
+        if not text.strip(_PLAIN_NUMBER_CHARS):
+            # only digits, sign and point: float() reads exactly what _NUMBER_RE would
+            try:
+                plain = float(text)
+            except ValueError:
+                pass  # "1-2", "1.2.3": the tolerant path below reports them
+            else:
+                if math.isfinite(plain):
+                    return plain, None
         match = _NUMBER_RE.match(text)
-        allowed = {unit.lower() for unit in units}
         if match is None:
-            self.doc.warn(f"{section}/{element}: not a number: {text[:30]!r}")
+            self.warn(element, f"not a number: {text[:30]!r}")
             return None
         unit = match.group(2).strip() if match.group(2) else None
         number = float(match.group(1))
         if not math.isfinite(number):
-            self.doc.warn(f"{section}/{element}: number out of range: {text[:30]!r}")
+            self.warn(element, f"number out of range: {text[:30]!r}")
             return None
-        if unit is not None and unit.lower() not in allowed:
-            self.doc.warn(f"{section}/{element}: unexpected unit {unit!r}")
+        if unit is not None and unit.lower() not in units:
+            self.warn(element, f"unexpected unit {unit!r}")
             return None
         return number, unit
 
     def integer(
         self,
-        section: str,
         element: str,
         *,
         low: int = 0,
         high: int = 10**12,
-        units: Iterable[str] = (),
+        units: frozenset[str] = frozenset(),
     ) -> int | None:
         """Return an integer within ``[low, high]``; garbage → ``None`` + warning."""
-        found = self.number(section, element, units=units)
+        found = self.number(element, units)
         if found is None:
             return None
         value = found[0]
         if value != int(value):
-            self.doc.warn(f"{section}/{element}: not an integer: {value}")
+            self.warn(element, f"not an integer: {value}")
             return None
         if not low <= value <= high:
-            self.doc.warn(f"{section}/{element}: {int(value)} out of range [{low}, {high}]")
+            self.warn(element, f"{int(value)} out of range [{low}, {high}]")
             return None
         return int(value)
 
     def real(
         self,
-        section: str,
         element: str,
         *,
         low: float = -1e9,
         high: float = 1e9,
-        units: Iterable[str] = (),
+        units: frozenset[str] = frozenset(),
     ) -> float | None:
         """Return a float within ``[low, high]``; garbage → ``None`` + warning."""
-        found = self.number(section, element, units=units)
+        found = self.number(element, units)
         if found is None:
             return None
         if not low <= found[0] <= high:
-            self.doc.warn(f"{section}/{element}: {found[0]} out of range [{low}, {high}]")
+            self.warn(element, f"{found[0]} out of range [{low}, {high}]")
             return None
         return found[0]
 
-    def flag(self, section: str, element: str) -> bool | None:
+    def flag(self, element: str) -> bool | None:
         """``ON``/``1``/``checked`` → True, ``OFF``/``0`` → False, else ``None`` + warning."""
-        text = self.value(section, element)
+        text = self.value(element)
         if text is None:
             return None
         upper = text.upper()
-        if upper in ("ON", "1", "CHECKED", "TRUE"):
+        if upper in _ON:
             return True
-        if upper in ("OFF", "0", "FALSE"):
+        if upper in _OFF:
             return False
-        self.doc.warn(f"{section}/{element}: not an on/off value: {text[:30]!r}")
+        self.warn(element, f"not an on/off value: {text[:30]!r}")
         return None
 
-    def energy_wh(self, section: str, element: str, *, kwh_default: bool | None) -> int | None:
+    def energy_wh(self, element: str, *, kwh_default: bool | None) -> int | None:
         """Return an energy index in Wh from ``NNN`` (Wh), ``NNN.NNN`` (kWh) or an explicit unit."""
-        text = self.value(section, element)
-        found = self.number(section, element, units=("Wh", "kWh"))
-        if found is None or text is None:
+        text = self.value(element)
+        if text is None:
+            return None
+        found = self._number(element, text, _ENERGY_UNITS)
+        if found is None:
             return None
         value, unit = found
         if unit is not None:
@@ -594,24 +721,59 @@ class _Reader:
         else:
             kwh = "." in text
             if kwh_default is not None and kwh != kwh_default:
-                self.doc.warn(
-                    f"{section}/{element}: printed in {'kWh' if kwh else 'Wh'}, "
-                    f"unlike firmware {self.firmware}"
+                self.warn(
+                    element,
+                    f"printed in {'kWh' if kwh else 'Wh'}, unlike firmware {self.firmware}",
                 )
         wh = round(value * 1000) if kwh else value
         if wh != int(wh) or not 0 <= wh <= _MAX_INDEX_WH:
-            self.doc.warn(f"{section}/{element}: not an energy index: {text[:30]!r}")
+            self.warn(element, f"not an energy index: {text[:30]!r}")
             return None
         return int(wh)
+
+
+class _Reader:
+    """The sections of one document, each read through one :class:`_Section`."""
+
+    __slots__ = ("doc", "firmware", "sections")
+
+    def __init__(self, doc: _Doc, firmware: Firmware | None) -> None:
+        self.doc = doc
+        self.firmware = firmware
+        self.sections: dict[str, _Section] = {}
+
+    def section(self, name: str) -> _Section:
+        """Return the reader of one section (empty if the document has none)."""
+        found = self.sections.get(name)
+        if found is None:
+            table = self.doc.leaves.get(name, {})
+            found = self.sections[name] = _Section(self.doc, self.firmware, name, table)
+        return found
+
+    def unread(self) -> Iterator[tuple[str, str, str]]:
+        """Yield ``(section, element, text)`` of every value never read, in document order."""
+        for section, table in self.doc.leaves.items():
+            view = self.sections.get(section)
+            for element, text in (table if view is None else view.unread).items():
+                yield section, element, text
+
+
+@functools.lru_cache(maxsize=4096)
+def _split_numbered(element: str) -> tuple[str, int] | None:
+    """``"PULSE12"`` → ``("PULSE", 12)``; a name without a trailing number → ``None``."""
+    match = _NUMBERED_RE.match(element)
+    if match is None:
+        return None
+    return match.group(1).upper(), int(match.group(2))
 
 
 def _numbered(table: dict[str, str]) -> dict[int, dict[str, str]]:
     """Group ``NAMEn`` elements by ``n``: ``{1: {"PULSE": "PULSE1", ...}}``."""
     groups: dict[int, dict[str, str]] = {}
     for element in table:
-        match = _NUMBERED_RE.match(element)
-        if match is not None:
-            groups.setdefault(int(match.group(2)), {})[match.group(1).upper()] = element
+        split = _split_numbered(element)
+        if split is not None:
+            groups.setdefault(split[1], {})[split[0]] = element
     return groups
 
 
@@ -634,8 +796,9 @@ def _detect_firmware(doc: _Doc, given: Firmware | None) -> Firmware | None:
 
 
 def _info(reader: _Reader) -> WesInfo:
+    info = reader.section("info")
     box_time = None
-    date, time = reader.value("info", "date"), reader.value("info", "time")
+    date, time = info.value("date"), info.value("time")
     if date is not None or time is not None:
         dmatch = _DATE_RE.match(date or "")
         tmatch = _TIME_RE.match(time or "")
@@ -651,141 +814,130 @@ def _info(reader: _Reader) -> WesInfo:
             except ValueError:
                 reader.doc.warn(f"info: impossible box clock {date!r} {time!r}")
     mac = None
-    serial = reader.value("info", "serial")
+    serial = info.value("serial")
     if serial is not None:
         digits = re.sub(r"[\s:.-]", "", serial).upper()
         if re.fullmatch(r"[0-9A-F]{12}", digits):
             mac = digits
         else:
-            reader.doc.warn(f"info/serial: not a MAC address: {serial[:30]!r}")
-    hardware = reader.value("info", "hardware")
-    server = reader.value("info", "serverversion")
-    space = reader.real("info", "spaceleft", low=0, units=("Go", "GB"))
-    storage = reader.real("info", "storage", low=0, units=("Go", "GB"))
+            info.warn("serial", f"not a MAC address: {serial[:30]!r}")
+    hardware = info.value("hardware")
+    server = info.value("serverversion")
+    space = info.real("spaceleft", low=0, units=_GB)
+    storage = info.real("storage", low=0, units=_GB)
     return WesInfo(
         box_time=box_time,
-        firmware=reader.value("info", "firmware"),
+        firmware=info.value("firmware"),
         mac=mac,
         hardware=hardware if hardware is not None else server,
         spaceleft_gb=space if space is not None else storage,
-        alarm=reader.flag("info", "alarme"),
+        alarm=info.flag("alarme"),
     )
 
 
 def _tic(reader: _Reader, number: int) -> TicMeter:
     section = f"tic{number}"
-    table = reader.doc.leaves.get(section, {})
-    adco_raw = (reader.text(section, "ADCO") or "").strip()
-    ptec_raw = (reader.text(section, "PTEC") or "").strip()
+    tic = reader.section(section)
+    table = tic.table
+    adco_raw = (tic.text("ADCO") or "").strip()
+    ptec_raw = (tic.text("PTEC") or "").strip()
     available = adco_raw.lower() not in ("pas dispo", "tic nderr.") and ptec_raw.lower() != (
         "tic nderr."
     )
-    adco = reader.value(section, "ADCO")
-    optarif = reader.value(section, "OPTARIF")
+    adco = tic.value("ADCO")
+    optarif = tic.value("OPTARIF")
     optarif = optarif.rstrip(". ") or None if optarif is not None else None
-    period = reader.value(section, "PTEC")
-
-    def amps(element: str) -> int | None:
-        return reader.integer(section, element, high=10_000, units=("A",))
-
-    def volts(element: str) -> int | None:
-        value = reader.integer(section, element, high=100_000, units=("V",))
-        return None if value == 0 else value
-
-    iinst = {p: amps(f"IINST{p}") for p in ("", "1", "2", "3")}
-    imax = {p: amps(f"IMAX{p}") for p in ("", "1", "2", "3")}
-    tension = {p: volts(f"TENSION{p}") for p in ("1", "2", "3")}
-    three_phase = any(
-        value
-        for value in (iinst["2"], iinst["3"], imax["2"], imax["3"], tension["2"], tension["3"])
-    )
+    period = tic.value("PTEC")
+    integer = tic.integer
+    iinst = [integer(element, high=10_000, units=_AMPS) for element in _IINST]
+    imax = [integer(element, high=10_000, units=_AMPS) for element in _IMAX]
+    tension = [integer(element, high=100_000, units=_VOLTS) or None for element in _TENSION]
+    three_phase = any((iinst[2], iinst[3], imax[2], imax[3], tension[1], tension[2]))
     currents: tuple[int | None, ...]
     imaxes: tuple[int | None, ...]
     voltages: tuple[int | None, ...]
     if three_phase:
-        currents = (iinst["1"], iinst["2"], iinst["3"])
-        imaxes = (imax["1"], imax["2"], imax["3"])
-        voltages = (tension["1"], tension["2"], tension["3"])
+        currents = (iinst[1], iinst[2], iinst[3])
+        imaxes = (imax[1], imax[2], imax[3])
+        voltages = (tension[0], tension[1], tension[2])
     else:
         has = {name.upper() for name in table}
-        currents = (
-            (iinst[""] if "IINST" in has else iinst["1"],) if has & {"IINST", "IINST1"} else ()
-        )
-        imaxes = (imax[""] if "IMAX" in has else imax["1"],) if has & {"IMAX", "IMAX1"} else ()
-        voltages = (tension["1"],) if "TENSION1" in has else ()
+        currents = (iinst[0] if "IINST" in has else iinst[1],) if has & _IINST_NAMES else ()
+        imaxes = (imax[0] if "IMAX" in has else imax[1],) if has & _IMAX_NAMES else ()
+        voltages = (tension[0],) if "TENSION1" in has else ()
     indexes: dict[str, int] = {}
     for element in table:
         name = _TIC_INDEXES.get(element.upper())
         if name is None:
             continue
-        wh = reader.energy_wh(section, element, kwh_default=False)
+        wh = tic.energy_wh(element, kwh_default=False)
         if wh is None:
             continue
         if name in indexes:
             reader.doc.warn(f"{section}/{element}: second spelling of index {name}, first kept")
             continue
         indexes[name] = wh
-    producer = reader.integer(section, "PRODUCTEUR", high=10**9)
-    tomorrow = reader.value(section, "DEMAIN")
+    producer = integer("PRODUCTEUR", high=10**9)
+    tomorrow = tic.value("DEMAIN")
     return TicMeter(
         number=number,
         available=available,
         adco=adco,
         optarif=optarif,
-        isousc_a=amps("ISOUSC"),
+        isousc_a=integer("ISOUSC", high=10_000, units=_AMPS),
         period=period,
         period_code=period_code(period),
         tomorrow=tomorrow,
         tomorrow_code=tomorrow_code(tomorrow),
-        apparent_power_va=reader.integer(section, "PAP", high=_MAX_POWER_VA, units=("VA",)),
-        injected_power_va=reader.integer(section, "PAPIJ", high=_MAX_POWER_VA, units=("VA",)),
+        apparent_power_va=integer("PAP", high=_MAX_POWER_VA, units=_VA),
+        injected_power_va=integer("PAPIJ", high=_MAX_POWER_VA, units=_VA),
         phases=3 if three_phase else 1,
         currents_a=currents,
         voltages_v=voltages,
         imax_a=imaxes,
-        pejp=reader.integer(section, "PEJP", high=10**6),
+        pejp=integer("PEJP", high=10**6),
         producer=None if producer is None else producer != 0,
         indexes_wh=indexes,
     )
 
 
-def _quantity(reader: _Reader, section: str, element: str | None) -> Quantity | None:
+def _quantity(pulses: _Section, element: str | None) -> Quantity | None:
     if element is None:
         return None
-    found = reader.number(section, element, units=_PULSE_UNITS)
+    found = pulses.number(element, _PULSE_UNITS)
     return None if found is None else Quantity(found[0], found[1])
 
 
 def _pulses(reader: _Reader) -> tuple[PulseCounter, ...]:
-    table = reader.doc.leaves.get("impulsion", {})
+    pulses = reader.section("impulsion")
     counters = []
-    for number, names in sorted(_numbered(table).items()):
-        if not names.keys() & {"PULSE", "INDEX", "DEBIT", "CONSO_JOUR"}:
+    for number, names in sorted(_numbered(pulses.table).items()):
+        if names.keys().isdisjoint(_PULSE_KEYS):
             continue
 
         def real(key: str, names: dict[str, str] = names) -> float | None:
             element = names.get(key)
-            return None if element is None else reader.real("impulsion", element)
+            return None if element is None else pulses.real(element)
 
         index = unit = None
         if "INDEX" in names:
-            found = reader.number("impulsion", names["INDEX"], units=_PULSE_UNITS)
+            found = pulses.number(names["INDEX"], _PULSE_UNITS)
             if found is not None:
                 index, unit = found
-        pulses = None
+        count = None
         if "PULSE" in names:
-            pulses = reader.integer("impulsion", names["PULSE"], high=2**32)
+            count = pulses.integer(names["PULSE"], high=2**32)
         counters.append(
             PulseCounter(
                 number=number,
-                pulses_today=pulses,
+                pulses_today=count,
                 index=index,
                 index_unit=unit,
                 flow=real("DEBIT"),
-                consumption_day=_quantity(reader, "impulsion", names.get("CONSO_JOUR")),
-                consumption_yesterday=_quantity(reader, "impulsion", names.get("CONSO_VEILLE")),
-                consumption_month=_quantity(reader, "impulsion", names.get("CONSO_MOIS")),
-                consumption_year=_quantity(reader, "impulsion", names.get("CONSO_ANNEE")),
+                consumption_day=_quantity(pulses, names.get("CONSO_JOUR")),
+                consumption_yesterday=_quantity(pulses, names.get("CONSO_VEILLE")),
+                consumption_month=_quantity(pulses, names.get("CONSO_MOIS")),
+                consumption_year=_quantity(pulses, names.get("CONSO_ANNEE")),
                 cost_day_eur=real("COUT_JOUR"),
                 cost_month_eur=real("COUT_MOIS"),
                 cost_year_eur=real("COUT_ANNEE"),
@@ -795,61 +947,83 @@ def _pulses(reader: _Reader) -> tuple[PulseCounter, ...]:
 
 
 def _clamps(reader: _Reader) -> tuple[tuple[Clamp, ...], int | None]:
-    table = reader.doc.leaves.get("pince", {})
+    pince = reader.section("pince")
     kwh_default = None if reader.firmware is None else reader.firmware is Firmware.V084A10
+    numbered = sorted(_numbered(pince.table).items())
     clamps = []
     watts = {}
-    for number, names in sorted(_numbered(table).items()):
+    for number, names in numbered:
         if "WATT" in names:
-            watts[number] = reader.integer(
-                "pince", names["WATT"], low=-_MAX_POWER_VA, high=_MAX_POWER_VA, units=("W",)
+            watts[number] = pince.integer(
+                names["WATT"], low=-_MAX_POWER_VA, high=_MAX_POWER_VA, units=_WATTS
             )
-    for number, names in sorted(_numbered(table).items()):
-        if not names.keys() & {"I", "INDEX", "INJECT", "PUISSANCE", "WATT"}:
+    for number, names in numbered:
+        if names.keys().isdisjoint(_CLAMP_KEYS):
             continue
         power_va = power_w = None
         cos_phi = None
         if "PUISSANCE" in names:
-            text = reader.value("pince", names["PUISSANCE"])
+            text = pince.value(names["PUISSANCE"])
             match = _POWER_RE.match(text or "")
             if match is not None:
                 power_w, cos_phi = int(match.group(1)), float(match.group(2))
             else:
-                power_va = reader.integer(
-                    "pince", names["PUISSANCE"], high=_MAX_POWER_VA, units=("VA",)
-                )
+                power_va = pince.integer(names["PUISSANCE"], high=_MAX_POWER_VA, units=_VA)
         clamps.append(
             Clamp(
                 number=number,
                 current_a=None
                 if "I" not in names
-                else reader.real("pince", names["I"], low=-1e4, high=1e4, units=("A",)),
+                else pince.real(names["I"], low=-1e4, high=1e4, units=_AMPS),
                 index_wh=None
                 if "INDEX" not in names
-                else reader.energy_wh("pince", names["INDEX"], kwh_default=kwh_default),
+                else pince.energy_wh(names["INDEX"], kwh_default=kwh_default),
                 inject_wh=None
                 if "INJECT" not in names
-                else reader.energy_wh("pince", names["INJECT"], kwh_default=kwh_default),
+                else pince.energy_wh(names["INJECT"], kwh_default=kwh_default),
                 power_va=power_va,
                 power_w=watts[number] if watts.get(number) is not None else power_w,
                 cos_phi=cos_phi,
             )
         )
-    voltage = reader.integer("pince", "V", high=100_000, units=("V",))
+    voltage = pince.integer("V", high=100_000, units=_VOLTS)
     return tuple(clamps), (None if voltage == 0 else voltage)
 
 
-def _family(
-    reader: _Reader, section: str, prefix: str, parse: Callable[[str, str], object]
-) -> dict[int, object]:
-    out: dict[int, object] = {}
-    for element in reader.doc.leaves.get(section, {}):
-        match = _NUMBERED_RE.match(element)
-        if match is None or match.group(1).upper() != prefix:
+def _flags(reader: _Reader, section: str, prefix: str) -> dict[int, bool]:
+    """Read the on/off elements ``PREFIXn`` of a section; unreadable ones are left out."""
+    view = reader.section(section)
+    out: dict[int, bool] = {}
+    for element in view.table:
+        split = _split_numbered(element)
+        if split is None or split[0] != prefix:
             continue
-        value = parse(section, element)
-        if value is not None or prefix == "SONDE":
-            out[int(match.group(2))] = value
+        value = view.flag(element)
+        if value is not None:
+            out[split[1]] = value
+    return out
+
+
+def _reals(
+    reader: _Reader,
+    section: str,
+    prefix: str,
+    *,
+    keep_none: bool = False,
+    low: float = -1e9,
+    high: float = 1e9,
+    units: frozenset[str] = frozenset(),
+) -> dict[int, float | None]:
+    """Read the numbers ``PREFIXn`` of a section; unreadable ones are ``None`` or left out."""
+    view = reader.section(section)
+    out: dict[int, float | None] = {}
+    for element in view.table:
+        split = _split_numbered(element)
+        if split is None or split[0] != prefix:
+            continue
+        value = view.real(element, low=low, high=high, units=units)
+        if value is not None or keep_none:
+            out[split[1]] = value
     return out
 
 
@@ -860,44 +1034,34 @@ def _build(doc: _Doc, given: Firmware | None) -> WesSnapshot:
     tic = tuple(_tic(reader, n) for n in (1, 2, 3) if f"tic{n}" in doc.leaves)
     pulses = _pulses(reader)
     clamps, voltage = _clamps(reader)
-
-    def temperature(section: str, element: str) -> float | None:
-        return reader.real(section, element, low=-100, high=200, units=("°C", "C", "%"))
-
-    def real(section: str, element: str) -> float | None:
-        return reader.real(section, element, units=("V",))
-
-    temps = _family(reader, "temp", "SONDE", temperature)
-    relays = _family(reader, "relais", "RELAIS", reader.flag)
-    relays_1w = _family(reader, "relais1W", "RELAIS", reader.flag)
-    inputs = _family(reader, "entree", "ENTREE", reader.flag)
-    analog = _family(reader, "analogique", "AD", real)
-    switches = _family(reader, "switch_virtuel", "SWITCH", reader.flag)
-    variables = _family(reader, "variables", "VARIABLE", reader.real)
-    for section, table in doc.leaves.items():
-        for element, text in table.items():
-            if (section, element) in reader.used:
-                continue
-            doc.extras[f"{section}/{element}"] = text
-            family = "tic" if section.startswith("tic") else section
-            stem = _NUMBERED_RE.match(element)
-            name = (stem.group(1) if stem and family == "pince" else element).upper()
-            if name not in _KNOWN_EXTRAS.get(family, ()):
-                where = "unknown section" if section not in _SECTIONS else "unknown element"
-                doc.warn(f"{section}/{element}: {where}, kept in extras")
+    temps = _reals(reader, "temp", "SONDE", keep_none=True, low=-100, high=200, units=_CELSIUS)
+    relays = _flags(reader, "relais", "RELAIS")
+    relays_1w = _flags(reader, "relais1W", "RELAIS")
+    inputs = _flags(reader, "entree", "ENTREE")
+    analog = _reals(reader, "analogique", "AD", units=_VOLTS)
+    switches = _flags(reader, "switch_virtuel", "SWITCH")
+    variables = _reals(reader, "variables", "VARIABLE")
+    for section, element, text in reader.unread():
+        doc.extras[f"{section}/{element}"] = text
+        family = "tic" if section.startswith("tic") else section
+        split = _split_numbered(element) if family == "pince" else None
+        name = split[0] if split is not None else element.upper()
+        if name not in _KNOWN_EXTRAS.get(family, ()):
+            where = "unknown section" if section not in _SECTIONS else "unknown element"
+            doc.warn(f"{section}/{element}: {where}, kept in extras")
     return WesSnapshot(
         info=info,
         tic=tic,
         pulses=pulses,
         clamps=clamps,
         voltage_v=voltage,
-        temperatures={k: v for k, v in temps.items() if v is None or isinstance(v, float)},
-        relays={k: v for k, v in relays.items() if isinstance(v, bool)},
-        relays_1w={k: v for k, v in relays_1w.items() if isinstance(v, bool)},
-        inputs={k: v for k, v in inputs.items() if isinstance(v, bool)},
-        analog_v={k: v for k, v in analog.items() if isinstance(v, float)},
-        switches={k: v for k, v in switches.items() if isinstance(v, bool)},
-        variables={k: v for k, v in variables.items() if isinstance(v, float)},
+        temperatures=temps,
+        relays=relays,
+        relays_1w=relays_1w,
+        inputs=inputs,
+        analog_v={k: v for k, v in analog.items() if v is not None},
+        switches=switches,
+        variables={k: v for k, v in variables.items() if v is not None},
         warnings=doc.finish_warnings(),
         firmware=firmware,
         complete=doc.complete,
