@@ -766,7 +766,8 @@ def _problems(exc: ValidationError, source: str, text: str) -> list[ConfigProble
         loc: KeyPath = tuple(
             part
             for part in error["loc"]
-            if not isinstance(part, str) or not part.startswith(("function-", "literal["))
+            if not isinstance(part, str)
+            or not (part.startswith(("function-", "literal[")) or part == "[key]")
         )
         ctx_error = error.get("ctx", {}).get("error")
         if isinstance(ctx_error, _LocatedError):
