@@ -73,25 +73,24 @@ async def driver_of(box: BoxConfig) -> AsyncIterator[Driver]:
 async def example_farm(config: GatewayConfig) -> AsyncIterator[tuple[SimFarm, GatewayConfig]]:
     """`wesh sim wes --count 3 --base-port 18080 --seed 1`, in-process.
 
-    If another test holds port 18080 right now, run the same farm on free ports and
-    point the example's boxes at them (the fixed layout is checked in test_config).
+    If another process holds one of its ports right now, run the same farm on free ports
+    and point the example's boxes at them (the fixed layout is checked in test_config).
     """
-    try:
-        async with run_simulators(count=3, base_port=18080, seed=1) as farm:
-            yield farm, config
-            return
-    except (OSError, WeshError) as exc:
-        if "18080" not in str(exc) and not isinstance(exc, OSError):
-            raise
-    async with run_simulators(count=3, base_port=0, seed=1) as farm:
-        boxes = []
-        for index, box in enumerate(config.boxes):
-            handle = farm.boxes[index]
-            assert handle.m2m is not None
-            boxes.append(
-                box.model_copy(update={"port": handle.http.port, "m2m_port": handle.m2m.port})
-            )
-        yield farm, config.model_copy(update={"boxes": boxes})
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            farm = await stack.enter_async_context(run_simulators(count=3, base_port=18080, seed=1))
+        except ConfigError as exc:
+            if "already in use" not in str(exc):
+                raise
+            farm = await stack.enter_async_context(run_simulators(count=3, base_port=0, seed=1))
+            boxes = []
+            for index, box in enumerate(config.boxes):
+                handle = farm.boxes[index]
+                assert handle.m2m is not None
+                update = {"port": handle.http.port, "m2m_port": handle.m2m.port}
+                boxes.append(box.model_copy(update=update))
+            config = config.model_copy(update={"boxes": boxes})
+        yield farm, config
 
 
 async def test_example_file_polls_every_configured_channel() -> None:
