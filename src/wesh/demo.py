@@ -83,7 +83,7 @@ class _Meter:
             start += size
 
     def _decoded(self, frame: Frame) -> None:
-        good = frame.complete and not frame.errors and all(g.checksum_ok for g in frame.groups)
+        good = frame.complete and not frame.errors and all(g.valid for g in frame.groups)
         if good:
             self.frames_ok += 1
         else:

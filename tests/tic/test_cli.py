@@ -53,7 +53,7 @@ def test_simulate_writes_n_valid_frames_deterministically() -> None:
     frames = decode(out)
     assert len(frames) == 5
     assert all(f.complete and f.mode is Mode.HISTORIQUE for f in frames)
-    assert all(g.checksum_ok for f in frames for g in f.groups)
+    assert all(g.valid for f in frames for g in f.groups)
     assert frames[0].values()["PTEC"] == "HP.."
     assert simulate("--frames", "5", "--seed", "4") != out
 
@@ -80,7 +80,7 @@ def test_simulate_noise_is_seeded_and_visible() -> None:
     noisy = simulate("--frames", "40", "--noise", "0.01")
     assert noisy == simulate("--frames", "40", "--noise", "0.01")
     assert noisy != clean
-    assert any(not g.checksum_ok for f in decode(noisy) for g in f.groups)
+    assert any(not g.valid for f in decode(noisy) for g in f.groups)
 
 
 def test_simulate_overload_on_three_phases_sends_short_frames() -> None:
@@ -193,6 +193,7 @@ def test_frame_to_json_keeps_group_errors() -> None:
         "horodate": None,
         "checksum": "!",
         "checksum_ok": False,
+        "valid": False,
         "mode": None,
         "error": "bad checksum",
     }

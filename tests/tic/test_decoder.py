@@ -68,7 +68,7 @@ def as_json(frames: Sequence[Frame]) -> list[dict[str, Any]]:
         {
             "mode": None if f.mode is None else str(f.mode),
             "complete": f.complete,
-            "groups": [[g.label, g.value, g.horodate, g.checksum_ok] for g in f.groups],
+            "groups": [[g.label, g.value, g.horodate, g.valid] for g in f.groups],
             "errors": list(f.errors),
         }
         for f in frames
@@ -167,20 +167,20 @@ def test_reference_examples(
     body: bytes, label: str, value: str, horodate: str | None, mode: Mode, chk: str
 ) -> None:
     assert parse_group(body) == Group(label, value, horodate, chk, True, mode, None)
-    assert parse_group(body, mode=mode).checksum_ok
+    assert parse_group(body, mode=mode).valid
 
 
 @pytest.mark.parametrize("label", ["PJOURF+1", "SMAXSN-1", "SMAXSN1-1", "BBRHCJB", "ERQ1", "A_B"])
 def test_unusual_labels_are_valid(label: str) -> None:
     g = parse_group(with_checksum(f"{label}\t00123\t", S))
-    assert g.checksum_ok, g
+    assert g.valid, g
     assert g.label == label
 
 
 def test_historique_group_with_the_standard_checksum_is_invalid() -> None:
     zone = b"PAPP 01920 "  # the standard rule counts the separator
     g = parse_group(zone + bytes((checksum(zone),)))
-    assert not g.checksum_ok
+    assert not g.valid
     assert g.mode is H
     assert g.error == (
         f"bad checksum {chr(checksum(zone))!r} (expected {chr(checksum(zone[:-1]))!r}); "
@@ -191,7 +191,7 @@ def test_historique_group_with_the_standard_checksum_is_invalid() -> None:
 def test_standard_group_with_the_historique_checksum_is_invalid() -> None:
     body = b"SINSTS\t00958\t" + bytes((checksum(b"SINSTS\t00958"),))
     g = parse_group(body)
-    assert not g.checksum_ok
+    assert not g.valid
     assert g.mode is S
     assert g.error is not None
     assert g.error.endswith("it is the historique rule's value")
@@ -233,7 +233,7 @@ def test_checksum_edge_characters(target: str, mode: Mode) -> None:
 )
 def test_sanity_checks_catch_what_the_checksum_misses(zone: str, mode: Mode, error: str) -> None:
     g = parse_group(with_checksum(zone, mode))
-    assert not g.checksum_ok
+    assert not g.valid
     assert g.error == error
 
 
@@ -250,7 +250,7 @@ def test_sanity_checks_catch_what_the_checksum_misses(zone: str, mode: Mode, err
 )
 def test_unsplittable_groups(body: bytes, error: str) -> None:
     g = parse_group(body)
-    assert not g.checksum_ok
+    assert not g.valid
     assert g.label == ""
     assert g.error is not None
     assert g.error.startswith(error)
@@ -258,9 +258,9 @@ def test_unsplittable_groups(body: bytes, error: str) -> None:
 
 def test_parse_group_masks_bit_7_and_checks_a_forced_mode() -> None:
     body = bytes(b | 0x80 for b in b"IMAX 090 H")
-    assert parse_group(body).checksum_ok
+    assert parse_group(body).valid
     g = parse_group(b"IMAX 090 H", mode=S)
-    assert not g.checksum_ok
+    assert not g.valid
     assert g.error == "historique group, the decoder expects standard"
 
 
@@ -331,7 +331,7 @@ def test_flush_emits_the_pending_frame_and_truncates_its_last_group() -> None:
     assert not frame.complete
     assert frame.groups[:-1] == base_groups()[:-1]
     last = frame.groups[-1]
-    assert (last.label, last.value, last.checksum_ok) == ("PAPP", "00390", False)
+    assert (last.label, last.value, last.valid) == ("PAPP", "00390", False)
     assert frame.errors == (
         f"group 8 'PAPP': truncated: the frame ended before its CR: 'PAPP 00390 {last.checksum}'",
         "missing ETX: end of input",
@@ -436,12 +436,12 @@ def test_lone_line_break_next_to_an_invalid_group_taints_its_neighbour() -> None
     # "1O" sums to 128: if 'O' (0x4F) loses bit 6 it reads as 0x0F (an LF), and the
     # rest "AB\t0000\t<chk>" has the checksum of the whole group.
     whole_group = encode_group("1OAB", "0000", mode=S)
-    assert parse_group(whole_group[3:-1]).checksum_ok  # the fragment looks valid
+    assert parse_group(whole_group[3:-1]).valid  # the fragment looks valid
     damaged = whole_group[:2] + b"\x0f" + whole_group[3:]
     frame = encode_frame([("ADSC", "021861348497")], mode=S)
     frames, _ = run([frame[:-1] + damaged + frame[1:]])
     (out,) = frames
-    assert [g.checksum_ok for g in out.groups] == [True, False, False, True]
+    assert [g.valid for g in out.groups] == [True, False, False, True]
     assert out.groups[2].label == "AB"
     assert (
         out.groups[2].error
@@ -475,12 +475,12 @@ def test_group_after_an_stx_that_cut_a_frame_without_lf_is_invalid() -> None:
     group = encode_group("0NBC", "0000", mode=S)
     cut_at = group.index(b"B")
     stream = b"\x02" + group[:cut_at] + b"\x02" + group[cut_at + 1 :] + b"\x03"
-    assert parse_group(group[cut_at + 1 : -1]).checksum_ok
+    assert parse_group(group[cut_at + 1 : -1]).valid
     frames, _ = run([stream])
     first, second = frames
     assert not first.complete
     assert first.errors[-1] == "missing ETX: frame cut by the next STX"
-    assert not second.groups[0].checksum_ok
+    assert not second.groups[0].valid
     assert second.groups[0].error is not None
     assert second.groups[0].error.startswith("starts right after an STX that cut")
     assert second.mode is None
@@ -489,7 +489,7 @@ def test_group_after_an_stx_that_cut_a_frame_without_lf_is_invalid() -> None:
 def test_lf_missing_at_frame_start_after_an_etx_is_accepted() -> None:
     group = encode_group("C", "0000", mode=S)
     frames, _ = run([b"\x02" + group[1:] + b"\x03"])
-    assert frames[0].groups[0].checksum_ok
+    assert frames[0].groups[0].valid
 
 
 def test_mode_detection_and_mixed_frames() -> None:
@@ -498,13 +498,13 @@ def test_mode_detection_and_mixed_frames() -> None:
     frames, dec = run([b"\x02" + b"".join(hist + std) + b"\x03"])
     (frame,) = frames
     assert frame.mode is H
-    assert [g.checksum_ok for g in frame.groups] == [True, True, False]
+    assert [g.valid for g in frame.groups] == [True, True, False]
     assert frame.errors == ("group 3 'IRMS1': standard group, in a frame of mode historique",)
     assert dec.stats.groups_malformed == 1
     # on a tie the first valid group decides
     frames, _ = run([b"\x02" + std[0] + hist[0] + b"\x03"])
     assert frames[0].mode is S
-    assert [g.checksum_ok for g in frames[0].groups] == [True, False]
+    assert [g.valid for g in frames[0].groups] == [True, False]
 
 
 def test_forced_mode() -> None:
@@ -524,7 +524,7 @@ def test_invalid_groups_are_counted() -> None:
     parts[5] = parts[5].replace(b"002", b"003")  # bad checksum
     parts[6] = parts[6].replace(b"IMAX 090", b"IMAX 0p0")  # bit-6 flip: malformed
     frames, dec = run([b"\x02" + b"".join(parts) + b"\x03"])
-    assert [g.checksum_ok for g in frames[0].groups] == [True] * 5 + [False, False, True]
+    assert [g.valid for g in frames[0].groups] == [True] * 5 + [False, False, True]
     assert (dec.stats.groups_ok, dec.stats.groups_bad_checksum, dec.stats.groups_malformed) == (
         6,
         1,
@@ -598,13 +598,13 @@ def test_group_longer_than_max_group_bytes_is_malformed() -> None:
     data = encode_frame([("ADSC", "021861348497"), ("PJOURF+1", long_value)], mode=S)
     frames, dec = run([data], max_group_bytes=40)
     (frame,) = frames
-    assert [g.checksum_ok for g in frame.groups] == [True, False]
+    assert [g.valid for g in frame.groups] == [True, False]
     assert frame.errors == (
         "group 2 '': group of 71 bytes (max 40): 'PJOURF+1\\t000000000000000...'",
     )
     assert dec.stats.groups_malformed == 1
     frames, _ = run([data], max_group_bytes=71)
-    assert frames[0].groups[1].checksum_ok
+    assert frames[0].groups[1].valid
 
 
 def test_constructor_arguments() -> None:
@@ -649,3 +649,46 @@ def test_cache_does_not_change_results() -> None:
         out += dec.feed(data)
     assert [f.groups[1].value for f in out] == [f"{i:05d}" for i in range(9000)]
     assert all(not f.errors for f in out)
+
+
+# -- checksum_ok says what the specification says; valid adds the decoder's checks ------
+
+
+@pytest.mark.parametrize(
+    ("body", "error_fragment"),
+    [
+        (b"IINST 0p1", "character 'p' not allowed in the data"),  # bit-6 flip of '0'
+        (b"MSG1\tPas de message\t", "character 'a' not allowed in the data"),
+        (b"SMAXSN\tH24021011033100986\t", "data starts like a horodate"),
+    ],
+)
+def test_checksum_ok_follows_the_spec_even_when_a_check_fails(
+    body: bytes, error_fragment: str
+) -> None:
+    chk = bytes([(sum(body) & 0x3F) + 0x20])  # the zone is the body in both cases
+    group = parse_group(body + (b"" if body.endswith(b"\t") else b" ") + chk)
+    assert group.checksum_ok  # the specification accepts it ...
+    assert not group.valid  # ... the decoder does not trust it
+    assert group.error is not None and error_fragment in group.error
+
+
+def test_checksum_of_the_other_mode_only_is_not_ok() -> None:
+    hist_zone = b"IMAX 090"
+    std_rule = bytes([(sum(hist_zone + b" ") & 0x3F) + 0x20])  # mode-2 value on an SP group
+    assert std_rule != b"H"
+    group = parse_group(hist_zone + b" " + std_rule)
+    assert not group.checksum_ok and not group.valid
+    std_zone = b"IMAX\t090"
+    hist_rule = bytes([(sum(std_zone) & 0x3F) + 0x20])  # mode-1 value on an HT group
+    group = parse_group(std_zone + b"\t" + hist_rule)
+    assert not group.checksum_ok and not group.valid
+
+
+def test_group_of_the_other_mode_in_a_frame_keeps_its_checksum_verdict() -> None:
+    data = encode_frame([("ADCO", "012345678901"), ("IMAX", "090")], mode=Mode.HISTORIQUE)
+    intruder = encode_frame([("PREF", "12")], mode=Mode.STANDARD)[1:-1]
+    frames = decode(data[:-1] + intruder + data[-1:])
+    assert frames[0].mode is Mode.HISTORIQUE
+    pref = frames[0].groups[-1]
+    assert pref.label == "PREF" and pref.checksum_ok and not pref.valid
+    assert "PREF" not in frames[0].values()

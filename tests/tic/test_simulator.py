@@ -58,7 +58,7 @@ def test_same_seed_same_bytes_and_every_group_valid(kwargs: dict[str, object]) -
     frames = decode(first)
     assert len(frames) == 30
     assert all(f.complete and not f.errors for f in frames)
-    assert all(g.checksum_ok for f in frames for g in f.groups)
+    assert all(g.valid for f in frames for g in f.groups)
     assert {f.mode for f in frames} == {kwargs["mode"]}
 
 
@@ -356,7 +356,7 @@ def test_registers_never_decrease_and_stay_consistent(
         assert now[2] >= previous[2]
         assert sum(now[0]) == sum(now[1]) == sim.total_index_wh
         assert sim.power_va % 10 == 0
-        assert all(g.checksum_ok for g in frame.groups)
+        assert all(g.valid for g in frame.groups)
         assert decode(encode_frame(frame)) == [frame]
         previous = now
 
@@ -395,7 +395,7 @@ def test_noise_is_seeded_and_the_decoder_survives_it() -> None:
     assert noisy != clean
     frames = decode(noisy)
     good = [f for f in frames if f.complete and not f.errors]
-    bad = [f for f in frames if f.errors or not all(g.checksum_ok for g in f.groups)]
+    bad = [f for f in frames if f.errors or not all(g.valid for g in f.groups)]
     assert 100 < len(good) < 200
     assert bad
 

@@ -80,6 +80,7 @@ def frame_to_json(frame: Frame) -> dict[str, Any]:
                 "horodate": g.horodate,
                 "checksum": g.checksum,
                 "checksum_ok": g.checksum_ok,
+                "valid": g.valid,
                 "mode": g.mode.value if g.mode else None,
                 "error": g.error,
             }
@@ -146,7 +147,7 @@ def render_frame(frame: Frame, number: int) -> Table:
     table.add_column("✓", justify="center", no_wrap=True)
     for group in frame.groups:
         meaning, value = _value_text(group.label, group.value, frame.mode or group.mode)
-        mark = "[green]✓[/green]" if group.checksum_ok else "[red]✗[/red]"
+        mark = "[green]✓[/green]" if group.valid else "[red]✗[/red]"
         if group.error:
             value = f"{value} [red]({group.error})[/red]"
         table.add_row(group.label, meaning, value, _horodate_text(group.horodate), mark)

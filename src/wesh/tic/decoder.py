@@ -127,13 +127,21 @@ def _excerpt(raw: bytes) -> str:
     return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "..."
 
 
+def _spec_checksum_ok(body: bytes, mode: Mode | None) -> bool:
+    """Whether the checksum matches the rule of the group's own mode, and nothing else."""
+    if mode is None or len(body) < 3:
+        return False
+    zone = body[:-2] if mode is _HIST else body[:-1]
+    return (sum(zone) & 0x3F) + 0x20 == body[-1]
+
+
 def _unsplit(body: bytes, mode: Mode | None, reason: str) -> Group:
     """Build the invalid group for a body that could not be cut into fields."""
     return Group(
         label="",
         value="",
         checksum=chr(body[-1]) if body else "",
-        checksum_ok=False,
+        checksum_ok=_spec_checksum_ok(body, mode),
         mode=mode,
         error=f"{reason}: {_excerpt(body)!r}",
     )
@@ -205,20 +213,19 @@ def _parse_detailed(body: bytes) -> Group:
             problem = _field_problem(label, value)
         elif not value and horodate is None:
             problem = "empty data"
-    if problem is None:
-        expected = (sum(zone) & 0x3F) + 0x20
-        if chk != expected:
-            problem = f"{_BAD_CHECKSUM} {chr(chk)!r} (expected {chr(expected)!r})"
-            other = body[:-2] if mode is _STD else body[:-1]
-            if chk == (sum(other) & 0x3F) + 0x20:
-                other_mode = _HIST if mode is _STD else _STD
-                problem += f"; it is the {other_mode} rule's value"
+    expected = (sum(zone) & 0x3F) + 0x20
+    if problem is None and chk != expected:
+        problem = f"{_BAD_CHECKSUM} {chr(chk)!r} (expected {chr(expected)!r})"
+        other = body[:-2] if mode is _STD else body[:-1]
+        if chk == (sum(other) & 0x3F) + 0x20:
+            other_mode = _HIST if mode is _STD else _STD
+            problem += f"; it is the {other_mode} rule's value"
     return Group(
         label.decode("ascii"),
         value.decode("ascii"),
         None if horodate is None else horodate.decode("ascii"),
         chr(chk),
-        problem is None,
+        chk == expected,
         mode,
         problem,
     )
@@ -353,7 +360,8 @@ def _break_note(brk: bytes, before: int | None, after: int | None) -> str | None
 
 
 def _invalidate(group: Group, error: str) -> Group:
-    return dataclasses.replace(group, checksum_ok=False, error=error)
+    """Mark a group invalid for a reason of its own; ``checksum_ok`` stays as it was."""
+    return dataclasses.replace(group, error=error)
 
 
 def _wrong_mode(group: Group, mode: Mode, forced: bool) -> Group:
@@ -371,7 +379,7 @@ def parse_group(body: bytes, *, mode: Mode | None = None) -> Group:
     if not body.isascii():
         body = body.translate(_MASK_BIT7)
     group = _parse_body(bytes(body))
-    if mode is not None and group.checksum_ok and group.mode is not mode:
+    if mode is not None and group.valid and group.mode is not mode:
         return _wrong_mode(group, mode, forced=True)
     return group
 
@@ -583,7 +591,7 @@ class FrameDecoder:
             )
         else:
             group = _parse_body(piece)
-        if group.checksum_ok:
+        if group.valid:
             cache = self._valid_hist if group.mode is _HIST else self._valid_std
             if len(cache) >= _CACHE_SIZE:
                 cache.clear()
@@ -605,7 +613,7 @@ class FrameDecoder:
             # Regular shape (see feed); groups may be of either mode, or invalid.
             group = self._group
             groups = [group(p) for p in body[1:-1].split(b"\r\n")]
-            if not all(g.checksum_ok for g in groups):
+            if not all(g.valid for g in groups):
                 groups = None
         if groups is None:
             groups, notes = self._slow_groups(body, complete, after_cut)
@@ -619,7 +627,7 @@ class FrameDecoder:
         else:
             st.frames_incomplete += 1
 
-        valid_modes = [g.mode for g in groups if g.checksum_ok]
+        valid_modes = [g.mode for g in groups if g.valid]
         n_hist = valid_modes.count(_HIST)
         n_std = len(valid_modes) - n_hist
         mode = self._mode
@@ -630,7 +638,7 @@ class FrameDecoder:
         wrong = n_std if mode is _HIST else n_hist if mode is _STD else 0
         if wrong and mode is not None:
             groups = [
-                _wrong_mode(g, mode, forced) if g.checksum_ok and g.mode is not mode else g
+                _wrong_mode(g, mode, forced) if g.valid and g.mode is not mode else g
                 for g in groups
             ]
         n_ok = len(valid_modes) - wrong
@@ -649,7 +657,7 @@ class FrameDecoder:
             if notes is not None and notes[i]:
                 errors += notes[i]
                 st.framing_errors += len(notes[i])
-            if not g.checksum_ok:
+            if not g.valid:
                 error = g.error or "invalid"
                 if error.startswith(_BAD_CHECKSUM):
                     st.groups_bad_checksum += 1
@@ -694,7 +702,7 @@ class FrameDecoder:
         for j in range(first, last):
             piece = pieces[j]
             groups.append(self._group(piece))
-        intrinsic = [g.checksum_ok for g in groups]
+        intrinsic = [g.valid for g in groups]
         lone: list[tuple[int, int, str]] = []  # (group a, group b, "CR"/"LF")
 
         # Each line-break run j sits between piece j and piece j+1.
@@ -721,7 +729,7 @@ class FrameDecoder:
 
         if first == 0:  # the body does not start with a line break
             notes[0].insert(0, "LF missing before group 1")
-            if after_cut and groups[0].checksum_ok:
+            if after_cut and groups[0].valid:
                 groups[0] = _invalidate(
                     groups[0],
                     "starts right after an STX that cut the previous frame: may be the tail "
@@ -743,7 +751,7 @@ class FrameDecoder:
                 keep, bad = b, a
             else:
                 continue
-            if groups[keep].checksum_ok:
+            if groups[keep].valid:
                 groups[keep] = _invalidate(
                     groups[keep],
                     f"a lone {kind} separates it from invalid group {bad + 1}: "

@@ -133,7 +133,7 @@ def _decode(frame: Frame) -> tuple[dict[str, TicValue], list[str], set[str]]:
     warnings: list[str] = []
     failed: set[str] = set()
     for group in frame.groups:
-        if not group.checksum_ok:
+        if not group.valid:
             if group.label:
                 failed.add(group.label)
             continue

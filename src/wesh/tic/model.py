@@ -35,9 +35,12 @@ class Group:
 
     ``label``/``value`` are the ASCII text of the group (empty when the group could not
     be split). ``horodate`` is the raw 13-character horodate of a standard-mode group,
-    else ``None``. ``checksum_ok`` is true only when the checksum matches the rule of
-    the group's own mode (historique for SP, standard for HT); ``error`` says why a
-    group is not valid.
+    else ``None``. ``checksum_ok`` says exactly what the specification says of the
+    group: its checksum matches the rule of its own mode (historique for SP, standard
+    for HT), and never the other mode's rule. ``error`` is ``None`` for a valid group,
+    else why it is not valid: a bad checksum, or a check that catches what the weak
+    6-bit checksum lets through (a bit-6 flip, a group of the other mode inside a
+    frame, a fragment next to a damaged line break). Use :attr:`valid`.
     """
 
     label: str
@@ -47,6 +50,11 @@ class Group:
     checksum_ok: bool = True
     mode: Mode | None = None
     error: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        """True when the group can be trusted: checksum right and every check passed."""
+        return self.checksum_ok and self.error is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +74,9 @@ class Frame:
 
     @property
     def valid_groups(self) -> tuple[Group, ...]:
-        """The groups whose checksum is valid."""
-        return tuple(g for g in self.groups if g.checksum_ok)
+        """The valid groups (see :attr:`Group.valid`)."""
+        return tuple(g for g in self.groups if g.valid)
 
     def values(self) -> dict[str, str]:
         """Map each valid label to its data (the last occurrence wins)."""
-        return {g.label: g.value for g in self.groups if g.checksum_ok}
+        return {g.label: g.value for g in self.groups if g.valid}
