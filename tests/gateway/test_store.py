@@ -633,6 +633,28 @@ def test_prune_is_bounded_per_call(db: Path, clock: Clock) -> None:
             assert deleted <= 7 * 4
         assert sum(counts) == 100
         assert store.stats().rows == 0
+        # the table emptied once; new ids follow on and the count stays exact
+        store.add_samples(poll("dw-1", 9, at=later))
+        store.acknowledge(upto_seq=10**6)
+        for i in range(10, 13):
+            store.add_samples(poll("dw-1", i, at=later + timedelta(days=3)))
+        while store.prune(later + timedelta(days=2)):
+            pass
+        assert store.stats().rows == 90
+
+
+def test_the_row_count_is_exact_after_reopen(db: Path, clock: Clock) -> None:
+    retention = RetentionPolicy(retention_days=1, prune_batch_rows=13)
+    with Store.open(db, clock=clock, retention=retention) as store:
+        for i in range(6):
+            store.add_samples(poll("dw-1", i, at=T0 + timedelta(hours=i * 12), gauges=9))
+        store.acknowledge(upto_seq=35)
+        store.prune(T0 + timedelta(days=2, hours=1))
+        rows = store.stats().rows
+    assert query(db, "SELECT count(*) FROM readings") == [(rows,)]
+    assert 0 < rows < 60
+    with Store.open(db, clock=clock, retention=retention) as store:
+        assert store.stats().rows == rows
 
 
 def test_prune_refuses_a_naive_now(store: Store) -> None:

@@ -72,6 +72,9 @@ def check_store(db: Path, *, committed: int, previous_max_seq: int) -> tuple[int
     # every poll reported as committed survived the kill
     assert hi >= committed
     assert query(db, "SELECT value FROM latest WHERE channel = 'crash/poll.id'") == [(hi,)]
+    # reading ids stay consecutive (the store counts rows as max - min + 1)
+    ((count, low, high),) = query(db, "SELECT count(*), min(id), max(id) FROM readings")
+    assert count == high - low + 1
 
     queue = query(db, "SELECT seq, reading_id, event_id, acked_ms FROM outbound ORDER BY seq")
     seqs = [row[0] for row in queue]

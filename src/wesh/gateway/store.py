@@ -577,11 +577,15 @@ class Store:
             "SELECT box, up, since_ms, last_ok_ms, last_error, updated_ms FROM box_state"
         ):
             self._boxes[box] = _BoxState(bool(up), since_ms, last_ok_ms, last_error, updated_ms)
-        self._rows = conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+        # reading ids are consecutive and retention deletes a prefix: no count(*) needed
+        # (two queries: SQLite optimises min() and max() only one at a time)
+        low = conn.execute("SELECT min(id) FROM readings").fetchone()[0]
+        high = conn.execute("SELECT max(id) FROM readings").fetchone()[0]
+        self._rows = high - low + 1 if high is not None else 0
         self._queue_depth = conn.execute(
             "SELECT count(*) FROM outbound WHERE acked_ms IS NULL"
         ).fetchone()[0]
-        top_reading = conn.execute("SELECT max(id) FROM readings").fetchone()[0] or 0
+        top_reading = high or 0
         top_queued = conn.execute(
             "SELECT reading_id FROM outbound WHERE reading_id IS NOT NULL ORDER BY seq DESC LIMIT 1"
         ).fetchone()
@@ -1173,12 +1177,15 @@ class Store:
                 lambda: self._prune_prefix("box_status_history", events_cutoff, batch),
             ]
             total = 0
-            for step in steps:
+            for index, step in enumerate(steps):
                 try:
-                    total += self._in_transaction(step)
+                    count = self._in_transaction(step)
                 except _DiskFullError as exc:
                     _LOG.warning("Store: pruning stopped, disk full: %s", exc)
                     break
+                total += count
+                if index == 1:
+                    self._rows -= count
             return total
 
     def _in_transaction(self, step: Callable[[], int]) -> int:
@@ -1215,9 +1222,7 @@ class Store:
             last = rid
         if last is None:
             return 0
-        count = conn.execute("DELETE FROM readings WHERE id <= ?", (last,)).rowcount
-        self._rows -= count
-        return count
+        return conn.execute("DELETE FROM readings WHERE id <= ?", (last,)).rowcount
 
     def _prune_events(self, cutoff_ms: int, batch: int) -> int:
         conn = self._conn
