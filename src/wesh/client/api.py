@@ -24,6 +24,7 @@ The request building and answer decoding are shared by both clients (``_Request`
 from __future__ import annotations
 
 import os
+import socket as socketlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -177,7 +178,7 @@ _STATUS_ERRORS: dict[int, type[WeshError]] = {
 }
 
 _HINTS: dict[int, str] = {
-    401: "give the API token (--token or WESH_TOKEN)",
+    401: "give the API token with --token or WESH_TOKEN",
     403: "the gateway or the box refused this operation",
 }
 
@@ -195,7 +196,7 @@ def _error_from_response(response: httpx.Response, where: str) -> WeshError:
     message = info.message
     hint = _HINTS.get(status)
     if hint is not None and hint not in message:
-        message = f"{message} ({hint})"
+        message = f"{message}; {hint}"
     return cls(message, host=info.box, channel=info.channel, where=where)
 
 
@@ -224,25 +225,49 @@ def _root_oserror(exc: BaseException) -> OSError | None:
     return None
 
 
+_HINT = "is weshd running? Choose another with --socket or --url (WESH_SOCKET, WESH_URL)"
+
+
+def _connection_error(
+    cause: OSError | None, text: str, where: str, socket: Path | None
+) -> WeshError:
+    if isinstance(cause, TimeoutError):
+        return DeviceTimeout(f"weshd did not accept the connection in time ({text})", where=where)
+    if isinstance(cause, PermissionError):
+        return PermissionDenied(
+            f"not allowed to open {socket or where}: join the group that owns the socket",
+            where=where,
+        )
+    if socket is not None and isinstance(cause, FileNotFoundError):
+        return ConnectionFailed(f"no weshd socket at {socket}: {_HINT}", where=where)
+    if isinstance(cause, ConnectionRefusedError):
+        return ConnectionFailed(f"weshd refused the connection: {_HINT}", where=where)
+    return ConnectionFailed(f"cannot reach weshd ({text}): {_HINT}", where=where)
+
+
 def _translate(exc: httpx.HTTPError, where: str, socket: Path | None) -> WeshError:
     if isinstance(exc, httpx.TimeoutException):
         return DeviceTimeout(f"weshd did not answer in time ({type(exc).__name__})", where=where)
     if isinstance(exc, httpx.TransportError):
-        cause = _root_oserror(exc)
-        hint = "is weshd running? Choose another with --socket or --url (WESH_SOCKET, WESH_URL)"
-        if isinstance(cause, PermissionError):
-            return PermissionDenied(
-                f"not allowed to open {socket or where}: join the group that owns the socket",
-                where=where,
-            )
-        if socket is not None and isinstance(cause, FileNotFoundError):
-            return ConnectionFailed(f"no weshd socket at {socket}: {hint}", where=where)
-        if isinstance(cause, ConnectionRefusedError):
-            return ConnectionFailed(f"weshd refused the connection: {hint}", where=where)
-        return ConnectionFailed(
-            f"cannot reach weshd ({exc or type(exc).__name__}): {hint}", where=where
-        )
+        text = str(exc) or type(exc).__name__
+        return _connection_error(_root_oserror(exc), text, where, socket)
     return WeshError(f"HTTP error talking to weshd: {exc}", where=where)
+
+
+def _probe_unix(path: Path, timeout_s: float, where: str) -> None:
+    """Connect once to the socket and close, so that a failure leaks nothing.
+
+    httpcore's synchronous Unix-socket connect leaves its socket open when ``connect``
+    fails (a ResourceWarning); probing first keeps the failure on our side.
+    """
+    probe = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+    try:
+        probe.settimeout(timeout_s)
+        probe.connect(str(path))
+    except OSError as exc:
+        raise _connection_error(exc, str(exc), where, path) from exc
+    finally:
+        probe.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +317,8 @@ class WeshClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._target = _target(socket, url, token)
+        self._timeout_s = timeout_s
+        self._probe = transport is None and self._target.socket is not None
         if transport is None and self._target.socket is not None:
             transport = httpx.HTTPTransport(uds=str(self._target.socket))
         self._http = httpx.Client(
@@ -322,12 +349,17 @@ class WeshClient:
         self._http.close()
 
     def _send(self, request: _Request[_T]) -> _T:
+        socket = self._target.socket
+        if self._probe and socket is not None:
+            _probe_unix(socket, self._timeout_s, self.where)
+            self._probe = False
         try:
             response = self._http.request(
                 request.method, request.path, params=request.params, json=request.body
             )
         except httpx.HTTPError as exc:
-            raise _translate(exc, self.where, self._target.socket) from exc
+            self._probe = socket is not None and isinstance(exc, httpx.TransportError)
+            raise _translate(exc, self.where, socket) from exc
         return _decode(response, request, self.where)
 
     def health(self) -> Health:

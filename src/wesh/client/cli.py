@@ -31,7 +31,7 @@ from rich.live import Live
 from rich.table import Table
 
 from wesh.client.api import DEFAULT_SOCKET, WeshClient
-from wesh.errors import UsageError, WeshError
+from wesh.errors import TransientError, UsageError, WeshError
 from wesh.gateway.schema import (
     BoxInfo,
     BoxRuntimeStatus,
@@ -195,7 +195,10 @@ def parse_when(text: str, now: datetime) -> datetime:
         return now
     match = _DURATION.match(text)
     if match:
-        return now - timedelta(seconds=float(match[1]) * _UNIT_S[match[2].lower()])
+        try:
+            return now - timedelta(seconds=float(match[1]) * _UNIT_S[match[2].lower()])
+        except OverflowError:
+            raise UsageError(f"{text!r} goes back too far") from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -490,8 +493,8 @@ def _watch_loop(
             done += 1
             try:
                 values = fetch(client)
-            except WeshError as exc:
-                # keep watching: weshd may be restarting
+            except TransientError as exc:
+                # keep watching: weshd may be restarting (a bad argument still stops)
                 text = message(lang, "watch.error", error=exc)
                 if live is None:
                     click.echo(text, err=True)

@@ -97,7 +97,8 @@ class GatewayMetrics:
         # collected in registration order: the state collector hands the fresh lags to
         # the histogram before the histogram itself is collected
         self.registry.register(_StateCollector(state, poll_stats=self._take_poll_counters))
-        self.registry.register(self.poll_lag)
+        if poll_stats is not None:
+            self.registry.register(self.poll_lag)
         if mqtt is not None:
             self.registry.register(_MqttCollector(mqtt))
 
