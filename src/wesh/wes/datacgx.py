@@ -364,10 +364,11 @@ def _read_xml(text: str, doc: _Doc) -> None:
     except etree.LxmlError:
         _read_events(data, doc)
         return
-    _read_tree(root, doc)
+    # tags hold a namespace ("{uri}name") only where the document declares one
+    _read_tree(root, doc, namespaced=b"xmlns" in data)
 
 
-def _read_tree(root: etree._Element, doc: _Doc) -> None:
+def _read_tree(root: etree._Element, doc: _Doc, *, namespaced: bool) -> None:
     """Collect the values of a well-formed document: the same as :func:`_read_events`."""
     leaves = doc.leaves
     tag = _local(root.tag)
@@ -395,7 +396,9 @@ def _read_tree(root: etree._Element, doc: _Doc) -> None:
                     doc.warn(f"{section}: nested elements ignored (<{tag}>)")
                 continue
             seen_any = True
-            element = _local(leaf.tag)
+            element: str = leaf.tag  # type: ignore[assignment]  # parsed tags are str
+            if namespaced or len(element) > 64:
+                element = _local(element)
             text = leaf.text or ""
             if table is None:
                 table = leaves.setdefault(section, {})
@@ -656,6 +659,10 @@ class _Section:
             return None
         return number, unit
 
+    # Each typed read first tries the plain case (a text of digits, sign and point only,
+    # read by float() exactly as _NUMBER_RE would, and within bounds) and otherwise goes
+    # the tolerant way, which strips, spots placeholders, reads units and warns.
+
     def integer(
         self,
         element: str,
@@ -665,6 +672,21 @@ class _Section:
         units: frozenset[str] = frozenset(),
     ) -> int | None:
         """Return an integer within ``[low, high]``; garbage → ``None`` + warning."""
+        raw = self.table.get(element)
+        if raw is None:
+            return None
+        self.unread.pop(element, None)
+        if not raw.strip(_PLAIN_NUMBER_CHARS):
+            try:
+                value = float(raw)
+            except ValueError:
+                pass
+            else:
+                if low <= value <= high and value == int(value):
+                    return int(value)
+        return self._integer(element, low, high, units)
+
+    def _integer(self, element: str, low: int, high: int, units: frozenset[str]) -> int | None:
         found = self.number(element, units)
         if found is None:
             return None
@@ -686,6 +708,21 @@ class _Section:
         units: frozenset[str] = frozenset(),
     ) -> float | None:
         """Return a float within ``[low, high]``; garbage → ``None`` + warning."""
+        raw = self.table.get(element)
+        if raw is None:
+            return None
+        self.unread.pop(element, None)
+        if not raw.strip(_PLAIN_NUMBER_CHARS):
+            try:
+                value = float(raw)
+            except ValueError:
+                pass
+            else:
+                if low <= value <= high:
+                    return value
+        return self._real(element, low, high, units)
+
+    def _real(self, element: str, low: float, high: float, units: frozenset[str]) -> float | None:
         found = self.number(element, units)
         if found is None:
             return None
@@ -696,6 +733,15 @@ class _Section:
 
     def flag(self, element: str) -> bool | None:
         """``ON``/``1``/``checked`` → True, ``OFF``/``0`` → False, else ``None`` + warning."""
+        raw = self.table.get(element)
+        if raw is None:
+            return None
+        if raw in _ON:
+            self.unread.pop(element, None)
+            return True
+        if raw in _OFF:
+            self.unread.pop(element, None)
+            return False
         text = self.value(element)
         if text is None:
             return None
@@ -709,6 +755,24 @@ class _Section:
 
     def energy_wh(self, element: str, *, kwh_default: bool | None) -> int | None:
         """Return an energy index in Wh from ``NNN`` (Wh), ``NNN.NNN`` (kWh) or an explicit unit."""
+        raw = self.table.get(element)
+        if raw is None:
+            return None
+        self.unread.pop(element, None)
+        if not raw.strip(_PLAIN_NUMBER_CHARS):
+            try:
+                value = float(raw)
+            except ValueError:
+                pass
+            else:
+                kwh = "." in raw
+                if (kwh_default is None or kwh == kwh_default) and 0 <= value <= _MAX_INDEX_WH:
+                    wh = round(value * 1000) if kwh else value
+                    if wh <= _MAX_INDEX_WH and wh == int(wh):
+                        return int(wh)
+        return self._energy_wh(element, kwh_default)
+
+    def _energy_wh(self, element: str, kwh_default: bool | None) -> int | None:
         text = self.value(element)
         if text is None:
             return None
