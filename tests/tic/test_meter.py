@@ -478,8 +478,8 @@ def test_invalid_checksum_groups_are_ignored():
 
 
 def test_unknown_labels_kept_raw():
-    r = read_frame(frame(H, ("ADCO", "021861123456"), ("FOO", "bar")))
-    assert r.values["FOO"] == "bar"
+    r = read_frame(frame(H, ("ADCO", "021861123456"), ("FOO", "BAR")))
+    assert r.values["FOO"] == "BAR"
 
 
 def test_group_without_any_mode_is_reported():
@@ -551,7 +551,7 @@ def test_state_keeps_values_lost_in_a_later_frame():
     state.update(HIST_MONO_BASE)
     groups = list(HIST_MONO_BASE.groups)
     groups[3] = replace(groups[3], checksum_ok=False, error="checksum")  # BASE
-    groups[7] = make_group("PAPP", "0x450", mode=H)  # does not decode
+    groups[7] = make_group("PAPP", "0X450", mode=H)  # does not decode
     r = state.update(Frame(mode=H, groups=tuple(groups), complete=True))
     assert r.total_index_wh == 12_345_678
     assert r.apparent_power_va == 450

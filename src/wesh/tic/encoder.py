@@ -18,6 +18,7 @@ All characters are 7-bit ASCII; on the line each is sent 7E1 (the parity bit is 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from wesh.errors import UsageError
@@ -50,26 +51,43 @@ def checksum(zone: bytes) -> int:
     return (sum(zone) & 0x3F) + 0x20
 
 
-def _zone(label: str, value: str, mode: Mode, horodate: str | None) -> bytes:
-    if not label or len(label) > _MAX_LABEL:
-        raise UsageError(f"TIC label must have 1 to {_MAX_LABEL} characters", channel=label)
-    sep = chr(mode.separator)
+_LABEL = re.compile(rf"[A-Z0-9+\-_]{{1,{_MAX_LABEL}}}")
+_DATA = re.compile(r"[ -_]*")  # 0x20..0x5F: what the decoder trusts (see decoder.py)
+_HORODATE = re.compile(r"[EHeh ][0-9]{12}")
+
+
+def _check(label: str, value: str, mode: Mode, horodate: str | None) -> None:
+    """Refuse what the decoder would not return as a valid group."""
+    if not _LABEL.fullmatch(label):
+        raise UsageError(
+            f"TIC label must be 1 to {_MAX_LABEL} characters of A-Z 0-9 + - _", channel=label
+        )
+    if not _DATA.fullmatch(value):
+        raise UsageError("TIC data must be ASCII 0x20..0x5F (no lower case)", channel=label)
     if mode is Mode.HISTORIQUE:
         if horodate is not None:
             raise UsageError("historique groups have no horodate", channel=label)
+        if " " in value or not value:
+            raise UsageError("historique data must be non-empty, without spaces", channel=label)
+        return
+    if horodate is not None and not _HORODATE.fullmatch(horodate):
+        raise UsageError(f"bad horodate {horodate!r}", channel=label)
+    if not value and horodate is None:
+        raise UsageError("standard data may be empty only with a horodate", channel=label)
+    if horodate is None and len(value) >= 13 and _HORODATE.match(value):
+        raise UsageError("standard data must not start like a horodate", channel=label)
+
+
+def _zone(label: str, value: str, mode: Mode, horodate: str | None) -> bytes:
+    _check(label, value, mode, horodate)
+    sep = chr(mode.separator)
+    if mode is Mode.HISTORIQUE:
         text = f"{label}{sep}{value}"
     elif horodate is None:
         text = f"{label}{sep}{value}{sep}"
     else:
         text = f"{label}{sep}{horodate}{sep}{value}{sep}"
-    try:
-        zone = text.encode("ascii")
-    except UnicodeEncodeError as exc:
-        raise UsageError("TIC text must be ASCII", channel=label) from exc
-    forbidden = {STX, ETX, EOT, LF, CR}
-    if any(b in forbidden for b in zone):
-        raise UsageError("TIC text must not contain STX, ETX, EOT, LF or CR", channel=label)
-    return zone
+    return text.encode("ascii")
 
 
 def make_group(label: str, value: str, *, mode: Mode, horodate: str | None = None) -> Group:
