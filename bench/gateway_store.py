@@ -118,14 +118,16 @@ def queue_run(polls: int) -> dict[str, float]:
             for i in range(polls):
                 store.add_samples(make_poll(i % BOXES, i // BOXES + 10_000))
         start = time.perf_counter()
-        Store.open(path).close()
+        store = Store.open(path)
         reopen = time.perf_counter() - start
+        queued = store.queue_depth()
+        store.close()
     return {
         "bytes_per_sample": size / rows,
         "drain_rows_per_s": acked / drain,
         "prune_rows_per_s": pruned / prune,
         "reopen_s": reopen,
-        "reopen_rows": rows,
+        "reopen_queue_rows": queued,
     }
 
 
