@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.gateway._store_builders import T0, Clock, event, integrity, poll, query
-from wesh.errors import TransientError
+from wesh.errors import TransientError, UsageError
 from wesh.gateway.store import RetentionPolicy, Store
 
 RETRY_S = 5.0
@@ -238,3 +238,24 @@ def test_a_locked_database_is_a_transient_error_not_a_full_disk(db: Path, clock:
         assert store.add_samples(poll("dw-1", 3)) == 30
         assert store.acknowledge(upto_seq=5) == 5
         assert poll_ids(store) == [1, 3]
+
+
+def test_close_never_raises_when_the_last_writes_fail(
+    db: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store.open(db, clock=clock, busy_timeout_s=0)
+    store.set_box_status("dw-1", up=True, at=T0, error=None)
+    store.set_box_status("dw-1", up=True, at=T0 + timedelta(seconds=60), error=None)  # dirty
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with caplog.at_level(logging.WARNING):
+            store.close()
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert any("last writes at close failed" in r.getMessage() for r in caplog.records)
+    with pytest.raises(UsageError):
+        store.latest()
+    with Store.open(db, clock=clock) as reopened:
+        assert reopened.box_status()["dw-1"].last_ok == T0

@@ -600,13 +600,15 @@ class Store:
             if self._closed:
                 return
             try:
-                if self._buffer:
-                    self._next_retry_at = None
-                    self._flush_buffer()
-                self._report_drops(force=True)
-                if self._dirty_boxes and not self._buffer:
-                    with contextlib.suppress(_DiskFullError, WeshError):
+                try:
+                    if self._buffer:
+                        self._next_retry_at = None
+                        self._flush_buffer()
+                    self._report_drops(force=True)
+                    if self._dirty_boxes and not self._buffer:
                         self._write([])
+                except (_DiskFullError, WeshError) as exc:
+                    _LOG.warning("Store: last writes at close failed: %s", exc)
                 if self._buffer:
                     _LOG.error(
                         "Store closed with %d unwritten samples/events in memory (disk full)",
