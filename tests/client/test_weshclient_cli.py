@@ -272,6 +272,16 @@ def test_watch_refreshes_and_survives_a_lost_gateway(
     assert run(api, "watch", "nope", "--count", "2").exit_code == 1
 
 
+def test_watch_without_a_terminal_prints_each_refresh(
+    api: ApiThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_cli.time, "sleep", lambda _s: None)
+    result = run(api, "--lang", "en", "watch", "dw-12", "temp.1", "--count", "2")
+    assert result.exit_code == 0
+    assert result.stdout.count("Latest values") == 2
+    assert result.stdout.count("19.5 °C") == 2
+
+
 def test_history(api: ApiThread) -> None:
     window = ["--since", "2024-03-01T11:50:00Z", "--until", "2024-03-01T11:55:00+00:00"]
     result = run(api, "history", "dw-12", "impulsion.2.index", *window)

@@ -481,9 +481,28 @@ def _watch_loop(
     count: int | None,
 ) -> None:
     lang = settings.lang
-    done = 0
     console = _console()
-    live = None if settings.json else Live(console=console, auto_refresh=False)
+    # a live table on a terminal; otherwise one JSON line or one table per refresh
+    live = (
+        Live(console=console, auto_refresh=False)
+        if console.is_terminal and not settings.json
+        else None
+    )
+
+    def show(values: list[Value] | None, error: str | None) -> None:
+        if error is not None:
+            if live is None:
+                click.echo(error, err=True)
+            else:
+                live.update(f"{title()}\n{error}", refresh=True)
+        elif settings.json:
+            click.echo(json.dumps([v.model_dump(mode="json") for v in values or []]))
+        elif live is None:
+            console.print(_values_table(values or [], lang, title()))
+        else:
+            live.update(_values_table(values or [], lang, title()), refresh=True)
+
+    done = 0
     try:
         if live is not None:
             live.start()
@@ -492,19 +511,10 @@ def _watch_loop(
                 time.sleep(interval_s)
             done += 1
             try:
-                values = fetch(client)
+                show(fetch(client), None)
             except TransientError as exc:
                 # keep watching: weshd may be restarting (a bad argument still stops)
-                text = message(lang, "watch.error", error=exc)
-                if live is None:
-                    click.echo(text, err=True)
-                else:
-                    live.update(f"{title()}\n{text}", refresh=True)
-                continue
-            if live is None:
-                click.echo(json.dumps([v.model_dump(mode="json") for v in values]))
-            else:
-                live.update(_values_table(values, lang, title()), refresh=True)
+                show(None, message(lang, "watch.error", error=exc))
     except KeyboardInterrupt:
         pass
     finally:
