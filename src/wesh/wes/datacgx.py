@@ -37,6 +37,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -124,6 +125,12 @@ _TIC_INDEXES = {
     "HP_MERCREDI": "hp_mercredi",
     "H_SUPER_CREUSE": "h_super_creuse",
 }
+#: upper-case TIC elements that are not indexes (skipped without a case-insensitive lookup)
+_TIC_OTHERS = frozenset(
+    {"ADCO", "OPTARIF", "ISOUSC", "PTEC", "PAP", "PAPIJ", "PEJP", "DEMAIN", "PRODUCTEUR"}
+    | {"IINST", "IINST1", "IINST2", "IINST3", "IMAX", "IMAX1", "IMAX2", "IMAX3"}
+    | {"TENSION1", "TENSION2", "TENSION3"}
+)
 #: elements known but not modelled: kept in ``extras`` without a warning
 _KNOWN_EXTRAS = {
     "tic": {
@@ -197,6 +204,8 @@ _GB = frozenset({"go", "gb"})
 _CELSIUS = frozenset({"°c", "c", "%"})
 #: a text made of these only is a plain number for float() or not a number at all
 _PLAIN_NUMBER_CHARS = "0123456789.+-"
+#: decimal digits up to this count are exact as a float
+_EXACT_DIGITS = 15
 _ON = frozenset({"ON", "1", "CHECKED", "TRUE"})
 _OFF = frozenset({"OFF", "0", "FALSE"})
 _IINST = ("IINST", "IINST1", "IINST2", "IINST3")
@@ -204,6 +213,7 @@ _IMAX = ("IMAX", "IMAX1", "IMAX2", "IMAX3")
 _TENSION = ("TENSION1", "TENSION2", "TENSION3")
 _IINST_NAMES = frozenset({"IINST", "IINST1"})
 _IMAX_NAMES = frozenset({"IMAX", "IMAX1"})
+_SINGLE_PHASE_NAMES = _IINST_NAMES | _IMAX_NAMES | {"TENSION1"}
 #: a numbered group is a pulse counter / a clamp if it holds one of these
 _PULSE_KEYS = frozenset({"PULSE", "INDEX", "DEBIT", "CONSO_JOUR"})
 _CLAMP_KEYS = frozenset({"I", "INDEX", "INJECT", "PUISSANCE", "WATT"})
@@ -676,7 +686,11 @@ class _Section:
         if raw is None:
             return None
         self.unread.pop(element, None)
-        if not raw.strip(_PLAIN_NUMBER_CHARS):
+        if raw.isdecimal() and len(raw) <= _EXACT_DIGITS:
+            whole = int(raw)  # the same as int(float(raw)) at this length
+            if low <= whole <= high:
+                return whole
+        elif not raw.strip(_PLAIN_NUMBER_CHARS):
             try:
                 value = float(raw)
             except ValueError:
@@ -759,7 +773,12 @@ class _Section:
         if raw is None:
             return None
         self.unread.pop(element, None)
-        if not raw.strip(_PLAIN_NUMBER_CHARS):
+        if raw.isdecimal() and len(raw) <= _EXACT_DIGITS:
+            if not kwh_default:  # Wh, as expected
+                whole = int(raw)
+                if whole <= _MAX_INDEX_WH:
+                    return whole
+        elif not raw.strip(_PLAIN_NUMBER_CHARS):
             try:
                 value = float(raw)
             except ValueError:
@@ -925,13 +944,17 @@ def _tic(reader: _Reader, number: int) -> TicMeter:
         imaxes = (imax[1], imax[2], imax[3])
         voltages = (tension[0], tension[1], tension[2])
     else:
-        has = {name.upper() for name in table}
+        has: AbstractSet[str] = table.keys()
+        if not has >= _SINGLE_PHASE_NAMES:  # else every check below holds in any case
+            has = {name.upper() for name in table}
         currents = (iinst[0] if "IINST" in has else iinst[1],) if has & _IINST_NAMES else ()
         imaxes = (imax[0] if "IMAX" in has else imax[1],) if has & _IMAX_NAMES else ()
         voltages = (tension[0],) if "TENSION1" in has else ()
     indexes: dict[str, int] = {}
     for element in table:
-        name = _TIC_INDEXES.get(element.upper())
+        if element in _TIC_OTHERS:
+            continue
+        name = _TIC_INDEXES.get(element) or _TIC_INDEXES.get(element.upper())
         if name is None:
             continue
         wh = tic.energy_wh(element, kwh_default=False)
