@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 
@@ -286,7 +287,13 @@ def test_fast_group_parser_agrees_with_the_reference(body: bytes) -> None:
 def test_fast_constructors_build_equal_objects() -> None:
     g = Group("EAST", "000123456", None, "X", True, H, None)
     assert _new_group("EAST", "000123456", None, "X", True, H, None) == g
-    assert _new_frame(S, (g,), False, ("e",)) == Frame(S, (g,), False, ("e",))
+    fast = _new_frame(S, (g,), False, ("e",), True)
+    slow = Frame(S, (g,), False, ("e",))
+    assert fast == slow
+    assert fast.all_valid is slow.all_valid is True
+    bad = dataclasses.replace(g, checksum_ok=False)
+    assert not Frame(S, (g, bad), True).all_valid
+    assert Frame(S, (g, bad), True).values() == {"EAST": "000123456"}
     # a frozen object stays frozen
     made = _new_group("A", "1", None, "X", True, H, None)
     with pytest.raises(AttributeError):

@@ -231,13 +231,18 @@ def _parse_detailed(body: bytes) -> Group:
     )
 
 
-def _slot_setters(cls: type, names: tuple[str, ...]) -> list[Callable[[object, object], None]]:
-    """Return the slot setters of a frozen dataclass with these fields and no hooks."""
+def _slot_setters(
+    cls: type, names: tuple[str, ...], *, post_init_ok: bool = False
+) -> list[Callable[[object, object], None]]:
+    """Return the slot setters of a frozen dataclass with exactly these fields.
+
+    A ``__post_init__`` is refused unless the caller sets what it would compute.
+    """
     fields = tuple(f.name for f in dataclasses.fields(cls))
     slots = [cls.__dict__.get(name) for name in names]
     if (
         fields != names
-        or hasattr(cls, "__post_init__")
+        or (hasattr(cls, "__post_init__") and not post_init_ok)
         or not all(isinstance(slot, types.MemberDescriptorType) for slot in slots)
     ):
         return []
@@ -245,7 +250,7 @@ def _slot_setters(cls: type, names: tuple[str, ...]) -> list[Callable[[object, o
 
 
 _GroupMaker = Callable[[str, str, str | None, str, bool, Mode | None, str | None], Group]
-_FrameMaker = Callable[[Mode | None, tuple[Group, ...], bool, tuple[str, ...]], Frame]
+_FrameMaker = Callable[[Mode | None, tuple[Group, ...], bool, tuple[str, ...], bool], Frame]
 
 
 def _group_maker() -> _GroupMaker:
@@ -286,21 +291,34 @@ def _group_maker() -> _GroupMaker:
 
 
 def _frame_maker() -> _FrameMaker:
-    """Return a positional ``Frame(...)`` that does not go through ``__init__``."""
-    setters = _slot_setters(Frame, ("mode", "groups", "complete", "errors"))
+    """Return a positional ``Frame(...)`` that does not go through ``__init__``.
+
+    The decoder knows whether every group is valid, so it sets ``all_valid`` itself
+    instead of letting ``__post_init__`` check each group again.
+    """
+    setters = _slot_setters(
+        Frame, ("mode", "groups", "complete", "errors", "all_valid"), post_init_ok=True
+    )
     if not setters:
-        return Frame
-    set_mode, set_groups, set_complete, set_errors = setters
+        return lambda mode, groups, complete, errors, _all_valid: Frame(
+            mode, groups, complete, errors
+        )
+    set_mode, set_groups, set_complete, set_errors, set_all_valid = setters
     new = object.__new__
 
     def new_frame(
-        mode: Mode | None, groups: tuple[Group, ...], complete: bool, errors: tuple[str, ...]
+        mode: Mode | None,
+        groups: tuple[Group, ...],
+        complete: bool,
+        errors: tuple[str, ...],
+        all_valid: bool,
     ) -> Frame:
         frame: Frame = new(Frame)
         set_mode(frame, mode)
         set_groups(frame, groups)
         set_complete(frame, complete)
         set_errors(frame, errors)
+        set_all_valid(frame, all_valid)
         return frame
 
     return new_frame
@@ -547,7 +565,7 @@ class FrameDecoder:
                     get = (valid_hist if expected is _HIST else valid_std).get
                     groups = [get(p) or lookup(p) for p in body[1:-1].split(b"\r\n")]
                     if not self._odd:
-                        frames.append(_new_frame(expected, tuple(groups), True, ()))
+                        frames.append(_new_frame(expected, tuple(groups), True, (), True))
                         fast_frames += 1
                         fast_groups += len(groups)
                         fast_bytes += len(body) + 2
@@ -591,7 +609,7 @@ class FrameDecoder:
             )
         else:
             group = _parse_body(piece)
-        if group.valid:
+        if group.checksum_ok and group.error is None:  # Group.valid, inlined (hot path)
             cache = self._valid_hist if group.mode is _HIST else self._valid_std
             if len(cache) >= _CACHE_SIZE:
                 cache.clear()
@@ -646,8 +664,10 @@ class FrameDecoder:
         if n_ok == 0:
             mode = None
         if n_ok == len(groups) and notes is None:
-            return _new_frame(mode, tuple(groups), complete, ())
-        return _new_frame(mode, tuple(groups), complete, tuple(self._errors(groups, notes)))
+            return _new_frame(mode, tuple(groups), complete, (), True)
+        return _new_frame(
+            mode, tuple(groups), complete, tuple(self._errors(groups, notes)), n_ok == len(groups)
+        )
 
     def _errors(self, groups: list[Group], notes: list[list[str]] | None) -> list[str]:
         """Frame errors in stream order; count bad groups and framing notes."""

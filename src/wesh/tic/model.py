@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 __all__ = ["Frame", "Group", "Mode"]
@@ -71,12 +71,21 @@ class Frame:
     groups: tuple[Group, ...]
     complete: bool
     errors: tuple[str, ...] = ()
+    #: Every group is valid (computed; the decoder sets it without re-checking).
+    all_valid: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "all_valid", all(g.valid for g in self.groups))
 
     @property
     def valid_groups(self) -> tuple[Group, ...]:
         """The valid groups (see :attr:`Group.valid`)."""
+        if self.all_valid:
+            return self.groups
         return tuple(g for g in self.groups if g.valid)
 
     def values(self) -> dict[str, str]:
         """Map each valid label to its data (the last occurrence wins)."""
+        if self.all_valid:  # the common case, on every consumer's hot path
+            return {g.label: g.value for g in self.groups}
         return {g.label: g.value for g in self.groups if g.valid}
