@@ -237,7 +237,11 @@ def period_code(text: str | None) -> str | None:
     raw = upper.rstrip(". ")
     if raw in _PERIOD_RAW:
         return _PERIOD_RAW[raw]
-    colour = next((letter for word, letter in _COLOURS if word in upper), None)
+    colour = None
+    for word, letter in _COLOURS:
+        if word in upper:
+            colour = letter
+            break
     if "SUPER" in upper and "CREUSE" in upper:
         return "HSC"
     if "CREUSE" in upper:
@@ -387,15 +391,18 @@ def _read_tree(root: etree._Element, doc: _Doc, *, namespaced: bool) -> None:
     seen_any = False
     nested_warned: set[str] = set()
     for block in root:
-        section = _local(block.tag)
-        if not len(block):
+        section: str = block.tag  # type: ignore[assignment]  # parsed tags are str
+        if namespaced or len(section) > 64:
+            section = _local(section)
+        children = list(block)
+        if not children:
             text = block.text or ""
             if text.strip():
                 seen_any = True
                 doc.add("", section, text)
             continue
         table: dict[str, str] | None = None
-        for leaf in block:
+        for leaf in children:
             if len(leaf):
                 if section not in nested_warned:
                     nested_warned.add(section)
@@ -405,12 +412,12 @@ def _read_tree(root: etree._Element, doc: _Doc, *, namespaced: bool) -> None:
                     tag = _local(deepest.tag)[:30]
                     doc.warn(f"{section}: nested elements ignored (<{tag}>)")
                 continue
-            seen_any = True
-            element: str = leaf.tag  # type: ignore[assignment]  # parsed tags are str
+            element: str = leaf.tag  # type: ignore[assignment]
             if namespaced or len(element) > 64:
                 element = _local(element)
             text = leaf.text or ""
             if table is None:
+                seen_any = True
                 table = leaves.setdefault(section, {})
             if len(text) <= MAX_TEXT and element not in table:
                 table[element] = text
@@ -638,6 +645,18 @@ class _Section:
         self, element: str, units: frozenset[str] = frozenset()
     ) -> tuple[float, str | None] | None:
         """Return a number and its unit suffix; garbage or a wrong unit → ``None`` + warning."""
+        raw = self.table.get(element)
+        if raw is None:
+            return None
+        if not raw.strip(_PLAIN_NUMBER_CHARS):
+            try:
+                value = float(raw)
+            except ValueError:
+                pass
+            else:
+                if math.isfinite(value):
+                    self.unread.pop(element, None)
+                    return value, None
         text = self.value(element)
         if text is None:
             return None
@@ -1081,13 +1100,20 @@ def _flags(reader: _Reader, section: str, prefix: str) -> dict[int, bool]:
     """Read the on/off elements ``PREFIXn`` of a section; unreadable ones are left out."""
     view = reader.section(section)
     out: dict[int, bool] = {}
-    for element in view.table:
+    for element, raw in view.table.items():
         split = _split_numbered(element)
         if split is None or split[0] != prefix:
             continue
-        value = view.flag(element)
-        if value is not None:
-            out[split[1]] = value
+        if raw in _ON:  # the plain case of _Section.flag
+            view.unread.pop(element, None)
+            out[split[1]] = True
+        elif raw in _OFF:
+            view.unread.pop(element, None)
+            out[split[1]] = False
+        else:
+            value = view.flag(element)
+            if value is not None:
+                out[split[1]] = value
     return out
 
 
