@@ -99,6 +99,8 @@ _POWER_RE = re.compile(r"^\s*(\d+)\s*W\s+cos\s*phi\s*([-+]?\d*\.?\d+)\s*$", re.I
 _NUMBERED_RE = re.compile(r"^([A-Za-z_]+?)(\d{1,9})$")
 _DATE_RE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})\s*$")
 _TIME_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
+_MAC_SEPARATORS_RE = re.compile(r"[\s:.-]")
+_MAC_RE = re.compile(r"[0-9A-F]{12}")
 
 #: TIC index elements → normalised names (both firmware spellings)
 _TIC_INDEXES = {
@@ -216,6 +218,10 @@ _IMAX_NAMES = frozenset({"IMAX", "IMAX1"})
 _SINGLE_PHASE_NAMES = _IINST_NAMES | _IMAX_NAMES | {"TENSION1"}
 #: a numbered group is a pulse counter / a clamp if it holds one of these
 _PULSE_KEYS = frozenset({"PULSE", "INDEX", "DEBIT", "CONSO_JOUR"})
+_PULSE_EXTRAS = frozenset(
+    {"DEBIT", "CONSO_JOUR", "CONSO_VEILLE", "CONSO_MOIS", "CONSO_ANNEE"}
+    | {"COUT_JOUR", "COUT_MOIS", "COUT_ANNEE"}
+)
 _CLAMP_KEYS = frozenset({"I", "INDEX", "INJECT", "PUISSANCE", "WATT"})
 # sanity bounds: a value outside them is garbage (a format not matching the C type)
 _MAX_INDEX_WH = 10**12
@@ -299,7 +305,9 @@ class _Doc:
         if len(text) > MAX_TEXT:
             self.warn(f"{section}/{element}: value longer than {MAX_TEXT} characters, cut")
             text = text[:MAX_TEXT]
-        table = self.leaves.setdefault(section, {})
+        table = self.leaves.get(section)
+        if table is None:
+            table = self.leaves[section] = {}
         if element in table:
             self.warn(f"{section}/{element}: duplicated element, first value kept")
             return
@@ -556,6 +564,10 @@ def parse_compact(
     header = trailer = False
     lines = text.splitlines()
     for lineno, raw in enumerate(lines, start=1):
+        key, equals, value = raw.partition("=")
+        if equals:
+            pairs.append((lineno, key.strip(), value.rstrip()))
+            continue
         line = raw.strip()
         if not line:
             continue
@@ -563,9 +575,6 @@ def parse_compact(
             header = True
         elif line == "wesh-end":
             trailer = True
-        elif "=" in line:
-            key, value = line.split("=", 1)
-            pairs.append((lineno, key.strip(), value))
         else:
             doc.warn(f"line {lineno}: not a key=value line: {line[:30]!r}")
     if not pairs:
@@ -590,7 +599,12 @@ def parse_compact(
             doc.extras[f"compact/{key[:20]}"] = value[:MAX_TEXT]
             continue
         if len(info.elements) == 1:
-            doc.add(info.section, info.elements[0], value)
+            table = doc.leaves.get(info.section)
+            element = info.elements[0]
+            if table is not None and len(value) <= MAX_TEXT and element not in table:
+                table[element] = value  # the plain case of _Doc.add
+            else:
+                doc.add(info.section, element, value)
             continue
         parts = value.split()
         if len(parts) != len(info.elements):
@@ -837,18 +851,22 @@ class _Section:
 class _Reader:
     """The sections of one document, each read through one :class:`_Section`."""
 
-    __slots__ = ("doc", "firmware", "sections")
+    __slots__ = ("absent", "doc", "firmware", "sections")
 
     def __init__(self, doc: _Doc, firmware: Firmware | None) -> None:
         self.doc = doc
         self.firmware = firmware
         self.sections: dict[str, _Section] = {}
+        #: what a section the document lacks reads as: nothing, so it never warns
+        self.absent = _Section(doc, firmware, "", {})
 
     def section(self, name: str) -> _Section:
         """Return the reader of one section (empty if the document has none)."""
         found = self.sections.get(name)
         if found is None:
-            table = self.doc.leaves.get(name, {})
+            table = self.doc.leaves.get(name)
+            if table is None:
+                return self.absent
             found = self.sections[name] = _Section(self.doc, self.firmware, name, table)
         return found
 
@@ -883,9 +901,10 @@ def _detect_firmware(doc: _Doc, given: Firmware | None) -> Firmware | None:
     info = doc.leaves.get("info", {})
     detected = Firmware.detect(info.get("firmware"))
     if given is not None:
-        if detected is not None and detected is not Firmware(given):
+        family = given if isinstance(given, Firmware) else Firmware(given)
+        if detected is not None and detected is not family:
             doc.warn(f"read as firmware {given}, but the page says {info.get('firmware')!r}")
-        return Firmware(given)
+        return family
     if detected is not None:
         return detected
     for meter in ("tic1", "tic2", "tic3"):
@@ -918,8 +937,8 @@ def _info(reader: _Reader) -> WesInfo:
     mac = None
     serial = info.value("serial")
     if serial is not None:
-        digits = re.sub(r"[\s:.-]", "", serial).upper()
-        if re.fullmatch(r"[0-9A-F]{12}", digits):
+        digits = _MAC_SEPARATORS_RE.sub("", serial).upper()
+        if _MAC_RE.fullmatch(digits):
             mac = digits
         else:
             info.warn("serial", f"not a MAC address: {serial[:30]!r}")
@@ -1020,11 +1039,6 @@ def _pulses(reader: _Reader) -> tuple[PulseCounter, ...]:
     for number, names in sorted(_numbered(pulses.table).items()):
         if names.keys().isdisjoint(_PULSE_KEYS):
             continue
-
-        def real(key: str, names: dict[str, str] = names) -> float | None:
-            element = names.get(key)
-            return None if element is None else pulses.real(element)
-
         index = unit = None
         if "INDEX" in names:
             found = pulses.number(names["INDEX"], _PULSE_UNITS)
@@ -1033,6 +1047,16 @@ def _pulses(reader: _Reader) -> tuple[PulseCounter, ...]:
         count = None
         if "PULSE" in names:
             count = pulses.integer(names["PULSE"], high=2**32)
+        if names.keys().isdisjoint(_PULSE_EXTRAS):  # the stock page: PULSEn and INDEXn
+            counters.append(
+                PulseCounter(number=number, pulses_today=count, index=index, index_unit=unit)
+            )
+            continue
+
+        def real(key: str, names: dict[str, str] = names) -> float | None:
+            element = names.get(key)
+            return None if element is None else pulses.real(element)
+
         counters.append(
             PulseCounter(
                 number=number,
@@ -1070,7 +1094,7 @@ def _clamps(reader: _Reader) -> tuple[tuple[Clamp, ...], int | None]:
         cos_phi = None
         if "PUISSANCE" in names:
             text = pince.value(names["PUISSANCE"])
-            match = _POWER_RE.match(text or "")
+            match = None if text is None or text.isdecimal() else _POWER_RE.match(text)
             if match is not None:
                 power_w, cos_phi = int(match.group(1)), float(match.group(2))
             else:

@@ -11,6 +11,7 @@ path, a unit, the box time and the poll time come from :meth:`WesSnapshot.readin
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -69,10 +70,16 @@ class Firmware(StrEnum):
         """Return the family of a firmware string, or ``None`` if it cannot be read."""
         if not text:
             return None
-        version = firmware_version(text)
-        if version is None:
-            return None
-        return cls.V084A10 if version >= (0, 84, "A", 10) else cls.V083H
+        return _family(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _family(text: str) -> Firmware | None:
+    """:meth:`Firmware.detect` of a non-empty text (cached: every poll of a box repeats it)."""
+    version = firmware_version(text)
+    if version is None:
+        return None
+    return Firmware.V084A10 if version >= (0, 84, "A", 10) else Firmware.V083H
 
 
 @dataclass(frozen=True, slots=True)
