@@ -679,15 +679,6 @@ class _Section:
     def _number(
         self, element: str, text: str, units: frozenset[str]
     ) -> tuple[float, str | None] | None:
-        if not text.strip(_PLAIN_NUMBER_CHARS):
-            # only digits, sign and point: float() reads exactly what _NUMBER_RE would
-            try:
-                plain = float(text)
-            except ValueError:
-                pass  # "1-2", "1.2.3": the tolerant path below reports them
-            else:
-                if math.isfinite(plain):
-                    return plain, None
         match = _NUMBER_RE.match(text)
         if match is None:
             self.warn(element, f"not a number: {text[:30]!r}")
@@ -789,6 +780,9 @@ class _Section:
         if raw in _OFF:
             self.unread.pop(element, None)
             return False
+        return self._flag(element)
+
+    def _flag(self, element: str) -> bool | None:
         text = self.value(element)
         if text is None:
             return None
