@@ -835,8 +835,10 @@ class _Section:
                     element,
                     f"printed in {'kWh' if kwh else 'Wh'}, unlike firmware {self.firmware}",
                 )
-        wh = round(value * 1000) if kwh else value
-        if wh != int(wh) or not 0 <= wh <= _MAX_INDEX_WH:
+        wh = value * 1000 if kwh else value
+        if kwh and math.isfinite(wh):
+            wh = round(wh)
+        if not 0 <= wh <= _MAX_INDEX_WH or wh != int(wh):  # "1.8e305" kWh is infinite Wh
             self.warn(element, f"not an energy index: {text[:30]!r}")
             return None
         return int(wh)
