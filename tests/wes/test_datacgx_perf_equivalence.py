@@ -255,6 +255,7 @@ def test_tree_walk_reads_the_edge_fixtures_as_the_incremental_reader() -> None:
 # --------------------------------------------------------------------------- typed reads
 
 _RAW = st.one_of(
+    st.text(max_size=6),
     st.text(st.sampled_from("0123456789.+- eE_inftyaNk\t\u0661\u0662"), max_size=14),
     st.integers(-(10**16), 10**16).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
@@ -267,7 +268,7 @@ _RAW = st.one_of(
         ]
     ),
 )
-_BOUNDS = st.sampled_from([(0, 10**12), (0, 10_000), (-(10**6), 10**6), (-100, 200)])
+_BOUNDS = st.sampled_from([(0, 10**12), (0, 10_000), (-(10**6), 10**6), (-100, 200), (5, 999)])
 _UNITS = st.sampled_from(
     [frozenset(), frozenset({"a"}), frozenset({"wh", "kwh"}), frozenset({"l", "m3", "kwh"})]
 )
@@ -315,7 +316,15 @@ def test_energy_plain_path(raw: str, kwh_default: bool | None) -> None:
     assert _seen(fast, value) == _seen(slow, slow._energy_wh("E", kwh_default))
 
 
-@given(_RAW)
+_WORDS = st.sampled_from(
+    [
+        *("ON", "on", " On ", "OFF", "off", "0", "1", " 1", "TRUE", "true", "CHECKED"),
+        *("checked", "FALSE", "false", "no", "yes", "x", "2", "-", "", "ONN", "0FF", "O N"),
+    ]
+)
+
+
+@given(st.one_of(_WORDS, _RAW))
 def test_flag_plain_path(raw: str) -> None:
     fast, slow = _sections(raw)
     assert _seen(fast, fast.flag("E")) == _seen(slow, slow._flag("E"))
