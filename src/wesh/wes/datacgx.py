@@ -17,7 +17,9 @@ Only values at depth three (root / section / element) are read; there are no att
 Device data is untrusted. The XML is parsed by lxml with entity resolution, DTD loading
 and network access off; any ``<!DOCTYPE``/``<!ENTITY`` declaration or undeclared entity
 reference is refused, the body is capped at ``max_bytes`` and each value at
-:data:`MAX_TEXT` characters. The only exception that leaves this module is
+:data:`MAX_TEXT` characters. A well-formed page (the usual case) is parsed by one lxml
+call and its tree walked once; any other body goes through lxml's incremental parser,
+which tells a truncated body from a malformed one. The only exception that leaves this module is
 :class:`~wesh.errors.DecodeError`, for: a body too large, a DTD, malformed XML (with line
 and column), or a document with no value at all.
 
