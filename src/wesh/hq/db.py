@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, Executable, Table, create_engine, eve
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     ArgumentError,
+    DataError,
     DBAPIError,
     IntegrityError,
     NoSuchModuleError,
@@ -82,6 +83,11 @@ _MYSQL_INIT: Final = (
     "NO_ZERO_DATE,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION', max_error_count = 65535"
 )
 _MYSQL_DUPLICATE_KEY: Final = 1062
+#: MariaDB error codes of rows that can never be stored as they are: NULL in a NOT NULL
+#: column, out of range, too long, incorrect value, CHECK constraint failed.
+_MYSQL_BAD_DATA: Final = frozenset({1048, 1264, 1366, 1406, 3819, 4025})
+#: SQLAlchemy keeps an INSERT's row count only when asked to.
+_ROWCOUNT: Final = {"preserve_rowcount": True}
 
 
 def redact(url: str | URL) -> str:
@@ -216,7 +222,7 @@ def _translate(exc: SQLAlchemyError, engine_or_url: Engine | URL | str | None) -
     detail = _first_line(exc)
     if isinstance(exc, ArgumentError | NoSuchModuleError):
         return ConfigError(f"bad database configuration: {detail}", host=where)
-    if isinstance(exc, IntegrityError):
+    if isinstance(exc, IntegrityError | DataError) or _mysql_code(exc) in _MYSQL_BAD_DATA:
         return BadInputError(f"rejected by the database: {detail}", host=where)
     if isinstance(exc, DBAPIError) and (exc.connection_invalidated or _is_connect_error(exc)):
         return ConnectionFailed(f"cannot connect to the database: {detail}", host=where)
@@ -225,12 +231,17 @@ def _translate(exc: SQLAlchemyError, engine_or_url: Engine | URL | str | None) -
     return WeshError(f"database error: {detail}", host=where)
 
 
+def _mysql_code(exc: SQLAlchemyError) -> int | None:
+    orig = getattr(exc, "orig", None)
+    args = getattr(orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
 def _is_connect_error(exc: DBAPIError) -> bool:
     """Tell a failure to connect from an error inside an established session."""
     if exc.statement is None:  # raised by connect(), not by a statement
         return True
-    orig = exc.orig
-    code = orig.args[0] if orig is not None and orig.args else None
+    code = _mysql_code(exc)
     # MariaDB: can't connect (2002/2003/2005/2006/2013), access denied (1044/1045),
     # unknown database (1049).
     return code in {1044, 1045, 1049, 2002, 2003, 2005, 2006, 2013}
@@ -299,7 +310,7 @@ def insert_ignore(
                 statement = sqlite_insert(target).values(list(chunk)).on_conflict_do_nothing()
             else:
                 raise ConfigError(f"insert_ignore does not support {backend!r}")
-            inserted += conn.execute(statement).rowcount
+            inserted += conn.execute(statement, execution_options=_ROWCOUNT).rowcount
     return inserted
 
 
@@ -307,7 +318,7 @@ def _insert_ignore_mysql(
     target: Table, chunk: Sequence[Mapping[str, Any]], conn: Connection
 ) -> int:
     statement = insert(target).values(list(chunk)).prefix_with("IGNORE")
-    count = conn.execute(statement).rowcount
+    count = conn.execute(statement, execution_options=_ROWCOUNT).rowcount
     skipped = len(chunk) - count
     warnings = conn.execute(text("SHOW WARNINGS")).all()
     problems = [row for row in warnings if int(row[1]) != _MYSQL_DUPLICATE_KEY]

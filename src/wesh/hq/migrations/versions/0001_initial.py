@@ -123,8 +123,10 @@ def upgrade() -> None:
         sa.Column("floor", sa.Integer(), nullable=True),
         _real("surface_m2"),
         _str("heating_type", 32, nullable=True),
-        sa.CheckConstraint("kind IN ('dwelling', 'common_area')", name="ck_dwelling_kind"),
-        sa.CheckConstraint("surface_m2 IS NULL OR surface_m2 > 0", name="ck_dwelling_surface_m2"),
+        sa.CheckConstraint("kind IN ('dwelling', 'common_area')", name=op.f("ck_dwelling_kind")),
+        sa.CheckConstraint(
+            "surface_m2 IS NULL OR surface_m2 > 0", name=op.f("ck_dwelling_surface_m2")
+        ),
         _fk("building_id", "dwelling", "building"),
         sa.PrimaryKeyConstraint("id", name="pk_dwelling"),
         sa.UniqueConstraint("code", name="uq_dwelling_code"),
@@ -139,7 +141,9 @@ def upgrade() -> None:
         sa.Column("start_date", sa.Date(), nullable=False),
         sa.Column("end_date", sa.Date(), nullable=True),
         _at("purged_at"),
-        sa.CheckConstraint("end_date IS NULL OR end_date >= start_date", name="ck_tenancy_period"),
+        sa.CheckConstraint(
+            "end_date IS NULL OR end_date >= start_date", name=op.f("ck_tenancy_period")
+        ),
         _fk("dwelling_id", "tenancy", "dwelling"),
         sa.PrimaryKeyConstraint("id", name="pk_tenancy"),
         **MYSQL,
@@ -175,7 +179,7 @@ def upgrade() -> None:
         _str("model", 64, nullable=True),
         _str("firmware", 64, nullable=True),
         _at("installed_at"),
-        sa.CheckConstraint("driver IN ('wes', 'tic')", name="ck_box_driver"),
+        sa.CheckConstraint("driver IN ('wes', 'tic')", name=op.f("ck_box_driver")),
         _fk("gateway_id", "box", "gateway"),
         _fk("dwelling_id", "box", "dwelling"),
         sa.PrimaryKeyConstraint("id", name="pk_box"),
@@ -193,7 +197,7 @@ def upgrade() -> None:
         _str("model", 64, nullable=True),
         _at("installed_at", nullable=False),
         _at("removed_at"),
-        sa.CheckConstraint(f"kind IN ({CHANNEL_KINDS})", name="ck_meter_kind"),
+        sa.CheckConstraint(f"kind IN ({CHANNEL_KINDS})", name=op.f("ck_meter_kind")),
         _fk("box_id", "meter", "box"),
         sa.PrimaryKeyConstraint("id", name="pk_meter"),
         **MYSQL,
@@ -210,7 +214,7 @@ def upgrade() -> None:
         sa.Column("is_index", sa.Boolean(), nullable=False),
         _real("resolution"),
         _str("label", 200, nullable=True),
-        sa.CheckConstraint(f"kind IN ({CHANNEL_KINDS})", name="ck_channel_kind"),
+        sa.CheckConstraint(f"kind IN ({CHANNEL_KINDS})", name=op.f("ck_channel_kind")),
         _fk("box_id", "channel", "box"),
         sa.PrimaryKeyConstraint("id", name="pk_channel"),
         sa.UniqueConstraint("box_id", "path", name="uq_channel_box_id_path"),
@@ -227,7 +231,8 @@ def upgrade() -> None:
         _real("new_index"),
         _str("note", 400, nullable=True),
         sa.CheckConstraint(
-            "kind IN ('installed', 'replaced', 'removed', 'reset')", name="ck_meter_event_kind"
+            "kind IN ('installed', 'replaced', 'removed', 'reset')",
+            name=op.f("ck_meter_event_kind"),
         ),
         _fk("meter_id", "meter_event", "meter"),
         _fk("channel_id", "meter_event", "channel"),
@@ -248,11 +253,11 @@ def upgrade() -> None:
         _str("aggregate", 16),
         sa.CheckConstraint(
             "provenance IN ('measured', 'estimated', 'manual', 'corrected')",
-            name="ck_reading_provenance",
+            name=op.f("ck_reading_provenance"),
         ),
-        sa.CheckConstraint("quality IN ('good', 'suspect')", name="ck_reading_quality"),
+        sa.CheckConstraint("quality IN ('good', 'suspect')", name=op.f("ck_reading_quality")),
         sa.CheckConstraint(
-            "aggregate IN ('sample', 'hour_mean', 'hour_last')", name="ck_reading_aggregate"
+            "aggregate IN ('sample', 'hour_mean', 'hour_last')", name=op.f("ck_reading_aggregate")
         ),
         _fk("channel_id", "reading", "channel", "CASCADE"),
         sa.PrimaryKeyConstraint("channel_id", "at", name="pk_reading"),
@@ -312,7 +317,9 @@ def upgrade() -> None:
         _str("acked_by", 200, nullable=True),
         _at("acked_at"),
         _at("muted_until"),
-        sa.CheckConstraint("state IN ('pending', 'firing', 'resolved')", name="ck_alert_state"),
+        sa.CheckConstraint(
+            "state IN ('pending', 'firing', 'resolved')", name=op.f("ck_alert_state")
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_alert"),
         **MYSQL,
     )
