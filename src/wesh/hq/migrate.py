@@ -19,6 +19,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
@@ -62,6 +63,15 @@ def head_revision() -> str:
     return head
 
 
+def _known(revision: str) -> bool:
+    with _script_location() as location:
+        scripts = ScriptDirectory.from_config(_config(location))
+        try:
+            return scripts.get_revision(revision) is not None
+        except (CommandError, RevisionError):
+            return False
+
+
 def current_revision(engine: Engine) -> str | None:
     """Return the revision the database is at, or ``None`` if it was never migrated."""
     with translate_errors(engine), engine.connect() as conn:
@@ -88,7 +98,7 @@ def _run(engine: Engine, action: str, revision: str) -> str | None:
                 command.upgrade(config, revision)
             else:
                 command.downgrade(config, revision)
-        except CommandError as exc:
+        except (CommandError, RevisionError) as exc:
             raise ConfigError(f"cannot {action} the schema to {revision!r}: {exc}") from exc
         return MigrationContext.configure(conn).get_current_revision()
 
@@ -110,6 +120,12 @@ def migrate(
     """
     with _engine(url_or_engine) as engine:
         before = current_revision(engine)
+        if before is not None and not _known(before):
+            raise ConfigError(
+                f"the database is at schema revision {before!r}, unknown to this version of"
+                " wesh (was it migrated by a newer one?)",
+                host=engine.url.render_as_string(),
+            )
         reached = _run(engine, "upgrade", revision)
         if reached is None:  # pragma: no cover - upgrade always stamps
             raise WeshError("the migration left no revision")
