@@ -13,6 +13,8 @@ Two ideas, kept apart:
   (03:00 → 02:00). Paris offsets are whole hours, so a UTC hour is also exactly one local
   hour, and hour buckets never straddle a day boundary.
 
+Do arithmetic on UTC datetimes: ``paris_time(at) + timedelta(hours=1)`` is wall-clock
+arithmetic in Python (it ignores the DST change), ``at_utc + timedelta(hours=1)`` is not.
 Every function refuses naive datetimes with :class:`~wesh.errors.UsageError`.
 """
 
