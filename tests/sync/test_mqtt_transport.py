@@ -15,7 +15,7 @@ from wesh.sync.transport import Message, SendStatus, Transport
 
 __all__ = ["broker", "stopped_broker"]  # fixtures, imported for pytest
 
-LONG = "".join(f"{i:04X}" for i in range(100))
+LONG = "".join(f"{i:04X}" for i in range(9_818))  # 39,272 characters: the largest packet, whole
 
 
 def transport(port: int, role: str, site: str | None = None, **kwargs: object) -> MqttTransport:
@@ -128,6 +128,8 @@ async def test_bad_peers_texts_and_payloads(broker: Broker) -> None:
             await hq.send("a/b", "AB")
         with pytest.raises(UsageError):
             await hq.send("site-a", "ü")
+        with pytest.raises(UsageError):
+            await hq.send("site-a", "A" * 65_537)
         received = hq.messages()
         await raw.publish("wesh/sync/site-a/up", "é".encode(), qos=1)  # not ASCII
         await raw.publish("wesh/sync/site-a/up", b"", qos=1)  # empty

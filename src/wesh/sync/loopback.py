@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from wesh.errors import ConnectionFailed, UsageError
 from wesh.sync.transport import (
     GSM_SAFE_ASCII,
-    SMS_MAX_PARTS,
+    LONG_TEXT_CHARS,
     Message,
     SendReceipt,
     SendStatus,
@@ -232,7 +232,7 @@ class LoopbackNetwork:
         clock: monotonic seconds (default: the running loop's ``time()``).
         sleep: waits that many seconds (default: :func:`asyncio.sleep`).
         now: the wall clock stamped on received messages.
-        max_parts: longest text accepted, in SMS parts (as on the SMS transport).
+        max_chars: longest text accepted (as on MQTT; SMS texts are far shorter).
     """
 
     def __init__(
@@ -242,13 +242,13 @@ class LoopbackNetwork:
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         now: Callable[[], datetime] | None = None,
-        max_parts: int = SMS_MAX_PARTS,
+        max_chars: int = LONG_TEXT_CHARS,
     ) -> None:
         self._default_plan = faults or FaultPlan()
         self._clock = clock
         self._sleep = sleep or asyncio.sleep
         self._now = now or (lambda: datetime.now(UTC))
-        self.max_parts = max_parts
+        self.max_chars = max_chars
         self._links: dict[tuple[str, str], _Link] = {}
         self._mailboxes: dict[str, _Mailbox] = {}
         self._endpoints: dict[str, LoopbackTransport] = {}
@@ -439,7 +439,7 @@ class LoopbackTransport:
             UsageError: unknown peer, closed endpoint, or a text no transport carries.
             ConnectionFailed: this endpoint was taken offline (:meth:`LoopbackNetwork.set_online`).
         """
-        check_text(text, max_parts=self._network.max_parts)
+        check_text(text, max_chars=self._network.max_chars)
         if self.closed:
             raise UsageError("transport is closed", host=self.name)
         try:

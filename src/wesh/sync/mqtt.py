@@ -42,7 +42,7 @@ import aiomqtt
 
 from wesh.errors import ConnectionFailed, UsageError
 from wesh.sync.transport import (
-    SMS_MAX_PARTS,
+    LONG_TEXT_CHARS,
     Message,
     SendReceipt,
     SendStatus,
@@ -95,7 +95,7 @@ class MqttTransport:
         username, password, tls: broker credentials and an optional TLS context.
         timeout_s: time allowed to connect, subscribe, and for each PUBACK.
         backoff_initial_s, backoff_max_s: reconnection delays (doubling).
-        max_parts: longest text accepted, in SMS parts (the same rule as by SMS).
+        max_chars: longest text accepted (a whole packet fits in one text).
         sleep: waits between reconnection attempts (tests may pass another).
         now: the wall clock stamped on received messages.
     """
@@ -117,7 +117,7 @@ class MqttTransport:
         timeout_s: float = 10.0,
         backoff_initial_s: float = 1.0,
         backoff_max_s: float = 60.0,
-        max_parts: int = SMS_MAX_PARTS,
+        max_chars: int = LONG_TEXT_CHARS,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         now: Callable[[], datetime] | None = None,
     ) -> None:
@@ -145,7 +145,7 @@ class MqttTransport:
         self._timeout_s = timeout_s
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
-        self._max_parts = max_parts
+        self._max_chars = max_chars
         self._sleep = sleep
         self._now = now or (lambda: datetime.now(UTC))
         self._client: aiomqtt.Client | None = None
@@ -226,7 +226,7 @@ class MqttTransport:
             ConnectionFailed: the broker is away or did not acknowledge in time; the
                 message may or may not have gone (at least once).
         """
-        check_text(text, max_parts=self._max_parts)
+        check_text(text, max_chars=self._max_chars)
         if self.role == "site":
             if peer != self.hq_id:
                 raise UsageError(f"a site sends to {self.hq_id!r} only, not {peer!r}", where="peer")

@@ -17,7 +17,9 @@ transport                  peer                             one ``send`` becomes
 Texts are limited to the printable characters of the GSM 7-bit basic alphabet that are
 also ASCII (so that one character is one septet and the SMS part count is exact, whatever
 the transport): at most :data:`SMS_SINGLE_CHARS` characters fit one SMS, longer texts are
-split by the SMS layer into parts of :data:`SMS_PART_CHARS` characters.
+split by the SMS layer into parts of :data:`SMS_PART_CHARS` characters, at most
+:data:`SMS_MAX_PARTS` of them. MQTT and loopback take longer texts (a whole packet in one
+text): :data:`LONG_TEXT_CHARS` characters by default.
 
 Delivery is *at least once, in no particular order*: a message may be lost (SMS), repeated
 (a redelivery after a crash, an MQTT retry) or arrive after a later one; the codec's
@@ -39,6 +41,7 @@ from wesh.errors import DeviceTimeout, UsageError
 
 __all__ = [
     "GSM_SAFE_ASCII",
+    "LONG_TEXT_CHARS",
     "SMS_MAX_PARTS",
     "SMS_PART_CHARS",
     "SMS_SINGLE_CHARS",
@@ -60,6 +63,8 @@ SMS_PART_CHARS = 153
 """Characters of one part of a concatenated SMS (the 6-byte UDH takes 7 septets)."""
 SMS_MAX_PARTS = 50
 """gammu's GSM_MAX_MULTI_SMS: the most parts of one concatenated message."""
+LONG_TEXT_CHARS = 65_536
+"""Default longest text of the transports that are not SMS (MQTT, loopback)."""
 
 # GSM 03.38 basic alphabet ∩ printable ASCII: everything from space to "~" except the
 # characters that are missing (backtick) or need the escape table ([ \ ] ^ { | } ~).
@@ -235,11 +240,18 @@ def split_sms(text: str) -> list[str]:
     return [text[i : i + SMS_PART_CHARS] for i in range(0, len(text), SMS_PART_CHARS)]
 
 
-def check_text(text: object, *, max_parts: int = SMS_MAX_PARTS, where: str = "text") -> str:
+def check_text(
+    text: object,
+    *,
+    max_parts: int = SMS_MAX_PARTS,
+    max_chars: int | None = None,
+    where: str = "text",
+) -> str:
     """Return ``text`` if a transport can carry it, else raise :class:`UsageError`.
 
     It must be a non-empty string of GSM-safe printable ASCII (:data:`GSM_SAFE_ASCII`)
-    taking at most ``max_parts`` SMS parts.
+    taking at most ``max_parts`` SMS parts, or, when ``max_chars`` is given (transports
+    that are not SMS), at most ``max_chars`` characters.
     """
     if not isinstance(text, str):
         raise UsageError(f"text must be a str, not {type(text).__name__}", where=where)
@@ -250,6 +262,10 @@ def check_text(text: object, *, max_parts: int = SMS_MAX_PARTS, where: str = "te
             raise UsageError(
                 f"character {char!r} at {index} is not GSM-safe printable ASCII", where=where
             )
+    if max_chars is not None:
+        if len(text) > max_chars:
+            raise UsageError(f"text of {len(text)} characters is over {max_chars}", where=where)
+        return text
     parts = sms_parts(text)
     if parts > max_parts:
         raise UsageError(
