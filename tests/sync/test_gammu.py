@@ -181,14 +181,18 @@ async def test_send_writes_one_outbox_file(paths: GammuPaths) -> None:
         assert not [p for p in paths.outbox.iterdir() if p.name.startswith(".")]
         stats = transport.stats()
         assert (stats.sent, stats.sent_parts, stats.confirmed) == (2, 4, 0)
-        with pytest.raises(DeviceTimeout):
+        with pytest.raises(DeviceTimeout) as caught:
             await first.wait(0.05)
+        assert A_NUMBER not in str(caught.value) and "…001" in str(caught.value)
         assert first.status is SendStatus.PENDING
     finally:
         await transport.aclose()
 
 
-async def test_receipts_follow_sent_and_error(paths: GammuPaths) -> None:
+async def test_receipts_follow_sent_and_error(
+    paths: GammuPaths, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG", logger="wesh.sync.gammu")
     transport = GammuTransport(paths, poll_s=0.01, vanish_after_s=0.05)
     try:
         ok = await transport.send(A_NUMBER, "OK")
@@ -203,6 +207,8 @@ async def test_receipts_follow_sent_and_error(paths: GammuPaths) -> None:
         assert gone.detail is not None and "vanished" in gone.detail
         stats = transport.stats()
         assert (stats.confirmed, stats.failed) == (1, 2)
+        assert "failed" in caplog.text and "…001" in caplog.text
+        assert A_NUMBER[1:] not in caplog.text  # phone numbers are redacted in logs
     finally:
         await transport.aclose()
 

@@ -50,7 +50,7 @@ from wesh.sync.transport import (
     TransportStats,
     check_e164,
     check_text,
-    redact_peer,
+    redact_in,
     sms_parts,
 )
 
@@ -296,7 +296,7 @@ class GammuTransport:
         parts = sms_parts(text)
         self._counters.sent += 1
         self._counters.sent_parts += parts
-        _LOG.debug("queued SMS %s to %s (%d parts)", name, redact_peer(peer), parts)
+        _LOG.debug("queued SMS %s (%d parts)", redact_in(name, peer), parts)
         return self._track(name, peer, parts)
 
     def queued(self) -> list[str]:
@@ -360,9 +360,8 @@ class GammuTransport:
                     self._counters.confirmed += 1
                 else:
                     self._counters.failed += 1
-                    _LOG.warning(
-                        "SMS %s to %s failed: %s", name, redact_peer(tracked.receipt.peer), detail
-                    )
+                    peer = tracked.receipt.peer
+                    _LOG.warning("SMS %s failed: %s", redact_in(name, peer), detail)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._poll_s):
                     await self._closed.wait()
@@ -423,7 +422,8 @@ class GammuTransport:
             return None
         if not record.text:
             self._counters.errors += 1
-            self._quarantine(path, f"no text (8-bit data?) in inbox files {list(record.files)}")
+            files = redact_in(" ".join(record.files), record.number)
+            self._quarantine(path, f"no text (8-bit data?) in inbox files {files}")
             return None
         return Message(
             peer=record.number,

@@ -52,6 +52,7 @@ __all__ = [
     "TransportStats",
     "check_e164",
     "check_text",
+    "redact_in",
     "redact_peer",
     "sms_parts",
     "split_sms",
@@ -175,7 +176,7 @@ class SendReceipt:
             raise DeviceTimeout(
                 f"message not sent within {timeout_s} s (still queued)",
                 host=self.transport,
-                where=self.id,
+                where=redact_in(self.id, self.peer),
             ) from exc
         return self._status
 
@@ -189,7 +190,7 @@ class SendReceipt:
 
     def __repr__(self) -> str:
         return (
-            f"SendReceipt(transport={self.transport!r}, id={self.id!r}, "
+            f"SendReceipt(transport={self.transport!r}, id={redact_in(self.id, self.peer)!r}, "
             f"peer={redact_peer(self.peer)!r}, status={self._status.value!r})"
         )
 
@@ -294,3 +295,9 @@ def redact_peer(peer: str) -> str:
     if len(digits) > 3 and digits.replace("*", "").replace("#", "").isdigit():
         return "…" + peer[-3:]
     return peer
+
+
+def redact_in(text: str, peer: str) -> str:
+    """Replace ``peer`` by :func:`redact_peer` of it wherever it appears in ``text``."""
+    shown = redact_peer(peer)
+    return text.replace(peer, shown) if peer and shown != peer else text
