@@ -21,17 +21,20 @@ Usage::
         await receipt.wait(10)
         relay(a, b)                                # A's sent/ -> B's dummy inbox
         message = await anext(tb.messages())
+        async with relaying(a, b), relaying(b, a):  # a GSM network both ways, in background
+            ...
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,6 +51,7 @@ __all__ = [
     "eventually",
     "gammu_smsd_binary",
     "relay",
+    "relaying",
     "smsd_factory",
 ]
 
@@ -273,6 +277,30 @@ def relay(
         path.rename(source.root / "relayed" / path.name)
         carried += 1
     return carried
+
+
+@contextlib.asynccontextmanager
+async def relaying(
+    source: DummySmsd, *targets: DummySmsd, period_s: float = 0.05, **options: Any
+) -> AsyncIterator[None]:
+    """Run :func:`relay` in the background (every ``period_s``) while the block runs.
+
+    For two-way traffic, nest two: ``relaying(site, hq)`` and ``relaying(hq, site)``.
+    """
+
+    async def loop() -> None:
+        while True:
+            relay(source, *targets, **options)
+            await asyncio.sleep(period_s)  # polling the real smsd's sent/ folder
+
+    task = asyncio.create_task(loop(), name="gammu-relay")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        relay(source, *targets, **options)  # what was sent at the very end
 
 
 @pytest.fixture

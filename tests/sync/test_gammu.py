@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.sync.gammu_harness import DummySmsd, eventually, relay, smsd_factory
+from tests.sync.gammu_harness import DummySmsd, eventually, relay, relaying, smsd_factory
 from wesh.errors import ConnectionFailed, DecodeError, DeviceTimeout, UsageError
 from wesh.sync.gammu import (
     GammuPaths,
@@ -344,6 +344,13 @@ async def test_two_instances_a_to_b(smsd_factory) -> None:
             assert message.peer == A_NUMBER
             texts.append(message.text)
         assert sorted(texts) == sorted(["0123", LONG, "4567"])
+        # and back, with the relay running in the background
+        back = ta.messages()
+        async with relaying(b, a):
+            await tb.send(a.number, "ACCE55")
+            reply = await next_message(back)
+        assert (reply.peer, reply.text) == (B_NUMBER, "ACCE55")
+        await back.aclose()
     finally:
         await received.aclose()
         await ta.aclose()
