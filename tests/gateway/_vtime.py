@@ -64,7 +64,6 @@ def run_virtual(main: Callable[[], Awaitable[T]]) -> T:
 
 
 def wall_clock() -> datetime:
-    """The current virtual loop's wall clock (for ``clock=`` arguments)."""
+    """The current virtual loop's wall clock (for ``clock=`` arguments); else real UTC now."""
     loop = asyncio.get_running_loop()
-    assert isinstance(loop, VirtualTimeLoop)
-    return loop.wall()
+    return loop.wall() if isinstance(loop, VirtualTimeLoop) else datetime.now(UTC)

@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.gateway._vtime import run_virtual, wall_clock
+from tests.gateway._weshd import wait_until
 from wesh.errors import ConnectionFailed, DecodeError, TransientError, UsageError, WeshError
 from wesh.gateway.channels import ChannelMapper, GatewayEvent, Sample
 from wesh.gateway.config import BoxConfig, PollConfig
@@ -640,3 +641,55 @@ def test_reconfigure_adds_removes_and_restarts_only_what_changed() -> None:
     assert len(new_drivers["b100"].starts) >= 5
     assert 11 <= len(drivers["b000"].starts) <= 13  # undisturbed for 60 s
     assert store.kinds("b002") == ["box_down"]  # no second down edge after the reload
+
+
+def test_batches_are_cut_into_transactions_of_whole_polls() -> None:
+    drivers, boxes = farm(60, interval=1.0)
+    store = FakeStore()
+
+    async def main() -> None:
+        poller = make_poller(
+            drivers,
+            boxes,
+            store,
+            poll=PollConfig(max_concurrency=60, jitter_s=0),
+            batch_window_s=2.0,
+            chunk_samples=25,
+        )
+        await run_for(poller, 10)
+
+    run_virtual(main)
+    assert len(store.batches) > 10
+    assert all(len(batch) <= 25 for batch in store.batches)
+    where: dict[tuple[str, datetime], int] = {}
+    for number, batch in enumerate(store.batches):
+        for sample in batch:
+            assert where.setdefault((sample.box, sample.at), number) == number  # never split
+
+
+async def test_writing_from_a_worker_thread() -> None:
+    drivers, boxes = farm(20, interval=0.05, delay_s=0.001)
+    store = FakeStore()
+    store.fail_next = 1
+    published: list[int] = []
+
+    async def on_samples(samples: Sequence[Sample]) -> None:
+        published.append(len(samples))
+
+    poller = Poller(
+        drivers=drivers,
+        boxes=boxes,
+        mapper=ChannelMapper(list(boxes.values())),
+        store=store,
+        poll=PollConfig(jitter_s=0.01, backoff_initial_s=1),
+        batch_window_s=0.02,
+        write_in_thread=True,
+        on_samples=on_samples,
+    )
+    task = asyncio.create_task(poller.run())
+    await wait_until(lambda: len(store.samples) >= 400, what="400 samples")
+    await poller.stop()
+    await task
+    assert len(store.samples) == 2 * poller.stats().polls >= 400
+    assert sum(published) == len(store.samples)
+    assert [edge[1] for edge in store.edges] == [True] * 20

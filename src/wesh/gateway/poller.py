@@ -34,7 +34,7 @@ import logging
 import math
 import random
 from array import array
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
@@ -48,6 +48,7 @@ from wesh.wes.client import IdentityMismatch
 
 __all__ = [
     "DEFAULT_BATCH_WINDOW_S",
+    "DEFAULT_CHUNK_SAMPLES",
     "Poller",
     "PollerStats",
     "SampleSink",
@@ -60,6 +61,8 @@ _LOG = logging.getLogger(__name__)
 
 #: polls completing within this window are written in one transaction
 DEFAULT_BATCH_WINDOW_S = 0.2
+#: samples per transaction (whole polls): bounds the time one write holds the loop
+DEFAULT_CHUNK_SAMPLES = 1000
 #: bound of the in-memory write queue when the store keeps failing (samples)
 _MAX_PENDING_SAMPLES = 500_000
 #: how many lags the stats window keeps between two ``take_stats`` calls
@@ -148,6 +151,16 @@ class _BoxRun:
 
 
 @dataclass(frozen=True, slots=True)
+class _Edge:
+    """A box going up or down, to record in the store."""
+
+    box: str
+    up: bool
+    at: datetime
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class PollerStats:
     """Counters since the poller started, and the lags recorded since the last ``take_stats``."""
 
@@ -179,6 +192,10 @@ class Poller:
         on_event: awaited with each event after it is stored, errors logged.
         initial_up: the up/down state each box had when the daemon last stopped (from
             the store), so that the first poll after a restart is an edge if it differs.
+        write_in_thread: write sample batches from a worker thread (the store must be
+            thread-safe), so that a large transaction does not hold up the schedule.
+        chunk_samples: a batch is written in transactions of whole polls holding about
+            this many samples; without a thread, the schedule runs between two of them.
 
     The schedule follows the running loop's clock (``loop.time()``); tests drive it
     with a virtual-time loop rather than a fake ``sleep``.
@@ -198,6 +215,8 @@ class Poller:
         on_samples: SampleCallback | None = None,
         on_event: EventCallback | None = None,
         initial_up: Mapping[str, bool] | None = None,
+        write_in_thread: bool = False,
+        chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
     ) -> None:
         self._drivers = dict(drivers)
         self._boxes = dict(boxes)
@@ -211,10 +230,14 @@ class Poller:
         self._on_event = on_event
         self._runs: dict[str, _BoxRun] = {}
         self._initial_up = dict(initial_up or {})
+        self._write_in_thread = write_in_thread
+        self._chunk_samples = chunk_samples
         self._semaphore = asyncio.Semaphore(poll.max_concurrency)
-        self._pending_samples: list[Sample] = []
-        self._pending_events: list[GatewayEvent] = []
+        self._pending_polls: list[list[Sample]] = []  # samples of each poll, in order
+        self._pending_count = 0
+        self._pending_records: list[_Edge | GatewayEvent] = []  # in order
         self._wake_writer = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
         self._running = False
@@ -368,7 +391,7 @@ class Poller:
             timeouts=self._timeouts,
             skipped_slots=self._skipped,
             samples=self._samples,
-            pending_samples=len(self._pending_samples),
+            pending_samples=self._pending_count,
             lags_s=lags,
         )
 
@@ -517,8 +540,10 @@ class Poller:
         if run.up is not True:
             self._went_up(box_id, run, at)
         self._samples += len(samples)
-        self._pending_samples.extend(samples)
-        self._pending_events.extend(events)
+        if samples:
+            self._pending_polls.append(samples)
+            self._pending_count += len(samples)
+        self._pending_records.extend(events)
         self._wake_writer.set()
         return True
 
@@ -576,13 +601,11 @@ class Poller:
         )
 
     def _store_box_status(self, box_id: str, *, up: bool, at: datetime, error: str | None) -> None:
-        try:
-            self._store.set_box_status(box_id, up=up, at=at, error=error)
-        except WeshError as exc:
-            _LOG.error("Could not record the status of %s: %s", box_id, exc)
+        self._pending_records.append(_Edge(box_id, up, at, error))
+        self._wake_writer.set()
 
     def _queue_event(self, event: GatewayEvent) -> None:
-        self._pending_events.append(event)
+        self._pending_records.append(event)
         self._wake_writer.set()
 
     # ----------------------------------------------------------------- writing
@@ -591,37 +614,83 @@ class Poller:
         while True:
             await self._wake_writer.wait()
             await asyncio.sleep(self._batch_window_s)
-            await self._flush()
+            # shielded: a batch being written when the poller stops is finished, not lost
+            await asyncio.shield(self._flush())
 
     async def _flush(self) -> None:
+        async with self._flush_lock:  # one batch at a time, in order
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
         self._wake_writer.clear()
-        events, self._pending_events = self._pending_events, []
-        samples, self._pending_samples = self._pending_samples, []
-        written_events: list[GatewayEvent] = []
-        for index, event in enumerate(events):
-            try:
-                self._store.add_event(event)
-            except WeshError as exc:
-                self._store_failed(exc)
-                self._pending_events[:0] = events[index:]
-                break
-            written_events.append(event)
-        if samples:
-            try:
-                self._store.add_samples(samples)
-            except WeshError as exc:
-                self._store_failed(exc)
-                keep = samples + self._pending_samples
-                self._pending_samples = keep[-_MAX_PENDING_SAMPLES:]
-                samples = []
-            else:
-                if self._store_failing:
-                    self._store_failing = False
-                    _LOG.info("Writing to the store works again")
-        for event in written_events:
-            await self._call(self._on_event, event)
-        if samples:
+        records, self._pending_records = self._pending_records, []
+        polls, self._pending_polls = self._pending_polls, []
+        self._pending_count = 0
+        if records:
+            done, error = await self._run_write(self._write_records, records)
+            if error is not None:
+                self._store_failed(error)
+                self._requeue(records[done:], polls)
+                return
+            for record in records:
+                if isinstance(record, GatewayEvent):
+                    await self._call(self._on_event, record)
+        written = 0
+        for chunk in _chunks(polls, self._chunk_samples):
+            if written and not self._write_in_thread:
+                await asyncio.sleep(0)  # let the schedule run between two transactions
+            samples = [sample for poll in chunk for sample in poll]
+            _, error = await self._run_write(self._write_samples, samples)
+            if error is not None:
+                self._store_failed(error)
+                self._requeue([], polls[written:])
+                return
+            written += len(chunk)
             await self._call(self._on_samples, samples)
+        if self._store_failing:
+            self._store_failing = False
+            _LOG.info("Writing to the store works again")
+
+    async def _run_write(
+        self, write: Callable[[_T], tuple[int, WeshError | None]], payload: _T
+    ) -> tuple[int, WeshError | None]:
+        if self._write_in_thread:
+            return await asyncio.to_thread(write, payload)
+        return write(payload)
+
+    def _requeue(self, records: list[_Edge | GatewayEvent], polls: list[list[Sample]]) -> None:
+        """Put back what could not be written, in front of what came since (bounded)."""
+        self._pending_records[:0] = records
+        kept = polls + self._pending_polls
+        count = sum(len(poll) for poll in kept)
+        while count > _MAX_PENDING_SAMPLES and kept:
+            count -= len(kept.pop(0))  # the oldest polls go first
+        self._pending_polls, self._pending_count = kept, count
+
+    def _write_records(
+        self, records: Sequence[_Edge | GatewayEvent]
+    ) -> tuple[int, WeshError | None]:
+        """Write edges and events in order; return how many were written and the error."""
+        done = 0
+        try:
+            for record in records:
+                if isinstance(record, _Edge):
+                    self._store.set_box_status(
+                        record.box, up=record.up, at=record.at, error=record.error
+                    )
+                else:
+                    self._store.add_event(record)
+                done += 1
+        except WeshError as exc:
+            return done, exc
+        return done, None
+
+    def _write_samples(self, samples: Sequence[Sample]) -> tuple[int, WeshError | None]:
+        """Write whole polls' samples in one transaction."""
+        try:
+            return self._store.add_samples(samples), None
+        except WeshError as exc:
+            return 0, exc
 
     def _store_failed(self, exc: WeshError) -> None:
         if not self._store_failing:
@@ -637,6 +706,20 @@ class Poller:
             raise
         except Exception:  # noqa: BLE001 - a consumer's bug must not stop polling
             _LOG.exception("A consumer of the poller failed")
+
+
+def _chunks(polls: list[list[Sample]], max_samples: int) -> Iterator[list[list[Sample]]]:
+    """Group whole polls into chunks of at most ``max_samples`` (one poll may exceed it)."""
+    chunk: list[list[Sample]] = []
+    size = 0
+    for poll in polls:
+        if chunk and size + len(poll) > max_samples:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(poll)
+        size += len(poll)
+    if chunk:
+        yield chunk
 
 
 def _loop_time() -> float | None:
