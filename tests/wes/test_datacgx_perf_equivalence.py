@@ -27,6 +27,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -328,6 +329,15 @@ _WORDS = st.sampled_from(
 def test_flag_plain_path(raw: str) -> None:
     fast, slow = _sections(raw)
     assert _seen(fast, fast.flag("E")) == _seen(slow, slow._flag("E"))
+
+
+def test_the_shared_parser_serves_threads() -> None:
+    # the module-level lxml parser is shared; lxml locks it for each parse
+    pages = [(FIXTURES / name).read_bytes() for name in ("v084a10_stock.xml", "tempo.xml")]
+    expected = [parse_data_cgx(page) for page in pages]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(parse_data_cgx, pages * 50))
+    assert results == expected * 50
 
 
 @pytest.mark.parametrize("section", ["tic1><BASE", "pince><INDEX1"])
