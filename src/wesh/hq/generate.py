@@ -186,7 +186,7 @@ COMMON_CHANNELS: Final = (
     ChannelSpec("temp.3", "temperature", "°C", False, "Température extérieure", "temp.3", 0.1),
 )
 _REPLACEABLE: Final = frozenset({"impulsion.1.index", "impulsion.2.index", "impulsion.3.index"})
-_REPLACEMENT_RATE: Final = 0.01  # per water/heat meter and year
+DEFAULT_REPLACEMENT_RATE: Final = 0.01  # per water/heat meter and year
 _FIRMWARE: Final = "V0.84A10"
 _MODEL: Final = "WES V2"
 
@@ -686,9 +686,6 @@ def _index_rows(
     day_rows = rows.rollup_day
     for number, frame in enumerate(frames):
         total = int(series.values[number])
-        if number == replace_day:
-            rows.replacements.append((channel_id, frame.start_us, float(index)))
-            index = 0
         if number == raw_from:  # the anchor: the index at the window's start
             rows.reading.append(
                 (
@@ -700,15 +697,17 @@ def _index_rows(
                     "hour_last",
                 )
             )
+        if number == replace_day:  # a new meter from this local midnight
+            rows.replacements.append((channel_id, frame.start_us, float(index)))
+            index = 0
         hours = frame.local_hours
         shape = _index_shape(profile, hours)
         last_at = frame.start_us + (len(hours) - 1) * HOUR_US
         if number < raw_from:
             first_value = float(index + round(total * shape.first_share))
-            mean = index + total * shape.mean_cum_share
             index += total
             day_rows.append(
-                (channel_id, frame.day, float(total), first_value, float(index), mean,
+                (channel_id, frame.day, float(total), first_value, float(index), None,
                  len(hours), frame.start_us, first_value, last_at, float(index))
             )  # fmt: skip
             continue
@@ -718,7 +717,6 @@ def _index_rows(
         before = index
         cum = 0.0
         done = 0
-        values_sum = 0.0
         first_value = 0.0
         for position, weight in enumerate(weights):
             cum += weight * scale
@@ -728,17 +726,15 @@ def _index_rows(
             value = float(before + reached)
             if position == 0:
                 first_value = value
-            values_sum += value
             rows.reading.append((channel_id, at, value, "measured", "good", "hour_last"))
             rows.rollup_hour.append(
-                (channel_id, at, float(step), value, value, value, 1, at, value, at, value)
+                (channel_id, at, float(step), value, value, None, 1, at, value, at, value)
             )
             at += HOUR_US
         index = before + total
         day_rows.append(
-            (channel_id, frame.day, float(total), first_value, float(index),
-             values_sum / len(weights), len(hours), frame.start_us, first_value, last_at,
-             float(index))
+            (channel_id, frame.day, float(total), first_value, float(index), None,
+             len(hours), frame.start_us, first_value, last_at, float(index))
         )  # fmt: skip
 
 
@@ -798,6 +794,7 @@ def building_rows(
     channel_ids: dict[tuple[int, str], int],
     *,
     seed: int,
+    replacement_rate: float = DEFAULT_REPLACEMENT_RATE,
 ) -> _Rows:
     """Return every reading and rollup row of one building (pure; deterministic)."""
     outdoor = _climate(frames, seed, plan.number)
@@ -822,7 +819,9 @@ def building_rows(
             channel_id = channel_ids[(dwelling.position, spec.path)]
             series = series_by_path[spec.path]
             if spec.is_index:
-                replace_day = _replacement_day(seed, plan.number, dwelling.position, spec, frames)
+                replace_day = _replacement_day(
+                    seed, plan.number, dwelling.position, spec, frames=frames, rate=replacement_rate
+                )
                 start = _start_index(seed, plan.number, dwelling.position, number, spec.kind)
                 _index_rows(
                     rows, channel_id, series, frames,
@@ -834,12 +833,19 @@ def building_rows(
 
 
 def _replacement_day(
-    seed: int, building: int, position: int, spec: ChannelSpec, frames: Sequence[DayFrame]
+    seed: int,
+    building: int,
+    position: int,
+    spec: ChannelSpec,
+    *,
+    frames: Sequence[DayFrame],
+    rate: float,
 ) -> int | None:
+    """Return the day (number in ``frames``) a water or heat meter is replaced, if any."""
     if spec.path not in _REPLACEABLE or position == 0 or len(frames) < 2:
         return None
     key = mix(seed, 0x4E91, building, position, _REPLACEABLE_ORDER[spec.path])
-    if key / 2**64 >= _REPLACEMENT_RATE * len(frames) / 365:
+    if key / 2**64 >= rate * len(frames) / 365:
         return None
     return 1 + (key >> 7) % (len(frames) - 1)
 
@@ -864,6 +870,7 @@ class GenerateOptions:
     days: int = DEFAULT_DAYS
     raw_days: int = DEFAULT_RAW_DAYS
     seed: int = 0
+    replacement_rate: float = DEFAULT_REPLACEMENT_RATE
 
     def check(self) -> None:
         """Raise :class:`UsageError` for impossible options."""
@@ -875,6 +882,11 @@ class GenerateOptions:
             raise UsageError(f"days must be 1..3660, not {self.days}")
         if not 0 <= self.raw_days <= self.days:
             raise UsageError(f"raw days must be 0..{self.days} (the days), not {self.raw_days}")
+        if not 0 <= self.replacement_rate <= 365 / self.days:
+            raise UsageError(
+                f"replacement rate must be 0..{365 / self.days:.3g} a year "
+                f"(at most every meter once), not {self.replacement_rate}"
+            )
 
     @property
     def first(self) -> date:
@@ -1162,7 +1174,10 @@ def generate(
                 conn.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MiB
             channel_ids = _inventory(conn, plan, building, residence_ids, options.seed)
             before = clock()
-            rows = building_rows(building, frames, raw_from, channel_ids, seed=options.seed)
+            rows = building_rows(
+                building, frames, raw_from, channel_ids,
+                seed=options.seed, replacement_rate=options.replacement_rate,
+            )  # fmt: skip
             report.model_seconds += clock() - before
             for name, table in tables.items():
                 _write(conn, table, getattr(rows, name))
