@@ -319,3 +319,13 @@ def test_decide_fate_properties(
         assert all(c in "0123456789ABCDEF" for c in copy.text)
         if not (copy.corrupted or copy.truncated or fate.parts_lost):
             assert copy.text == text
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_without_loss_every_message_arrives_duplicates_counted(seed: int) -> None:
+    plan = FaultPlan(duplicate=0.3, reorder=0.3, delay_s=(0, 30), seed=seed)
+    got, network, _ = await run_plan(plan, TEXTS)
+    counts = network.counts("site", "hq")
+    assert sorted({m.text for m in got}) == sorted(TEXTS)
+    assert len(got) == len(TEXTS) + counts.duplicated == counts.delivered
+    assert network.in_flight == 0

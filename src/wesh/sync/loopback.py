@@ -189,7 +189,7 @@ class _LinkCounts:
         )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Flight:
     """A copy on its way (an entry of the network's delivery heap)."""
 
@@ -205,7 +205,7 @@ class _Flight:
         return (self.at, self.order) < (other.at, other.order)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Link:
     source: str
     target: str
