@@ -534,6 +534,7 @@ def test_queue_cap_drops_oldest_gauges_first_and_says_so(db: Path, clock: Clock)
         assert store.stats().rows == 40
         drops = [e for _, e in store.events() if e.data.get("by_kind")]
         assert len(drops) == 1
+        assert drops[0].kind == "data_dropped"
         assert drops[0].data["dropped"] > 0
 
 

@@ -84,6 +84,7 @@ EventKind = Literal[
     "identity_mismatch",
     "disk_full",
     "disk_ok",
+    "data_dropped",
     "config_reloaded",
     "config_error",
     "started",

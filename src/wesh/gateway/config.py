@@ -316,7 +316,9 @@ class StoreConfig(_Model):
     """The local SQLite store (``path`` default: ``<state_dir>/weshd.sqlite3``)."""
 
     path: Path | None = None
-    retention_days: int = Field(default=400, ge=1, le=36_500)
+    # Raw 60 s polls of a 41-box site cost about 250 MB a day: keep a month locally.
+    # Rows still queued for headquarters are never pruned, whatever their age.
+    retention_days: int = Field(default=31, ge=1, le=36_500)
     events_retention_days: int = Field(default=400, ge=1, le=36_500)
     queue_max_rows: int = Field(default=5_000_000, ge=1_000)
 

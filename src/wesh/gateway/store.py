@@ -73,9 +73,8 @@ _LOG = logging.getLogger(__name__)
 
 Durability = Literal["normal", "full"]
 
-#: kind of the event that reports dropped data (queue cap or memory buffer cap); the
-#: EventKind list has no better name yet (a "data_dropped" kind is requested)
-_DROP_EVENT_KIND: Final = "disk_full"
+#: kind of the event that reports dropped data (queue cap or memory buffer cap)
+_DROP_EVENT_KIND: Final = "data_dropped"
 _MAX_ERROR_CHARS: Final = 500
 _MAX_MESSAGE_CHARS: Final = 2000
 _MAX_EVENT_DATA_CHARS: Final = 16_000
