@@ -1,0 +1,403 @@
+"""``wesh hq``: the headquarters store from the command line.
+
+Commands::
+
+    wesh hq init --db URL                          create the schema, or upgrade it
+    wesh hq import FILE --db URL                   load an inventory (.csv or .toml)
+    wesh hq export-gateway-config SITE --db URL    weshd's TOML for a site, from the inventory
+    wesh hq consumption --db URL --building B001 --from 2024-01 --to 2024-12 --by month
+    wesh hq generate --db URL                      a realistic estate and a year of data
+
+``--db`` takes a URL or a SQLite path (``docs/hq-cli.md``); without it, ``WESH_HQ_DB``,
+then ``./wesh-hq.sqlite3``. The environment is read here only. The interface speaks
+French, or English with ``--lang en`` (or a ``LANG`` starting with ``en``); every
+user-facing string is in :data:`MESSAGES`.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+
+import click
+
+from wesh.errors import UsageError, WeshError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+__all__ = ["MESSAGES", "format_quantity", "hq", "message", "parse_period_bound"]
+
+Lang = Literal["fr", "en"]
+
+MESSAGES: dict[str, dict[Lang, str]] = {
+    "error": {"fr": "wesh hq : erreur : {error}", "en": "wesh hq: error: {error}"},
+    "init.done": {
+        "fr": "Base {url} prête (révision du schéma {revision}).",
+        "en": "Database {url} ready (schema revision {revision}).",
+    },
+    "export.written": {
+        "fr": "Configuration de {site} écrite dans {path} ({boxes} boîtiers).",
+        "en": "Configuration of {site} written to {path} ({boxes} boxes).",
+    },
+    "generate.task": {"fr": "Génération", "en": "Generating"},
+    "generate.start": {
+        "fr": "Génération de {buildings} bâtiments, du {first} au {end} "
+        "(relevés horaires à partir du {raw_from}) dans {url}…",
+        "en": "Generating {buildings} buildings, {first} to {end} "
+        "(hourly readings from {raw_from}) into {url}…",
+    },
+    "generate.done": {
+        "fr": "Terminé en {seconds} s : {buildings} bâtiments, {boxes} boîtiers, {channels} "
+        "voies ; {readings} relevés, {hours} agrégats horaires, {days} agrégats "
+        "journaliers ({rate} lignes/s) ; {replacements} compteurs remplacés.",
+        "en": "Done in {seconds} s: {buildings} buildings, {boxes} boxes, {channels} "
+        "channels; {readings} readings, {hours} hourly rollups, {days} daily rollups "
+        "({rate} rows/s); {replacements} meters replaced.",
+    },
+    "import.done": {
+        "fr": "{file} : {summary}.",
+        "en": "{file}: {summary}.",
+    },
+    "import.problems": {
+        "fr": "{count} ligne(s) refusée(s) :",
+        "en": "{count} line(s) refused:",
+    },
+    "bad_bound": {
+        "fr": "date invalide {text!r} : AAAA-MM-JJ ou AAAA-MM",
+        "en": "bad date {text!r}: YYYY-MM-DD or YYYY-MM",
+    },
+    "bad_range": {
+        "fr": "--to ({to}) est avant --from ({start})",
+        "en": "--to ({to}) is before --from ({start})",
+    },
+    "one_subject": {
+        "fr": "donnez exactement un de --dwelling, --building, --residence",
+        "en": "give exactly one of --dwelling, --building, --residence",
+    },
+    "json_or_csv": {
+        "fr": "--json et --csv s'excluent",
+        "en": "--json and --csv exclude each other",
+    },
+    "col.period": {"fr": "période", "en": "period"},
+    "col.kind": {"fr": "nature", "en": "kind"},
+    "col.consumption": {"fr": "consommation", "en": "consumption"},
+    "col.previous": {"fr": "année précédente", "en": "previous year"},
+    "col.change": {"fr": "évolution", "en": "change"},
+    "col.per_m2": {"fr": "par m²", "en": "per m²"},
+    "col.complete": {"fr": "complet", "en": "complete"},
+    "title.consumption": {
+        "fr": "Consommation de {subject} du {start} au {end}",
+        "en": "Consumption of {subject} from {start} to {end}",
+    },
+    "none.consumption": {
+        "fr": "Aucune donnée pour {subject} sur cette période.",
+        "en": "No data for {subject} in this period.",
+    },
+    "total": {"fr": "Total", "en": "Total"},
+    "yes": {"fr": "oui", "en": "yes"},
+    "no": {"fr": "non", "en": "no"},
+    "kind.electricity": {"fr": "électricité", "en": "electricity"},
+    "kind.cold_water": {"fr": "eau froide", "en": "cold water"},
+    "kind.hot_water": {"fr": "eau chaude", "en": "hot water"},
+    "kind.gas": {"fr": "gaz", "en": "gas"},
+    "kind.heat": {"fr": "chauffage", "en": "heat"},
+}
+
+_KINDS = ("electricity", "cold_water", "hot_water", "gas", "heat")
+
+
+def message(lang: Lang, key: str, **values: object) -> str:
+    """Return the catalogue string ``key`` in ``lang``, formatted with ``values``."""
+    return MESSAGES[key][lang].format(**values)
+
+
+def pick_lang(option: str | None, env_lang: str | None) -> Lang:
+    """``--lang`` if given, else English when ``LANG`` starts with ``en``, else French."""
+    if option in ("fr", "en"):
+        return cast("Lang", option)
+    return "en" if (env_lang or "").lower().startswith("en") else "fr"
+
+
+# ----------------------------------------------------------------------------- pure formatting
+
+
+def format_quantity(value: float, lang: Lang, decimals: int = 0) -> str:
+    """``12 345,6`` in French, ``12,345.6`` in English (``decimals`` after the point)."""
+    text = f"{value:,.{decimals}f}"
+    if lang == "fr":
+        return text.replace(",", " ").replace(".", ",")
+    return text
+
+
+def _scaled(value: float, unit: str | None) -> tuple[float, str, int]:
+    """Show Wh as kWh and L as m³, as the bills do."""
+    if unit == "Wh":
+        return value / 1000, "kWh", 1
+    if unit == "L":
+        return value / 1000, "m³", 2
+    return value, unit or "", 1
+
+
+def parse_period_bound(text: str, *, end: bool) -> date:
+    """Return the day a ``--from``/``--to`` value names (:class:`ValueError` if none).
+
+    ``2024-03-15`` is that day; ``2024-03`` is the month's first day, or with ``end`` its
+    last day (``--to 2024-12`` includes December).
+    """
+    text = text.strip()
+    if len(text) == 7:
+        year, month = (int(part) for part in text.split("-"))
+        first = date(year, month, 1)
+        if not end:
+            return first
+        following = date(year + month // 12, month % 12 + 1, 1)
+        return following - timedelta(days=1)
+    return date.fromisoformat(text)
+
+
+# ----------------------------------------------------------------------------- plumbing
+
+
+class _Failure(click.ClickException):
+    """A WeshError, shown on one line in the user's language."""
+
+    def show(self, file: Any = None) -> None:  # noqa: ANN401 - click's signature
+        click.echo(self.message, err=True)
+
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def _common(func: F) -> F:
+    """Add ``--db`` and ``--lang``; turn WeshError into a one-line message, exit 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        lang = pick_lang(kwargs.get("lang"), os.environ.get("LANG"))
+        kwargs["lang"] = lang
+        try:
+            func(*args, **kwargs)
+        except WeshError as exc:
+            raise _Failure(message(lang, "error", error=exc)) from exc
+
+    wrapper = click.option(
+        "--lang", type=click.Choice(["fr", "en"]), help="Language (default from LANG)."
+    )(wrapper)
+    wrapper = click.option(
+        "--db",
+        envvar="WESH_HQ_DB",
+        show_envvar=True,
+        default=None,
+        help="Database URL or SQLite path (default ./wesh-hq.sqlite3).",
+    )(wrapper)
+    return cast("F", wrapper)
+
+
+def _engine(db: str | None) -> Engine:
+    from wesh.hq.db import make_engine  # noqa: PLC0415 - keep `wesh` start-up light
+
+    return make_engine(db)
+
+
+def _shown_url(engine: Engine) -> str:
+    from wesh.hq.db import redact  # noqa: PLC0415
+
+    return redact(engine.url)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def hq() -> None:
+    """Headquarters store: schema, inventory, gateway configs, consumption, test data."""
+
+
+# ----------------------------------------------------------------------------- init
+
+
+@hq.command()
+@_common
+def init(*, db: str | None, lang: Lang) -> None:
+    """Create the database schema, or upgrade it to this version of wesh."""
+    from wesh.hq.migrate import migrate  # noqa: PLC0415
+
+    engine = _engine(db)
+    try:
+        revision = migrate(engine)
+        click.echo(message(lang, "init.done", url=_shown_url(engine), revision=revision))
+    finally:
+        engine.dispose()
+
+
+# ----------------------------------------------------------------------------- export
+
+
+@hq.command("export-gateway-config")
+@click.argument("site")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file (default: standard output).",
+)
+@_common
+def export_gateway_config(*, site: str, output: Path | None, db: str | None, lang: Lang) -> None:
+    """Write the weshd configuration (TOML) of SITE from the inventory."""
+    from wesh.hq.gateway_export import export_gateway_config as export  # noqa: PLC0415
+
+    engine = _engine(db)
+    try:
+        text = export(engine, site)
+    finally:
+        engine.dispose()
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    _write_atomically(output, text)
+    boxes = text.count("\n[[boxes]]\n")
+    click.echo(message(lang, "export.written", site=site, path=output, boxes=boxes), err=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path}: {exc.strerror}", where=str(path)) from exc
+
+
+# ----------------------------------------------------------------------------- generate
+
+
+@hq.command()
+@click.option("--buildings", type=int, default=100, show_default=True, help="Buildings.")
+@click.option("--flats", type=int, default=40, show_default=True, help="Dwellings a building.")
+@click.option("--days", type=int, default=365, show_default=True, help="Days of data.")
+@click.option(
+    "--raw-days",
+    type=int,
+    default=31,
+    show_default=True,
+    help="The last days with hourly readings (before: daily rollups only).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--end", "end_text", help="Last day generated (YYYY-MM-DD; default yesterday).")
+@_common
+def generate(
+    *,
+    buildings: int,
+    flats: int,
+    days: int,
+    raw_days: int,
+    seed: int,
+    end_text: str | None,
+    db: str | None,
+    lang: Lang,
+) -> None:
+    """Fill the database with a realistic estate and a year of readings (benchmarks, demo)."""
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from wesh.hq.generate import GenerateOptions  # noqa: PLC0415
+    from wesh.hq.generate import generate as run  # noqa: PLC0415
+    from wesh.hq.timeutil import paris_day  # noqa: PLC0415
+
+    if end_text is None:
+        end = paris_day(datetime.now(UTC)) - timedelta(days=1)
+    else:
+        try:
+            end = date.fromisoformat(end_text)
+        except ValueError:
+            raise click.BadParameter(message(lang, "bad_bound", text=end_text)) from None
+    options = GenerateOptions(
+        end=end, buildings=buildings, flats=flats, days=days, raw_days=raw_days, seed=seed
+    )
+    options.check()
+    engine = _engine(db)
+    raw_from = end - timedelta(days=raw_days - 1) if raw_days else end + timedelta(days=1)
+    click.echo(
+        message(
+            lang,
+            "generate.start",
+            buildings=buildings,
+            first=options.first,
+            end=end,
+            raw_from=raw_from,
+            url=_shown_url(engine),
+        ),
+        err=True,
+    )
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    started = time.perf_counter()
+    try:
+        with Progress(*columns, transient=False) as progress:
+            task = progress.add_task(message(lang, "generate.task"), total=buildings)
+            report = run(
+                engine,
+                options,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    finally:
+        engine.dispose()
+    seconds = time.perf_counter() - started
+    click.echo(
+        message(
+            lang,
+            "generate.done",
+            seconds=format_quantity(seconds, lang, 1),
+            buildings=format_quantity(report.buildings, lang),
+            boxes=format_quantity(report.boxes, lang),
+            channels=format_quantity(report.channels, lang),
+            readings=format_quantity(report.readings, lang),
+            hours=format_quantity(report.rollup_hour, lang),
+            days=format_quantity(report.rollup_day, lang),
+            rate=format_quantity(report.rows / max(seconds, 1e-9), lang),
+            replacements=format_quantity(report.meter_replacements, lang),
+        )
+    )
+
+
+def _to_csv(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _dump_json(data: object) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2, default=_json_default)
+
+
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
