@@ -44,8 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Engine, select  # noqa: E402
-
 from tests.hq.servers import STARTERS, PrivateServer, ServerUnavailable  # noqa: E402
+
 from wesh.hq.db import make_engine  # noqa: E402
 from wesh.hq.generate import GenerateOptions, generate  # noqa: E402
 from wesh.hq.ingest import ingest  # noqa: E402
@@ -297,7 +297,7 @@ def markdown(
         lines.append(
             f"| {kind} | {ing['readings']:,.0f} | {ing['ingest_per_s']:,.0f} "
             f"| {ing['raw_per_s']:,.0f} | {ing['ratio']:.2f} | {qry['rollup_ms']:.1f} "
-            f"| {qry['raw_ms']:.0f} | {qry['speedup']:.0f}× | {'yes' if qry['same'] else 'NO'} |"
+            f"| {qry['raw_ms']:.0f} | {qry['speedup']:.0f}x | {'yes' if qry['same'] else 'NO'} |"
         )
     lines.append("")
     lines.append(f"Command: `.venv/bin/python bench/hq.py{' --quick' if quick else ''}`.")
