@@ -12,6 +12,7 @@ import click
 
 from wesh import __version__
 from wesh.errors import WeshError
+from wesh.hq.cli import hq
 from wesh.sim.cli import sim
 from wesh.tic.cli import tic
 from wesh.wes.cli import wes
@@ -28,6 +29,7 @@ def cli() -> None:
 cli.add_command(tic)
 cli.add_command(wes)
 cli.add_command(sim)
+cli.add_command(hq)
 
 
 @cli.command()
