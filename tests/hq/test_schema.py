@@ -33,6 +33,7 @@ from wesh.hq.models import (
     Reading,
     Residence,
     RollupDay,
+    SiteEvent,
     SyncLedger,
     Tenancy,
 )
@@ -258,6 +259,35 @@ def test_insert_ignore_in_large_batches(store: Engine) -> None:
     with transaction(store) as conn:
         assert insert_ignore(Reading, rows[:2_500], conn) == 2_500
         assert insert_ignore(Reading.__table__, rows, conn) == 2_500
+
+
+def test_insert_ignore_with_long_rows(store: Engine) -> None:
+    """Large rows: MariaDB batches stay one statement each, so every skip is accounted for."""
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = [
+        {
+            "dedup_key": f"k{n:06d}",
+            "site_id": "res-les-tilleuls-b1",
+            "at": at + timedelta(seconds=n),
+            "kind": "leak",
+            "severity": "critical",
+            "message": ("fuite d'eau probable \u2013 💧 " * 40)[:1000],
+            "received_at": at,
+        }
+        for n in range(1_500)
+    ]
+    with transaction(store) as conn:
+        assert insert_ignore(SiteEvent, rows[:700], conn) == 700
+    with transaction(store) as conn:
+        assert insert_ignore(SiteEvent, rows, conn) == 800
+        assert insert_ignore(SiteEvent, rows, conn) == 0
+    uneven = [*rows[:1_000], {**rows[-1], "dedup_key": "new", "box_id": 424242}]
+    with pytest.raises(UsageError, match="same columns"), transaction(store) as conn:
+        insert_ignore(SiteEvent, uneven, conn)  # box_id would be dropped silently
+    bad = [{**row, "box_id": None} for row in rows[:1_000]]
+    bad.append({**rows[-1], "dedup_key": "new", "box_id": 424242})
+    with pytest.raises(BadInputError), transaction(store) as conn:
+        insert_ignore(SiteEvent, bad, conn)
 
 
 def test_insert_ignore_refuses_other_violations(store: Engine) -> None:

@@ -40,6 +40,7 @@ from wesh.errors import (
     ConfigError,
     ConnectionFailed,
     TransientError,
+    UsageError,
     WeshError,
 )
 
@@ -60,10 +61,10 @@ DEFAULT_SQLITE_PATH: Final = Path("wesh-hq.sqlite3")
 """Where the store lives when no URL is given (relative to the working directory)."""
 
 SQLITE_BUSY_TIMEOUT_MS: Final = 10_000
-#: Most bound parameters in one statement (SQLite allows 32766, PostgreSQL 65535).
-_MAX_PARAMS: Final = 30_000
-#: Most rows in one statement of :func:`insert_ignore`.
+#: Most rows in one executemany of :func:`insert_ignore`.
 _MAX_ROWS: Final = 2_000
+#: Bytes of one MariaDB batch of :func:`insert_ignore` (PyMySQL splits at 1,024,000).
+_MYSQL_BATCH_BYTES: Final = 600_000
 
 _SCHEMES: Final = {
     "sqlite": "sqlite",
@@ -266,6 +267,29 @@ def _table(table: Table | type[DeclarativeBase]) -> Table:
     return found
 
 
+def _ignore_statement(target: Table, backend: str) -> Executable:
+    if backend == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: PLC0415
+
+        return pg_insert(target).on_conflict_do_nothing()
+    if backend == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # noqa: PLC0415
+
+        return sqlite_insert(target).on_conflict_do_nothing()
+    if backend == "mysql":
+        return insert(target).prefix_with("IGNORE")
+    raise ConfigError(f"insert_ignore does not support the {backend!r} database")
+
+
+def _rows_per_statement(backend: str, first: Mapping[str, Any]) -> int:
+    if backend != "mysql":
+        return _MAX_ROWS
+    # PyMySQL sends an executemany as one multi-row INSERT unless it exceeds ~1 MB, and
+    # SHOW WARNINGS only sees the last statement: keep each batch well under that size.
+    row_bytes = 16 + sum(8 + 4 * len(str(value)) for value in first.values())
+    return max(1, min(_MAX_ROWS, _MYSQL_BATCH_BYTES // row_bytes))
+
+
 def insert_ignore(
     table: Table | type[DeclarativeBase],
     rows: Sequence[Mapping[str, Any]],
@@ -276,50 +300,45 @@ def insert_ignore(
     Only uniqueness conflicts (primary key or unique constraint) are skipped, on every
     engine: SQLite and PostgreSQL use ``INSERT ... ON CONFLICT DO NOTHING``; MariaDB uses
     ``INSERT IGNORE`` and any other warning it turned into a skip (foreign key, check
-    constraint, truncation) raises :class:`~wesh.errors.BadInputError`. Rows go in
-    statements of at most 2,000 rows; every row must have the same keys.
+    constraint, truncation) raises :class:`~wesh.errors.BadInputError`. Rows are sent as
+    executemany batches of at most 2,000 rows (one compiled statement per table); every
+    row must have the same keys (missing columns get their model defaults).
 
     Returns:
         How many rows were inserted (``len(rows)`` minus the duplicates).
 
     Raises:
+        UsageError: rows with different keys (SQLAlchemy would drop extra keys silently).
         BadInputError: a row violates a constraint other than a duplicate key.
         TransientError, ConnectionFailed, WeshError: see :func:`translate_errors`.
     """
     if not rows:
         return 0
     target = _table(table)
+    columns = rows[0].keys()
+    for number, row in enumerate(rows):
+        if row.keys() != columns:
+            raise UsageError(
+                f"insert_ignore: row {number} of {target.name} does not have the same columns"
+                f" as row 0 ({sorted(row.keys())} != {sorted(columns)})"
+            )
     backend = conn.dialect.name
-    per_statement = max(1, min(_MAX_ROWS, _MAX_PARAMS // max(1, len(rows[0]))))
+    statement = _ignore_statement(target, backend)
+    per_statement = _rows_per_statement(backend, rows[0])
     inserted = 0
     with translate_errors(conn.engine):
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
+            count = conn.execute(statement, list(chunk), execution_options=_ROWCOUNT).rowcount
             if backend == "mysql":
-                inserted += _insert_ignore_mysql(target, chunk, conn)
-                continue
-            if backend == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: PLC0415
-
-                statement: Executable = (
-                    pg_insert(target).values(list(chunk)).on_conflict_do_nothing()
-                )
-            elif backend == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # noqa: PLC0415
-
-                statement = sqlite_insert(target).values(list(chunk)).on_conflict_do_nothing()
-            else:
-                raise ConfigError(f"insert_ignore does not support {backend!r}")
-            inserted += conn.execute(statement, execution_options=_ROWCOUNT).rowcount
+                _check_mysql_warnings(target, len(chunk), count, conn)
+            inserted += count
     return inserted
 
 
-def _insert_ignore_mysql(
-    target: Table, chunk: Sequence[Mapping[str, Any]], conn: Connection
-) -> int:
-    statement = insert(target).values(list(chunk)).prefix_with("IGNORE")
-    count = conn.execute(statement, execution_options=_ROWCOUNT).rowcount
-    skipped = len(chunk) - count
+def _check_mysql_warnings(target: Table, sent: int, inserted: int, conn: Connection) -> None:
+    """Raise unless every row INSERT IGNORE skipped was a duplicate key, and only those."""
+    skipped = sent - inserted
     warnings = conn.execute(text("SHOW WARNINGS")).all()
     problems = [row for row in warnings if int(row[1]) != _MYSQL_DUPLICATE_KEY]
     duplicates = len(warnings) - len(problems)
@@ -329,4 +348,3 @@ def _insert_ignore_mysql(
             f"{len(problems) or skipped} row(s) rejected by {target.name}: {shown}",
             host=redact(conn.engine.url),
         )
-    return count
