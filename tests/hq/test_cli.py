@@ -1,0 +1,185 @@
+"""``wesh hq``: every command through click's CliRunner (and once through ``wesh``)."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import func, select
+
+from wesh.cli import cli as wesh_cli
+from wesh.hq.cli import format_quantity, hq, parse_period_bound
+from wesh.hq.db import make_engine
+from wesh.hq.migrate import head_revision
+from wesh.hq.models import Box, Building, RollupDay
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(hq, list(args), env={"LANG": "fr_FR.UTF-8", **(env or {})})
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return str(tmp_path / "hq.sqlite3")
+
+
+@pytest.fixture
+def estate(db: str) -> str:
+    """A small generated estate: 2 buildings of 3 dwellings, 3 days, the last one hourly."""
+    result = run(
+        "generate", "--db", db, "--buildings", "2", "--flats", "3", "--days", "3",
+        "--raw-days", "1", "--end", "2024-10-31",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return db
+
+
+# ----------------------------------------------------------------------------- pure helpers
+
+
+def test_quantities_in_both_languages() -> None:
+    assert format_quantity(1234567.891, "fr", 2) == "1 234 567,89"
+    assert format_quantity(1234567.891, "en", 2) == "1,234,567.89"
+    assert format_quantity(12, "fr") == "12"
+
+
+def test_period_bounds() -> None:
+    assert parse_period_bound("2024-03-15", end=False) == date(2024, 3, 15)
+    assert parse_period_bound("2024-03-15", end=True) == date(2024, 3, 15)
+    assert parse_period_bound("2024-02", end=False) == date(2024, 2, 1)
+    assert parse_period_bound("2024-02", end=True) == date(2024, 2, 29)
+    assert parse_period_bound("2024-12", end=True) == date(2024, 12, 31)
+    for bad in ("2024", "2024-13", "demain", "2024-02-30"):
+        with pytest.raises(ValueError):
+            parse_period_bound(bad, end=False)
+
+
+# ----------------------------------------------------------------------------- init
+
+
+def test_init_creates_then_finds_nothing_to_do(db: str) -> None:
+    first = run("init", "--db", db)
+    assert first.exit_code == 0, first.output
+    assert f"prête (révision du schéma {head_revision()})" in first.output
+    again = run("init", "--db", db, "--lang", "en")
+    assert again.exit_code == 0
+    assert f"ready (schema revision {head_revision()})" in again.output
+    assert Path(db).exists()
+
+
+def test_init_reads_the_url_from_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "from-env.sqlite3"
+    result = run("init", env={"WESH_HQ_DB": str(path), "LANG": "en_GB.UTF-8"})
+    assert result.exit_code == 0, result.output
+    assert "ready" in result.output and path.exists()
+
+
+def test_a_bad_url_is_one_line_in_french(db: str) -> None:
+    result = run("init", "--db", "oracle://scott@db/x")
+    assert result.exit_code == 1
+    assert result.output.startswith("wesh hq : erreur : unsupported database 'oracle'")
+    assert result.output.count("\n") == 1
+
+
+def test_an_unreachable_server_does_not_show_its_password() -> None:
+    result = run("init", "--db", "postgresql://wesh:s3cret@127.0.0.1:1/wesh", "--lang", "en")
+    assert result.exit_code == 1
+    assert result.output.startswith("wesh hq: error: cannot connect")
+    assert "s3cret" not in result.output
+
+
+# ----------------------------------------------------------------------------- generate
+
+
+def test_generate_reports_and_fills(estate: str) -> None:
+    engine = make_engine(estate)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(Building)).scalar_one() == 2
+            assert conn.execute(select(func.count()).select_from(Box)).scalar_one() == 8
+            days = conn.execute(select(func.count()).select_from(RollupDay)).scalar_one()
+    finally:
+        engine.dispose()
+    assert days == 2 * 29 * 3
+
+
+def test_generate_summary_in_english(db: str) -> None:
+    result = run(
+        "generate", "--db", db, "--buildings", "1", "--flats", "1", "--days", "2",
+        "--raw-days", "1", "--end", "2024-06-30", "--lang", "en",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Generating 1 buildings, 2024-06-29 to 2024-06-30" in result.output
+    assert "Done in" in result.output
+    assert (
+        "1 buildings, 2 boxes, 15 channels; 368 readings, 360 hourly rollups, 30 daily"
+        in result.output
+    )
+
+
+def test_generate_twice_is_refused(estate: str) -> None:
+    result = run(
+        "generate", "--db", estate, "--buildings", "1", "--flats", "1", "--days", "1",
+        "--raw-days", "0", "--end", "2024-10-31",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "erreur : the database already holds 'B001'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--raw-days", "40", "--days", "30"], "raw days must be 0..30"),
+        (["--buildings", "0"], "buildings must be 1..9999"),
+        (["--end", "31/12/2024"], "date invalide '31/12/2024'"),
+    ],
+)
+def test_generate_refuses_impossible_options(db: str, args: list[str], expected: str) -> None:
+    result = run("generate", "--db", db, *args)
+    assert result.exit_code != 0
+    assert expected in result.output
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def test_export_to_stdout_and_to_a_file(estate: str, tmp_path: Path) -> None:
+    result = run("export-gateway-config", "b001", "--db", estate)
+    assert result.exit_code == 0, result.output
+    data = tomllib.loads(result.output)
+    assert data["site"]["id"] == "b001"
+    assert [box["id"] for box in data["boxes"]] == ["b001-l01", "b001-l02", "b001-l03", "b001-pc"]
+    output = tmp_path / "etc" / "weshd.toml"
+    output.parent.mkdir()
+    written = run("export-gateway-config", "b002", "--db", estate, "-o", str(output))
+    assert written.exit_code == 0, written.output
+    assert "Configuration de b002 écrite dans" in written.output
+    assert "(4 boîtiers)" in written.output
+    assert tomllib.loads(output.read_text(encoding="utf-8"))["site"]["id"] == "b002"
+    assert not list(output.parent.glob(".*.tmp"))
+
+
+def test_export_of_an_unknown_site(estate: str) -> None:
+    result = run("export-gateway-config", "zz9", "--db", estate, "--lang", "en")
+    assert result.exit_code == 1
+    assert "wesh hq: error: no gateway with site id 'zz9'" in result.output
+
+
+def test_export_into_a_missing_directory(estate: str, tmp_path: Path) -> None:
+    result = run(
+        "export-gateway-config", "b001", "--db", estate, "-o", str(tmp_path / "no" / "x.toml")
+    )
+    assert result.exit_code == 1
+    assert "cannot write" in result.output
+
+
+# ----------------------------------------------------------------------------- wesh
+
+
+def test_the_group_is_part_of_wesh(db: str) -> None:
+    result = CliRunner().invoke(wesh_cli, ["hq", "init", "--db", db, "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    assert "ready" in result.output
