@@ -197,3 +197,18 @@ async def test_weshd_process_end_to_end_with_sighup_and_sigterm(short_tmp: Path)
     assert "Polling summary:" in log
     assert "Stopping (SIGTERM)" in log and "weshd stopped" in log
     assert "Traceback" not in log
+
+
+def test_the_systemd_unit_uses_valid_weshd_command_lines() -> None:
+    unit = (REPO / "contrib" / "weshd.service").read_text()
+    settings = dict(
+        line.split("=", 1) for line in unit.splitlines() if "=" in line and line[0] != "#"
+    )
+    assert settings["Type"] == "notify" and settings["NotifyAccess"] == "main"
+    assert settings["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    for key in ("ExecStart", "ExecStartPre"):
+        program, *args = settings[key].split()
+        assert program == "/usr/bin/weshd"
+        command = weshd.commands[args[0]]
+        with command.make_context(args[0], args[1:]) as sub:
+            assert sub.params["config_path"] == Path("/etc/wesh/weshd.toml")
