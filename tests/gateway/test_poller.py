@@ -693,3 +693,26 @@ async def test_writing_from_a_worker_thread() -> None:
     assert len(store.samples) == 2 * poller.stats().polls >= 400
     assert sum(published) == len(store.samples)
     assert [edge[1] for edge in store.edges] == [True] * 20
+
+
+def test_a_dead_box_whose_configuration_changed_is_retried_at_its_next_slot() -> None:
+    drivers = {"d": FakeDriver("d", behaviour=lambda n: ConnectionFailed("refused"))}
+    boxes = {"d": box("d", interval=10.0)}
+    store = FakeStore()
+    poll = PollConfig(jitter_s=0, backoff_initial_s=500, backoff_max_s=500)
+    fixed = FakeDriver("d")
+
+    async def main() -> None:
+        poller = make_poller(drivers, boxes, store, poll=poll)
+        task = asyncio.create_task(poller.run())
+        await asyncio.sleep(30)  # down, next retry in 500 s
+        assert len(drivers["d"].starts) == 1
+        new = {"d": box("d", interval=10.0, timeout=3.0)}
+        await poller.reconfigure({"d": fixed}, new, ChannelMapper(list(new.values())))
+        await asyncio.sleep(11)
+        await poller.stop()
+        await task
+
+    run_virtual(main)
+    assert len(fixed.starts) == 1
+    assert store.kinds() == ["box_down", "box_up"]

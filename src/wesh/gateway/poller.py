@@ -6,7 +6,8 @@ One task per box, all sharing one :class:`asyncio.Semaphore` (``poll.max_concurr
                                       │                   │
                                       lag = start - due   ├─ ok:   samples → mapper/guard → batch
                                                           └─ fail: down edge, exponential backoff
-    batch ──every batch_window_s──▶ Store.add_samples (one transaction) ──▶ on_samples (MQTT)
+    batch ──every batch_window_s──▶ edges, events, then samples in transactions of whole
+          polls (Store.add_samples, from a worker thread if asked) ──▶ on_event, on_samples
 
 Schedule (pure functions below, tested alone):
 
@@ -162,7 +163,7 @@ class _Edge:
 
 @dataclass(frozen=True, slots=True)
 class PollerStats:
-    """Counters since the poller started, and the lags recorded since the last ``take_stats``."""
+    """Counters since the poller started; ``lags_s``: the lags handed over by ``stats()``."""
 
     boxes: int
     boxes_up: int
@@ -296,9 +297,11 @@ class Poller:
 
         Removed (or disabled) boxes stop, their poll in flight dropped. A box whose
         configuration or driver object changed restarts with the new driver, keeping its
-        up/down state, index guard, backoff and (same interval) grid. Unchanged boxes go
-        on undisturbed. Drivers no longer used are closed. A new ``poll`` policy applies
-        from the next poll of each box (a new concurrency limit from the next slot taken).
+        up/down state and (same interval) its grid; it is polled at its next slot, even
+        if it was down (the change may have fixed it). Index guards live in the mapper
+        (pass the old guards to the new one). Unchanged boxes go on undisturbed. Drivers
+        no longer used are closed. A new ``poll`` policy applies from the next poll of
+        each box (a new concurrency limit from the next slot taken).
         """
         if poll is not None and poll != self._poll:
             if poll.max_concurrency != self._poll.max_concurrency:
@@ -424,8 +427,13 @@ class Poller:
             run.consecutive_failures = previous.consecutive_failures
         self._runs[box_id] = run
         run.slot = next_slot(now, origin=origin, interval_s=interval) if origin <= now else 0
-        if previous is not None and previous.up is False and previous.next_due is not None:
-            due = previous.next_due  # keep the backoff of a dead box across a reload
+        if (
+            previous is not None
+            and previous.config == config
+            and previous.up is False
+            and previous.next_due is not None
+        ):
+            due = previous.next_due  # same box, still dead: keep its backoff
         else:
             due = self._slot_due(run, run.slot)
         run.next_due = due
