@@ -1,0 +1,607 @@
+"""Idempotent, batched ingestion of readings into the HQ store, and the receiver's sink.
+
+::
+
+    Iterable[SyncReading] ──batches of 5,000──▶ check + resolve (site, box, path) → channel id
+        ──▶ INSERT ... ON CONFLICT DO NOTHING / INSERT IGNORE (executemany of tuples)
+        ──▶ re-roll the hours and days the new rows touch        (one transaction per batch)
+
+* **Idempotent**: ``(channel_id, at)`` is the reading's key; a reading already stored is a
+  duplicate (counted, not stored again, never overwritten). Ingesting the same batch
+  twice gives ``inserted=0`` the second time and leaves the rollups as they were.
+* **Bounded memory**: readings are consumed batch by batch from any iterable.
+* **Rejected** readings (invalid value, unknown site, box or channel, kind or unit that
+  disagrees with the channel) are counted and logged once per channel with the reason;
+  the rest of the batch is stored.
+* **Unknown channels** of a known box are created when ``auto_create=True`` (kind and unit
+  from the reading path's grammar and the reading); unknown sites and boxes are always
+  rejected: they come from the inventory (``wesh hq import``).
+* Provenance: a reading of quality ``estimated`` is stored with provenance ``estimated``,
+  others ``measured``; quality ``suspect`` is kept as ``suspect`` (skipped by rollups),
+  others ``good``. :func:`record_manual` stores manual readings and corrections.
+
+:class:`HqSink` is the sync receiver's :class:`~wesh.sync.sink.ReadingSink` on this store:
+readings through :func:`ingest`, alarms into ``site_event`` (idempotent on a digest of
+site, box, channel, instant and kind), status reports into ``sync_ledger``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Final, Literal
+
+from sqlalchemy import Connection, Engine, select, text, update
+
+from wesh.errors import BadInputError, UsageError
+from wesh.gateway.channels import describe_path
+from wesh.hq.db import insert_ignore, redact, transaction
+from wesh.hq.models import (
+    CHANNEL_KINDS,
+    CODE_LEN,
+    PATH_LEN,
+    SHORT_LEN,
+    Box,
+    Channel,
+    Gateway,
+    SiteEvent,
+    SyncLedger,
+)
+from wesh.hq.rollups import Point, driver_sql, reroll_windows
+from wesh.hq.timeutil import to_epoch_us
+from wesh.sync.sink import (
+    IngestResult,
+    ReadingSink,
+    SiteStatus,
+    SyncAlarm,
+    SyncReading,
+    reading_problem,
+)
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "ChannelInfo",
+    "ChannelResolver",
+    "HqSink",
+    "ingest",
+    "record_manual",
+]
+
+_LOG = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE: Final = 5000
+#: A site whose channels were loaded longer ago than this is reloaded on a miss.
+DEFAULT_REFRESH_S: Final = 60.0
+#: Rows per INSERT on MariaDB (one statement each, so SHOW WARNINGS covers it).
+_MYSQL_CHUNK: Final = 2000
+_MYSQL_DUPLICATE_KEY: Final = 1062
+_INSERT_READINGS_ON_CONFLICT: Final = (
+    "INSERT INTO reading (channel_id, at, value, provenance, quality, aggregate) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+_INSERT_READINGS_IGNORE: Final = (
+    "INSERT IGNORE INTO reading (channel_id, at, value, provenance, quality, aggregate) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_DELETE_READING = text("DELETE FROM reading WHERE channel_id = :channel_id AND at = :at")
+_INSERT_READING = text(
+    "INSERT INTO reading (channel_id, at, value, provenance, quality, aggregate) "
+    "VALUES (:channel_id, :at, :value, :provenance, 'good', 'sample')"
+)
+
+Clock = Callable[[], float]
+
+_I64: Final = (-(2**63), 2**63)
+_QUALITIES: Final = frozenset(("measured", "estimated", "suspect"))
+_AGGREGATES: Final = frozenset(("sample", "hour_mean", "hour_last"))
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """What ingestion needs to know of a channel."""
+
+    id: int
+    is_index: bool
+    unit: str | None
+
+
+@dataclass(slots=True)
+class _Site:
+    loaded_at: float
+    gateway_id: int
+    boxes: dict[str, int]
+    channels: dict[tuple[str, str], ChannelInfo]
+
+
+class ChannelResolver:
+    """Maps ``(site, box, path)`` to the HQ channel, with a per-site cache.
+
+    A site's boxes and channels are loaded in one query on first use; a miss reloads the
+    site when its cache is older than ``refresh_s`` (so channels added to the inventory
+    are found without a restart, and unknown ones cost one query a minute, not one per
+    reading). Keep one resolver per process (:class:`HqSink` does).
+    """
+
+    def __init__(
+        self, *, refresh_s: float = DEFAULT_REFRESH_S, clock: Clock = time.monotonic
+    ) -> None:
+        self._refresh_s = refresh_s
+        self._clock = clock
+        self._sites: dict[str, _Site | None] = {}
+        self._missing_sites: dict[str, float] = {}
+
+    def forget(self) -> None:
+        """Drop every cached site (the inventory changed)."""
+        self._sites.clear()
+        self._missing_sites.clear()
+
+    def _load(self, conn: Connection, site: str) -> _Site | None:
+        now = self._clock()
+        gateway_id = conn.execute(
+            select(Gateway.id).where(Gateway.site_id == site)
+        ).scalar_one_or_none()
+        if gateway_id is None:
+            self._missing_sites[site] = now
+            self._sites.pop(site, None)
+            return None
+        boxes = {
+            str(ref): int(box_id)
+            for box_id, ref in conn.execute(
+                select(Box.id, Box.box_ref).where(Box.gateway_id == gateway_id)
+            )
+        }
+        channels: dict[tuple[str, str], ChannelInfo] = {}
+        rows = conn.execute(
+            select(Box.box_ref, Channel.path, Channel.id, Channel.is_index, Channel.unit)
+            .join(Box, Box.id == Channel.box_id)
+            .where(Box.gateway_id == gateway_id)
+        )
+        for ref, path, channel_id, is_index, unit in rows:
+            channels[str(ref), str(path)] = ChannelInfo(int(channel_id), bool(is_index), unit)
+        entry = _Site(now, int(gateway_id), boxes, channels)
+        self._sites[site] = entry
+        self._missing_sites.pop(site, None)
+        return entry
+
+    def site(self, conn: Connection, site: str) -> _Site | None:
+        """Return the cached site (loading it if unknown or stale after a miss)."""
+        entry = self._sites.get(site)
+        if entry is not None:
+            return entry
+        missing_since = self._missing_sites.get(site)
+        if missing_since is not None and self._clock() - missing_since < self._refresh_s:
+            return None
+        return self._load(conn, site)
+
+    def resolve(self, conn: Connection, site: str, box: str, path: str) -> ChannelInfo | str:
+        """Return the channel, or the reason it is unknown (``"unknown site 'x'"``...)."""
+        entry = self.site(conn, site)
+        if entry is None:
+            return f"unknown site {site!r}"
+        found = entry.channels.get((box, path))
+        if found is not None:
+            return found
+        if self._clock() - entry.loaded_at >= self._refresh_s:
+            reloaded = self._load(conn, site)
+            if reloaded is None:
+                return f"unknown site {site!r}"
+            entry = reloaded
+            found = entry.channels.get((box, path))
+            if found is not None:
+                return found
+        if box not in entry.boxes:
+            return f"unknown box {box!r} of site {site!r}"
+        return f"unknown channel {path!r} of box {box!r} (site {site!r})"
+
+    def create(self, conn: Connection, site: str, box: str, reading: SyncReading) -> ChannelInfo:
+        """Create the channel of ``reading`` on a known box (auto-creation)."""
+        entry = self._sites.get(site)
+        if entry is None or box not in entry.boxes:
+            raise UsageError(f"cannot create a channel on unknown box {box!r} of {site!r}")
+        family = describe_path(reading.path)
+        meaning = family.meaning if family is not None else "other"
+        kind = meaning if meaning in CHANNEL_KINDS else "other"
+        unit = reading.unit if reading.unit is not None else (family.unit if family else None)
+        insert_ignore(
+            Channel,
+            [
+                {
+                    "box_id": entry.boxes[box],
+                    "path": reading.path,
+                    "kind": kind,
+                    "unit": unit,
+                    "is_index": reading.kind == "index",
+                    "resolution": None,
+                    "label": None,
+                }
+            ],
+            conn,
+        )
+        row = conn.execute(
+            select(Channel.id, Channel.is_index, Channel.unit).where(
+                Channel.box_id == entry.boxes[box], Channel.path == reading.path
+            )
+        ).one()
+        info = ChannelInfo(int(row[0]), bool(row[1]), row[2])
+        entry.channels[box, reading.path] = info
+        _LOG.info("Ingest: created channel %s/%s/%s (%s, %s)", site, box, reading.path, kind, unit)
+        return info
+
+
+# ----------------------------------------------------------------------------- ingestion
+
+
+class _Batcher:
+    """Turns one batch of readings into sorted rows, fresh points and windows."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        resolver: ChannelResolver,
+        *,
+        auto_create: bool,
+        warned: set[str],
+    ) -> None:
+        self.conn = conn
+        self.resolver = resolver
+        self.auto_create = auto_create
+        self.warned = warned
+        self.rejected = 0
+        self.rows: list[tuple[int, int, float, str, str, str]] = []
+        self.indexes: set[int] = set()
+
+    def _reject(self, reading: SyncReading, reason: str) -> None:
+        self.rejected += 1
+        key = f"{reading.site}/{reading.box}/{reading.path}"
+        if key not in self.warned:
+            self.warned.add(key)
+            _LOG.warning("Ingest: readings of %s rejected: %s", key, reason)
+
+    def _lookup(self, reading: SyncReading) -> ChannelInfo | str:
+        info = self.resolver.resolve(self.conn, reading.site, reading.box, reading.path)
+        if isinstance(info, str) and self.auto_create and info.startswith("unknown channel"):
+            info = self.resolver.create(self.conn, reading.site, reading.box, reading)
+        return info
+
+    def build(self, batch: Iterable[SyncReading]) -> None:
+        """Check, resolve and convert every reading of the batch; sort the rows by key."""
+        channels: dict[tuple[str, str, str], ChannelInfo | str] = {}
+        stamps: dict[datetime, int] = {}
+        rows = self.rows
+        append = rows.append
+        isfinite = math.isfinite
+        for reading in batch:
+            key = (reading.site, reading.box, reading.path)
+            info = channels.get(key)
+            if info is None:
+                info = channels[key] = self._lookup(reading)
+            if isinstance(info, str):
+                self._reject(reading, info)
+                continue
+            value = reading.value
+            kind = type(value)
+            if (
+                not (
+                    (kind is float and isfinite(value))
+                    or (kind is int and _I64[0] <= value < _I64[1])
+                )
+                or reading.quality not in _QUALITIES
+                or reading.aggregate not in _AGGREGATES
+                or (reading.kind == "index") != info.is_index
+                or (reading.unit != info.unit and None not in (reading.unit, info.unit))
+            ):
+                self._reject(reading, self._problem(reading, info))
+                continue
+            at = reading.at
+            at_us = stamps.get(at)
+            if at_us is None:
+                if at.tzinfo is None or at.utcoffset() is None:
+                    self._reject(reading, "naive timestamp")
+                    continue
+                at_us = stamps[at] = to_epoch_us(at)
+            quality = reading.quality
+            append(
+                (
+                    info.id,
+                    at_us,
+                    float(value),
+                    "estimated" if quality == "estimated" else "measured",
+                    "suspect" if quality == "suspect" else "good",
+                    reading.aggregate,
+                )
+            )
+            if info.is_index:
+                self.indexes.add(info.id)
+        rows.sort()
+
+    @staticmethod
+    def _problem(reading: SyncReading, info: ChannelInfo) -> str:
+        problem = reading_problem(reading)
+        if problem is not None:
+            return problem
+        if (reading.kind == "index") != info.is_index:
+            expected = "an index" if info.is_index else "a gauge"
+            return f"{reading.kind} reading on {expected} channel"
+        return f"unit {reading.unit!r} differs from the channel's {info.unit!r}"
+
+    def windows(self) -> dict[int, tuple[int, int]]:
+        """Return each channel's span ``[first at, last at]`` (rows are sorted)."""
+        spans: dict[int, tuple[int, int]] = {}
+        for channel_id, at_us, *_ in self.rows:
+            span = spans.get(channel_id)
+            spans[channel_id] = (at_us, at_us + 1) if span is None else (span[0], at_us + 1)
+        return spans
+
+    def points(self) -> dict[int, list[Point]]:
+        """Return the rows as rollup points per channel, in time order."""
+        out: dict[int, list[Point]] = {}
+        current = -1
+        series: list[Point] = []
+        for channel_id, at_us, value, _, quality, _ in self.rows:
+            if channel_id != current:
+                current = channel_id
+                series = out[channel_id] = []
+            series.append((at_us, value, quality == "good"))
+        return out
+
+
+def _insert_readings(conn: Connection, rows: Sequence[tuple[object, ...]]) -> int:
+    """Insert reading rows, skipping existing keys; return how many were inserted."""
+    dialect = conn.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        statement = driver_sql(conn, _INSERT_READINGS_ON_CONFLICT)
+        return int(conn.exec_driver_sql(statement, list(rows)).rowcount)
+    if dialect != "mysql":
+        raise UsageError(f"ingestion does not support the {dialect!r} engine")
+    statement = driver_sql(conn, _INSERT_READINGS_IGNORE)
+    inserted = 0
+    for start in range(0, len(rows), _MYSQL_CHUNK):
+        chunk = list(rows[start : start + _MYSQL_CHUNK])
+        count = int(conn.exec_driver_sql(statement, chunk).rowcount)
+        inserted += count
+        if count < len(chunk):
+            warnings = conn.exec_driver_sql("SHOW WARNINGS").all()
+            problems = [row for row in warnings if int(row[1]) != _MYSQL_DUPLICATE_KEY]
+            if problems or len(warnings) != len(chunk) - count:
+                shown = "; ".join(str(row[2]) for row in problems[:3]) or "rows skipped"
+                raise BadInputError(
+                    f"readings rejected by the database: {shown}", host=redact(conn.engine.url)
+                )
+    return inserted
+
+
+def _ingest_batch(
+    conn: Connection,
+    batch: Sequence[SyncReading],
+    resolver: ChannelResolver,
+    *,
+    auto_create: bool,
+    warned: set[str],
+) -> IngestResult:
+    batcher = _Batcher(conn, resolver, auto_create=auto_create, warned=warned)
+    batcher.build(batch)
+    rows = batcher.rows
+    if not rows:
+        return IngestResult(0, 0, batcher.rejected)
+    inserted = _insert_readings(conn, rows)
+    if inserted:
+        # All rows new: the re-roll may use them instead of reading its windows back.
+        fresh = batcher.points() if inserted == len(rows) else None
+        reroll_windows(conn, batcher.windows(), index_channels=batcher.indexes, fresh=fresh)
+    return IngestResult(inserted, len(rows) - inserted, batcher.rejected)
+
+
+def ingest(
+    engine: Engine,
+    readings: Iterable[SyncReading],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    auto_create: bool = False,
+    resolver: ChannelResolver | None = None,
+) -> IngestResult:
+    """Store readings idempotently, ``batch_size`` per transaction, and re-roll their buckets.
+
+    Args:
+        engine: the HQ store.
+        readings: any iterable (consumed lazily, one batch in memory at a time).
+        batch_size: readings per transaction.
+        auto_create: create unknown channels of known boxes instead of rejecting them.
+        resolver: a channel cache to reuse across calls (a new one by default).
+
+    Returns:
+        Counts of inserted, duplicate and rejected readings.
+
+    Raises:
+        UsageError: ``batch_size`` < 1.
+        TransientError, ConnectionFailed: the database failed; batches committed before
+            the failure stay stored (re-sending them is harmless).
+    """
+    if batch_size < 1:
+        raise UsageError(f"batch_size must be at least 1, not {batch_size}")
+    resolver = resolver if resolver is not None else ChannelResolver()
+    warned: set[str] = set()
+    total = IngestResult(0, 0, 0)
+    iterator = iter(readings)
+    while batch := list(itertools.islice(iterator, batch_size)):
+        with transaction(engine) as conn:
+            total += _ingest_batch(conn, batch, resolver, auto_create=auto_create, warned=warned)
+    return total
+
+
+Provenance = Literal["manual", "corrected", "measured", "estimated"]
+
+
+def record_manual(
+    engine: Engine,
+    *,
+    channel_id: int,
+    at: datetime,
+    value: float,
+    provenance: Provenance = "manual",
+) -> None:
+    """Store a manual reading or a correction, replacing any reading at the same instant.
+
+    The value is authoritative (quality ``good``); the buckets it touches are re-rolled.
+
+    Raises:
+        UsageError: naive ``at``, non-finite value, or no such channel.
+    """
+    at_us = to_epoch_us(at)
+    if not math.isfinite(value):
+        raise UsageError(f"value must be a finite number, not {value!r}")
+    with transaction(engine) as conn:
+        found = conn.execute(select(Channel.is_index).where(Channel.id == channel_id)).first()
+        if found is None:
+            raise UsageError(f"no channel with id {channel_id}", channel=str(channel_id))
+        key = {"channel_id": channel_id, "at": at_us}
+        conn.execute(_DELETE_READING, key)
+        conn.execute(_INSERT_READING, {**key, "value": float(value), "provenance": provenance})
+        indexes = [channel_id] if found[0] else []
+        reroll_windows(conn, {channel_id: (at_us, at_us + 1)}, index_channels=indexes)
+
+
+# ----------------------------------------------------------------------------- the sink
+
+
+def _cap(text: str | None, length: int) -> str | None:
+    return None if text is None else text[:length]
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class HqSink(ReadingSink):
+    """The sync receiver's sink on the HQ store (see the module docstring).
+
+    Args:
+        engine: the HQ store (its schema migrated).
+        auto_create: create unknown channels of known boxes (see :func:`ingest`).
+        batch_size: readings per transaction.
+        now: wall clock for ``received_at``/``updated_at`` (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        auto_create: bool = False,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        now: Callable[[], datetime] = _wall_clock,
+    ) -> None:
+        self._engine = engine
+        self._auto_create = auto_create
+        self._batch_size = batch_size
+        self._now = now
+        self.resolver = ChannelResolver()
+
+    def ingest(self, readings: Sequence[SyncReading]) -> IngestResult:
+        """Store readings (idempotent); count each site's readings in its ledger."""
+        result = ingest(
+            self._engine,
+            readings,
+            batch_size=self._batch_size,
+            auto_create=self._auto_create,
+            resolver=self.resolver,
+        )
+        per_site: dict[str, int] = {}
+        for reading in readings:
+            per_site[reading.site] = per_site.get(reading.site, 0) + 1
+        if per_site:
+            now = self._now()
+            with transaction(self._engine) as conn:
+                for site, count in sorted(per_site.items()):
+                    self._touch_ledger(conn, site, now, received=count)
+        return result
+
+    def ingest_alarm(self, alarm: SyncAlarm) -> None:
+        """Store an alarm in ``site_event`` once (the same alarm again is ignored)."""
+        at_us = to_epoch_us(alarm.at)
+        path = alarm.channel
+        if path is not None and alarm.box is not None and path.startswith(f"{alarm.box}/"):
+            path = path[len(alarm.box) + 1 :]
+        identity = "\x1f".join((alarm.site, alarm.box or "", path or "", str(at_us), alarm.kind))
+        with transaction(self._engine) as conn:
+            box_id: int | None = None
+            channel_id: int | None = None
+            entry = self.resolver.site(conn, alarm.site)
+            if entry is not None and alarm.box is not None:
+                box_id = entry.boxes.get(alarm.box)
+                if path is not None:
+                    info = entry.channels.get((alarm.box, path))
+                    channel_id = info.id if info is not None else None
+            insert_ignore(
+                SiteEvent,
+                [
+                    {
+                        "dedup_key": hashlib.sha256(identity.encode()).hexdigest()[:CODE_LEN],
+                        "site_id": alarm.site[:CODE_LEN],
+                        "box_ref": _cap(alarm.box, CODE_LEN),
+                        "channel_path": _cap(path, PATH_LEN),
+                        "box_id": box_id,
+                        "channel_id": channel_id,
+                        "at": alarm.at,
+                        "kind": alarm.kind[:CODE_LEN],
+                        "severity": alarm.severity[:SHORT_LEN],
+                        "message": alarm.message[:1000],
+                        "received_at": self._now(),
+                        "handled_at": None,
+                    }
+                ],
+                conn,
+            )
+            self._touch_ledger(conn, alarm.site, self._now(), received=0)
+
+    def ingest_status(self, status: SiteStatus) -> None:
+        """Record a status report in ``sync_ledger`` (an older report never wins)."""
+        document = asdict(status)
+        document["at"] = status.at.astimezone(UTC).isoformat()
+        with transaction(self._engine) as conn:
+            now = self._now()
+            self._touch_ledger(conn, status.site, now, received=0)
+            conn.execute(
+                update(SyncLedger)
+                .where(
+                    SyncLedger.site_id == status.site,
+                    (SyncLedger.last_status_at.is_(None))
+                    | (SyncLedger.last_status_at <= status.at),
+                )
+                .values(last_status_at=status.at, status=document, updated_at=now)
+            )
+
+    def _touch_ledger(self, conn: Connection, site: str, now: datetime, *, received: int) -> None:
+        """Create the site's ledger row if needed, count ``received``, mark the gateway seen."""
+        site = site[:CODE_LEN]
+        insert_ignore(
+            SyncLedger,
+            [
+                {
+                    "site_id": site,
+                    "last_seq": None,
+                    "received_count": 0,
+                    "gaps": None,
+                    "last_status_at": None,
+                    "status": None,
+                    "updated_at": now,
+                }
+            ],
+            conn,
+        )
+        values: dict[str, object] = {"updated_at": now}
+        if received:
+            values["received_count"] = SyncLedger.received_count + received
+        conn.execute(update(SyncLedger).where(SyncLedger.site_id == site).values(**values))
+        conn.execute(
+            update(Gateway)
+            .where(
+                Gateway.site_id == site,
+                (Gateway.last_seen_at.is_(None)) | (Gateway.last_seen_at < now),
+            )
+            .values(last_seen_at=now)
+        )

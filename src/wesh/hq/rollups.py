@@ -1,0 +1,671 @@
+"""Hourly and daily rollups of readings, and the re-roll of the buckets new data touches.
+
+Definitions (``docs/hq-data.md``, "Rollups")::
+
+    reading ──(channel, UTC hour)──▶ rollup_hour ──(channel, Paris day of 23/24/25 h)──▶ rollup_day
+
+* Only **counted** readings enter a rollup: quality ``good`` (``suspect`` ones are kept in
+  ``reading`` but skipped, as the gateway's consumption rule does). A bucket row exists
+  when at least one counted reading falls in it.
+* **Gauges**: ``min``, ``max``, ``mean`` (arithmetic) and ``count`` of the values.
+* **Indexes**: each counted reading carries the **step** consumed since the previous
+  counted reading of the channel (:func:`step_consumption`); a bucket's ``consumption``
+  is the sum of the steps of the readings that fall in it (a step that straddles a bucket
+  boundary belongs to the bucket of its later reading), ``NULL`` when no reading of the
+  bucket has a step (the channel's first reading). ``min``/``max`` are the index range,
+  ``mean`` is ``NULL``. A step is never negative:
+
+  - with :class:`~wesh.hq.models.MeterEvent` rows of the channel between the two readings
+    (``previous.at < event.at <= reading.at``), the step is bridged through them:
+    ``max(0, old_index - previous) + max(0, reading - new_index)`` (an unknown index
+    counts as nothing on its side);
+  - otherwise an unexplained decrease is a counter reset: the counter restarted from
+    zero when the new value is at most 1 % of the previous one (step = the new value),
+    else what was consumed across the reset is unknown and counted as nothing (step 0) —
+    the rule of :func:`wesh.gateway.channels.index_consumption` with the guard's default
+    "near zero".
+* ``first_*``/``last_*`` name the bucket's first and last counted readings.
+* A day rollup aggregates the hour rollups of the Paris day's hours (sums, min of mins,
+  max of maxes, mean weighted by counts), so it equals the same computation over the day's
+  raw readings.
+
+New readings (or meter events) change the hours they fall in and the hour of the next
+counted reading after them (its step now starts from them); :func:`reroll_windows`
+recomputes exactly those hours and the days that contain them, with a few set-based
+statements per batch.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from wesh.errors import TransientError, UsageError
+from wesh.hq.db import transaction, translate_errors
+from wesh.hq.timeutil import HOUR_US, day_bounds, from_epoch_us, paris_day, to_epoch_us
+
+__all__ = [
+    "RESET_NEAR_ZERO_RATIO",
+    "DayRollup",
+    "HourRollup",
+    "HourRow",
+    "MeterBreak",
+    "Point",
+    "chain_steps",
+    "driver_sql",
+    "hour_rows",
+    "reroll",
+    "reroll_windows",
+    "roll_days",
+    "roll_hours",
+    "step_consumption",
+]
+
+_LOG = logging.getLogger(__name__)
+
+RESET_NEAR_ZERO_RATIO: Final = 0.01
+"""After an unexplained decrease, a new value at most this share of the previous one means
+the counter restarted from zero (its value is consumption); above, the step counts 0."""
+
+_NEAR_ZERO: Final = RESET_NEAR_ZERO_RATIO
+
+#: Most ids in one ``IN (...)`` list.
+_CHUNK: Final = 500
+#: Most distinct windows grouped exactly (see ``_cluster``).
+_EXACT_GROUPS: Final = 64
+#: Rows per ``executemany`` of rollup rows.
+_WRITE_CHUNK: Final = 5000
+
+#: One reading for the pure functions: (at in epoch µs, value, counted = quality good).
+Point = tuple[int, float, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class MeterBreak:
+    """A meter event of an index channel: the register jumped from ``old`` to ``new``."""
+
+    at_us: int
+    old_index: float | None
+    new_index: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HourRollup:
+    """One ``rollup_hour`` row (instants in epoch microseconds)."""
+
+    channel_id: int
+    hour_us: int
+    consumption: float | None
+    min: float | None
+    max: float | None
+    mean: float | None
+    count: int
+    first_at_us: int | None
+    first_value: float | None
+    last_at_us: int | None
+    last_value: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DayRollup:
+    """One ``rollup_day`` row (``day`` is a Paris calendar day)."""
+
+    channel_id: int
+    day: date
+    consumption: float | None
+    min: float | None
+    max: float | None
+    mean: float | None
+    count: int
+    first_at_us: int | None
+    first_value: float | None
+    last_at_us: int | None
+    last_value: float | None
+
+
+# ----------------------------------------------------------------------------- pure rules
+
+
+def step_consumption(previous: float, value: float, breaks: Sequence[MeterBreak] = ()) -> float:
+    """Return what was consumed between two consecutive counted index readings (>= 0).
+
+    ``breaks`` are the channel's meter events after ``previous`` and up to ``value``,
+    in time order (see the module docstring).
+    """
+    if breaks:
+        total = 0.0
+        reference: float | None = previous
+        for brk in breaks:
+            if reference is not None and brk.old_index is not None:
+                total += max(0.0, brk.old_index - reference)
+            reference = brk.new_index
+        if reference is not None:
+            total += max(0.0, value - reference)
+        return total
+    step = value - previous
+    if step >= 0:
+        return step
+    if 0 <= value <= abs(previous) * RESET_NEAR_ZERO_RATIO:
+        return value
+    return 0.0
+
+
+def chain_steps(
+    points: Iterable[Point],
+    *,
+    previous: tuple[int, float] | None,
+    breaks: Sequence[MeterBreak] = (),
+) -> Iterator[tuple[int, float, bool, float | None]]:
+    """Yield ``(at_us, value, counted, step)`` for the points of ONE index channel.
+
+    ``points`` in time order; ``previous`` is the last counted reading before them (or
+    ``None``); ``breaks`` the channel's meter events in time order (any range: those up to
+    ``previous`` are skipped). ``step`` is ``None`` for uncounted points and for the
+    channel's first counted reading.
+    """
+    ref = previous
+    queue = list(breaks)
+    position = 0
+    if ref is not None:
+        while position < len(queue) and queue[position].at_us <= ref[0]:
+            position += 1
+    for at_us, value, counted in points:
+        if not counted:
+            yield at_us, value, counted, None
+            continue
+        start = position
+        while position < len(queue) and queue[position].at_us <= at_us:
+            position += 1
+        if ref is None:
+            yield at_us, value, counted, None
+        else:
+            crossed = queue[start:position] if position > start else ()
+            yield at_us, value, counted, step_consumption(ref[1], value, crossed)
+        ref = (at_us, value)
+
+
+def roll_hours(
+    channel_id: int,
+    points: Iterable[Point],
+    *,
+    is_index: bool,
+    previous: tuple[int, float] | None = None,
+    breaks: Sequence[MeterBreak] = (),
+) -> list[HourRollup]:
+    """Return the hour rollups of ONE channel's points (time order), hours with data only."""
+    return [HourRollup(*row) for row in hour_rows(channel_id, points, is_index, previous, breaks)]
+
+
+#: A ``rollup_hour`` row as a tuple, in :class:`HourRollup`'s field order.
+HourRow = tuple[int, int, float | None, float, float, float | None, int, int, float, int, float]
+
+
+def hour_rows(
+    channel_id: int,
+    points: Iterable[Point],
+    is_index: bool,
+    previous: tuple[int, float] | None,
+    breaks: Sequence[MeterBreak],
+) -> list[HourRow]:
+    """Return :func:`roll_hours` as plain tuples (the fast path of re-rolls)."""
+    rows: list[HourRow] = []
+    reference = previous[1] if previous is not None else None
+    position, n_breaks = 0, len(breaks)
+    if previous is not None:
+        while position < n_breaks and breaks[position].at_us <= previous[0]:
+            position += 1
+    hour = -1
+    step: float | None = None
+    consumption: float | None = None
+    low = high = total = first_value = last_value = 0.0
+    count = first_at = last_at = 0
+    for at_us, value, counted in points:
+        if not counted:
+            continue
+        if is_index:
+            if position < n_breaks and breaks[position].at_us <= at_us:
+                start = position
+                while position < n_breaks and breaks[position].at_us <= at_us:
+                    position += 1
+                step = (
+                    None
+                    if reference is None
+                    else step_consumption(reference, value, breaks[start:position])
+                )
+            elif reference is None:
+                step = None
+            else:
+                step = value - reference
+                if step < 0:
+                    step = value if 0 <= value <= abs(reference) * _NEAR_ZERO else 0.0
+            reference = value
+        bucket = at_us - at_us % HOUR_US
+        if bucket != hour:
+            if count:
+                rows.append(
+                    (
+                        channel_id,
+                        hour,
+                        consumption,
+                        low,
+                        high,
+                        None if is_index else total / count,
+                        count,
+                        first_at,
+                        first_value,
+                        last_at,
+                        last_value,
+                    )
+                )
+            hour, consumption, count = bucket, step, 1
+            low = high = total = first_value = value
+            first_at = at_us
+        else:
+            if step is not None:
+                consumption = step if consumption is None else consumption + step
+            if value < low:
+                low = value
+            elif value > high:
+                high = value
+            total += value
+            count += 1
+        last_at, last_value = at_us, value
+    if count:
+        rows.append(
+            (
+                channel_id,
+                hour,
+                consumption,
+                low,
+                high,
+                None if is_index else total / count,
+                count,
+                first_at,
+                first_value,
+                last_at,
+                last_value,
+            )
+        )
+    return rows
+
+
+def roll_days(hours: Iterable[HourRollup]) -> list[DayRollup]:
+    """Aggregate hour rollups (any channels, any order) into Paris-day rollups."""
+    groups: dict[tuple[int, date], list[HourRollup]] = defaultdict(list)
+    day_of: dict[int, date] = {}
+    for row in hours:
+        day = day_of.get(row.hour_us)
+        if day is None:
+            day = day_of[row.hour_us] = paris_day(from_epoch_us(row.hour_us))
+        groups[row.channel_id, day].append(row)
+    out: list[DayRollup] = []
+    for (channel_id, day), rows in sorted(groups.items()):
+        rows.sort(key=lambda row: row.hour_us)
+        steps = [row.consumption for row in rows if row.consumption is not None]
+        count = sum(row.count for row in rows)
+        means = [row.mean * row.count for row in rows if row.mean is not None]
+        out.append(
+            DayRollup(
+                channel_id,
+                day,
+                sum(steps) if steps else None,
+                min(row.min for row in rows if row.min is not None),
+                max(row.max for row in rows if row.max is not None),
+                sum(means) / count if means else None,
+                count,
+                rows[0].first_at_us,
+                rows[0].first_value,
+                rows[-1].last_at_us,
+                rows[-1].last_value,
+            )
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- SQL
+#
+# Driver-level statements: ``?`` placeholders (``%s`` on MariaDB and PostgreSQL) and
+# ``#IDS#`` for a list of channel ids; nothing but placeholders is ever put in them.
+
+_NEXT_COUNTED = (  # hi, ids...
+    "SELECT c.id, (SELECT r.at FROM reading r WHERE r.channel_id = c.id AND r.at >= ? "
+    "AND r.quality = 'good' ORDER BY r.at LIMIT 1) FROM channel c WHERE c.id IN (#IDS#)"
+)
+
+_PREVIOUS_COUNTED = (  # lo, lo, ids...
+    "SELECT c.id, "
+    "(SELECT r.at FROM reading r WHERE r.channel_id = c.id AND r.at < ? "
+    "AND r.quality = 'good' ORDER BY r.at DESC LIMIT 1), "
+    "(SELECT r.value FROM reading r WHERE r.channel_id = c.id AND r.at < ? "
+    "AND r.quality = 'good' ORDER BY r.at DESC LIMIT 1) "
+    "FROM channel c WHERE c.id IN (#IDS#)"
+)
+
+_BREAKS = (  # ids..., after, hi
+    "SELECT channel_id, at, old_index, new_index FROM meter_event "
+    "WHERE channel_id IN (#IDS#) AND at > ? AND at < ? ORDER BY channel_id, at, id"
+)
+
+_POINTS = (  # ids..., lo, hi
+    "SELECT channel_id, at, value, quality FROM reading "
+    "WHERE channel_id IN (#IDS#) AND at >= ? AND at < ? ORDER BY channel_id, at"
+)
+
+_COUNTS = (  # ids..., lo, hi
+    "SELECT channel_id, COUNT(*) FROM reading WHERE channel_id IN (#IDS#) AND at >= ? "
+    "AND at < ? GROUP BY channel_id"
+)
+
+_DELETE_HOURS = (  # ids..., lo, hi
+    "DELETE FROM rollup_hour WHERE channel_id IN (#IDS#) AND hour_start >= ? AND hour_start < ?"
+)
+
+_INSERT_HOUR = (  # executemany of rows
+    "INSERT INTO rollup_hour (channel_id, hour_start, consumption, min, max, mean, count, "
+    "first_at, first_value, last_at, last_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+_DELETE_DAYS = "DELETE FROM rollup_day WHERE channel_id IN (#IDS#) AND day = ?"  # ids..., day
+
+_INSERT_DAYS = (  # day, lo, hi, lo, hi, ids..., lo, hi
+    "INSERT INTO rollup_day (channel_id, day, consumption, min, max, mean, count, "
+    "first_at, first_value, last_at, last_value) "
+    "SELECT h.channel_id, ?, SUM(h.consumption), MIN(h.min), MAX(h.max), "
+    "SUM(h.mean * h.count) / SUM(h.count), SUM(h.count), "
+    "MIN(h.first_at), "
+    "(SELECT e.first_value FROM rollup_hour e WHERE e.channel_id = h.channel_id "
+    "AND e.hour_start >= ? AND e.hour_start < ? ORDER BY e.hour_start LIMIT 1), "
+    "MAX(h.last_at), "
+    "(SELECT e.last_value FROM rollup_hour e WHERE e.channel_id = h.channel_id "
+    "AND e.hour_start >= ? AND e.hour_start < ? ORDER BY e.hour_start DESC LIMIT 1) "
+    "FROM rollup_hour h WHERE h.channel_id IN (#IDS#) AND h.hour_start >= ? "
+    "AND h.hour_start < ? GROUP BY h.channel_id"
+)
+
+_IS_INDEX = "SELECT is_index FROM channel WHERE id = ?"
+
+
+@functools.lru_cache(maxsize=512)
+def _render(statement: str, n_ids: int, qmark: bool) -> str:
+    marks = ", ".join("?" * n_ids)
+    rendered = statement.replace("#IDS#", marks)
+    return rendered if qmark else rendered.replace("?", "%s")
+
+
+def _run(conn: Connection, statement: str, params: Sequence[Any], n_ids: int = 0) -> Any:  # noqa: ANN401
+    """Execute a driver-level statement with ``n_ids`` ids among ``params``; return rows."""
+    sql = _render(statement, n_ids, conn.dialect.paramstyle == "qmark")
+    result = conn.exec_driver_sql(sql, tuple(params))
+    return result.fetchall() if result.returns_rows else None
+
+
+def _day_param(conn: Connection, day: date) -> object:
+    """Return a DATE parameter for a driver-level statement (SQLite stores ISO text)."""
+    return day.isoformat() if conn.dialect.name == "sqlite" else day
+
+
+def driver_sql(conn: Connection, statement: str) -> str:
+    """Return a ``?``-placeholder statement in the paramstyle of ``conn``'s driver."""
+    return statement if conn.dialect.paramstyle == "qmark" else statement.replace("?", "%s")
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _hour_ceil(at_us: int) -> int:
+    return -((-at_us) // HOUR_US) * HOUR_US
+
+
+# ----------------------------------------------------------------------------- re-roll
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    lo_us: int
+    hi_us: int
+    channels: tuple[int, ...]
+
+
+def _next_counted(conn: Connection, hi_us: int, ids: Sequence[int]) -> dict[int, int]:
+    """Return the first counted reading at or after ``hi_us`` of each channel (if any)."""
+    rows = _run(conn, _NEXT_COUNTED, (hi_us, *ids), len(ids))
+    return {int(cid): int(at) for cid, at in rows if at is not None}
+
+
+def _previous_counted(
+    conn: Connection, lo_us: int, ids: Sequence[int]
+) -> dict[int, tuple[int, float]]:
+    """Return the last counted reading before ``lo_us`` of each channel (if any)."""
+    rows = _run(conn, _PREVIOUS_COUNTED, (lo_us, lo_us, *ids), len(ids))
+    return {int(cid): (int(at), float(value)) for cid, at, value in rows if at is not None}
+
+
+def _breaks(
+    conn: Connection, after_us: int, hi_us: int, ids: Sequence[int]
+) -> dict[int, list[MeterBreak]]:
+    out: dict[int, list[MeterBreak]] = defaultdict(list)
+    rows = _run(conn, _BREAKS, (*ids, after_us, hi_us), len(ids))
+    for cid, at, old, new in rows:
+        out[int(cid)].append(
+            MeterBreak(
+                int(at), None if old is None else float(old), None if new is None else float(new)
+            )
+        )
+    return out
+
+
+def _points(conn: Connection, lo_us: int, hi_us: int, ids: Sequence[int]) -> dict[int, list[Point]]:
+    out: dict[int, list[Point]] = defaultdict(list)
+    current = -1
+    bucket: list[Point] = []
+    rows = _run(conn, _POINTS, (*ids, lo_us, hi_us), len(ids))
+    for cid, at, value, quality in rows:
+        if cid != current:
+            current = cid
+            bucket = out[int(cid)]
+        bucket.append((at, value, quality == "good"))
+    return out
+
+
+def _cluster(windows: Mapping[int, tuple[int, int]], *, exact: bool) -> list[_Window]:
+    """Group channels by window, so that one query serves a group.
+
+    With ``exact``, only channels of the same window are grouped while there are at most
+    :data:`_EXACT_GROUPS` windows (fresh rows then stay usable: a wider window would take in
+    older rows). Otherwise a group's window is the union of its members' (recomputing more
+    hours than needed is correct): windows merge when they overlap or touch and the union
+    is at most twice the shortest member's span, so no channel reads more than twice what
+    it needs.
+    """
+    by_window: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for channel_id, bounds in windows.items():
+        by_window[bounds].append(channel_id)
+    if exact and len(by_window) <= _EXACT_GROUPS:
+        return [_Window(lo, hi, tuple(sorted(ids))) for (lo, hi), ids in sorted(by_window.items())]
+    out: list[_Window] = []
+    lo = hi = shortest = 0
+    members: list[int] = []
+    for (w_lo, w_hi), ids in sorted(by_window.items()):
+        span = w_hi - w_lo
+        union = max(hi, w_hi) - lo
+        if members and w_lo <= hi and union <= 2 * min(shortest, span):
+            hi = max(hi, w_hi)
+            shortest = min(shortest, span)
+            members.extend(ids)
+            continue
+        if members:
+            out.append(_Window(lo, hi, tuple(sorted(members))))
+        lo, hi, shortest, members = w_lo, w_hi, span, list(ids)
+    if members:
+        out.append(_Window(lo, hi, tuple(sorted(members))))
+    return out
+
+
+def reroll_windows(
+    conn: Connection,
+    windows: Mapping[int, tuple[int, int]],
+    *,
+    index_channels: Iterable[int] = (),
+    fresh: Mapping[int, Sequence[Point]] | None = None,
+) -> int:
+    """Recompute the rollups that changes in ``windows`` may have changed; return hours written.
+
+    ``windows`` maps a channel id to the span ``[lo_us, hi_us)`` (epoch µs) where its
+    readings or meter events changed. The hours overlapping the span, the hour of the
+    next counted reading after it (index channels, listed in ``index_channels``), and the
+    Paris days containing them are recomputed, inside the caller's transaction.
+
+    ``fresh`` (optional) gives the points just inserted, per channel, in time order. A
+    channel whose window holds exactly those rows (one grouped ``COUNT`` tells) is rolled
+    from them instead of reading its window back.
+    """
+    if not windows:
+        return 0
+    indexes = set(index_channels)
+    spans = {
+        cid: (lo - lo % HOUR_US, _hour_ceil(max(hi, lo + 1))) for cid, (lo, hi) in windows.items()
+    }
+    # Index channels: the hour of the next counted reading changes too (its step).
+    by_hi: dict[int, list[int]] = defaultdict(list)
+    for cid, (_, hi_us) in spans.items():
+        if cid in indexes:
+            by_hi[hi_us].append(cid)
+    for hi_us, ids in by_hi.items():
+        for chunk in _chunks(ids, _CHUNK):
+            for cid, next_at in _next_counted(conn, hi_us, chunk).items():
+                spans[cid] = (spans[cid][0], next_at - next_at % HOUR_US + HOUR_US)
+    days = _Days()
+    written = 0
+    try:
+        for window in _cluster(spans, exact=fresh is not None):
+            for chunk in _chunks(window.channels, _CHUNK):
+                written += _reroll_hours(
+                    conn, window, chunk, indexes=indexes, fresh=fresh, days=days
+                )
+        days.write(conn)
+    except IntegrityError as exc:
+        raise TransientError(
+            "rollups changed by a concurrent re-roll of the same channels; retry"
+        ) from exc
+    return written
+
+
+class _Days:
+    """The Paris days a re-roll touched, per channel; their rollups are re-aggregated."""
+
+    def __init__(self) -> None:
+        self._day_of: dict[int, date] = {}
+        self._bounds: dict[date, tuple[int, int]] = {}
+        self.channels: dict[date, set[int]] = defaultdict(set)
+
+    def bounds(self, day: date) -> tuple[int, int]:
+        found = self._bounds.get(day)
+        if found is None:
+            start, end = day_bounds(day)
+            found = self._bounds[day] = (to_epoch_us(start), to_epoch_us(end))
+        return found
+
+    def add(self, lo_us: int, hi_us: int, channels: Iterable[int]) -> None:
+        """Mark the Paris days that overlap ``[lo_us, hi_us)`` (hour-aligned) for ``channels``."""
+        members = list(channels)
+        hour = lo_us
+        while hour < hi_us:
+            day = self._day_of.get(hour)
+            if day is None:
+                day = paris_day(from_epoch_us(hour))
+                start_us, end_us = self.bounds(day)
+                for each in range(start_us, end_us, HOUR_US):
+                    self._day_of[each] = day
+            self.channels[day].update(members)
+            hour = self.bounds(day)[1]
+
+    def write(self, conn: Connection) -> None:
+        """Re-aggregate every marked day from its hour rollups (two statements a chunk)."""
+        for day, members in sorted(self.channels.items()):
+            lo, hi = self.bounds(day)
+            stamp = _day_param(conn, day)
+            for chunk in _chunks(sorted(members), _CHUNK):
+                n = len(chunk)
+                _run(conn, _DELETE_DAYS, (*chunk, stamp), n)
+                _run(conn, _INSERT_DAYS, (stamp, lo, hi, lo, hi, *chunk, lo, hi), n)
+
+
+def _reroll_hours(
+    conn: Connection,
+    window: _Window,
+    ids: Sequence[int],
+    *,
+    indexes: set[int],
+    fresh: Mapping[int, Sequence[Point]] | None,
+    days: _Days,
+) -> int:
+    lo_us, hi_us = window.lo_us, window.hi_us
+    index_ids = [cid for cid in ids if cid in indexes]
+    previous: dict[int, tuple[int, float]] = {}
+    breaks: dict[int, list[MeterBreak]] = {}
+    if index_ids:
+        previous = _previous_counted(conn, lo_us, index_ids)
+        after = min((at for at, _ in previous.values()), default=lo_us - 1)
+        breaks = _breaks(conn, min(after, lo_us - 1), hi_us, index_ids)
+    from_batch: set[int] = set()
+    if fresh is not None:
+        counts = _run(conn, _COUNTS, (*ids, lo_us, hi_us), len(ids))
+        from_batch = {
+            int(cid) for cid, stored in counts if int(stored) == len(fresh.get(int(cid), ()))
+        }
+    points: Mapping[int, Sequence[Point]] = {}
+    others = [cid for cid in ids if cid not in from_batch]
+    if others:
+        points = _points(conn, lo_us, hi_us, others)
+    rows: list[HourRow] = []
+    for cid in ids:
+        series = fresh.get(cid) if fresh is not None and cid in from_batch else points.get(cid)
+        made = (
+            hour_rows(cid, series, cid in indexes, previous.get(cid), breaks.get(cid, ()))
+            if series
+            else []
+        )
+        rows.extend(made)
+    days.add(lo_us, hi_us, ids)
+    _run(conn, _DELETE_HOURS, (*ids, lo_us, hi_us), len(ids))
+    insert = driver_sql(conn, _INSERT_HOUR)
+    for chunk in _chunks(rows, _WRITE_CHUNK):
+        conn.exec_driver_sql(insert, list(chunk))
+    return len(rows)
+
+
+def reroll(engine: Engine | Connection, channel_id: int, start: datetime, end: datetime) -> int:
+    """Recompute the rollups of one channel for readings changed in ``[start, end)``.
+
+    Use it after changing readings or meter events by other means than
+    :func:`wesh.hq.ingest.ingest` (which re-rolls by itself). Returns the hour rows written.
+
+    Raises:
+        UsageError: naive or reversed bounds, or no such channel.
+    """
+    lo_us, hi_us = to_epoch_us(start), to_epoch_us(end)
+    if hi_us < lo_us:
+        raise UsageError(f"reroll: end {end.isoformat()} is before start {start.isoformat()}")
+    if isinstance(engine, Connection):
+        with translate_errors(engine.engine):
+            return _reroll_one(engine, channel_id, lo_us, hi_us)
+    with transaction(engine) as conn:
+        return _reroll_one(conn, channel_id, lo_us, hi_us)
+
+
+def _reroll_one(conn: Connection, channel_id: int, lo_us: int, hi_us: int) -> int:
+    found = next(iter(_run(conn, _IS_INDEX, (channel_id,))), None)
+    if found is None:
+        raise UsageError(f"no channel with id {channel_id}", channel=str(channel_id))
+    indexes = [channel_id] if found[0] else []
+    return reroll_windows(conn, {channel_id: (lo_us, hi_us)}, index_channels=indexes)
