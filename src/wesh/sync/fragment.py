@@ -178,14 +178,16 @@ class Reassembler:
     """Joins fragments per sender; bounded in memory and time.
 
     Args:
-        timeout_s: a partial packet is dropped this long after its *first* fragment
+        timeout_s: a partial packet is dropped when no fragment of it came for this long
             (the ACK asks for missing fragments well before; default one day: SMS can be
             late by hours).
         max_partials_per_sender: at most this many partial packets per sender (the
-            oldest goes first).
+            least recently fed goes first).
         max_bytes: at most this many bytes held overall, each partial packet counted
-            with :data:`PARTIAL_OVERHEAD_BYTES` on top of its fragments (oldest first).
-        max_partials: at most this many partial packets overall (oldest first).
+            with :data:`PARTIAL_OVERHEAD_BYTES` on top of its fragments (the least
+            recently fed partial goes first: a packet whose fragments keep coming
+            survives a flood of one-fragment junk).
+        max_partials: at most this many partial packets overall (same order).
         remember_completed: digests of fragments of completed packets kept (to ignore
             late duplicates).
     """
@@ -261,6 +263,7 @@ class Reassembler:
         partial.size += len(frag.chunk)
         partial.last_seen = now
         self._bytes += len(frag.chunk)
+        self._partials.move_to_end(key)
         self.stats.fragments += 1
         if len(partial.chunks) == partial.count:
             packet = b"".join(partial.chunks[i] for i in range(partial.count))
@@ -304,7 +307,7 @@ class Reassembler:
         dropped = 0
         while self._partials:
             key, partial = next(iter(self._partials.items()))
-            if now - partial.first_seen <= self.timeout_s:
+            if now - partial.last_seen <= self.timeout_s:
                 break
             self._drop(key)
             dropped += 1
