@@ -453,6 +453,15 @@ def test_unreachable_server_is_connection_failed_without_password(scheme: str) -
     assert "s3cret-pw" not in redact(url)
 
 
+def test_an_sqlite_file_that_cannot_be_opened_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("a file, not a folder", encoding="utf-8")
+    with pytest.raises(ConfigError, match="SQLite"):
+        migrate(f"sqlite:///{tmp_path / 'taken' / 'hq.sqlite3'}")
+    (tmp_path / "folder.sqlite3").mkdir()
+    with pytest.raises(ConfigError, match="SQLite"):
+        migrate(tmp_path / "folder.sqlite3")
+
+
 def test_errors_inside_a_transaction_are_wesh_errors(store: Engine) -> None:
     with pytest.raises(WeshError) as caught, transaction(store) as conn:
         conn.execute(text("SELECT no_such_column FROM agency"))

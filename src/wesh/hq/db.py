@@ -152,7 +152,13 @@ def make_engine(url: str | Path | URL | None = None, *, echo: bool = False) -> E
     elif backend == "postgresql":
         options.update(pool_pre_ping=True)
     elif parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the folder of the SQLite database {parsed.database!r}: {exc}"
+            ) from exc
     try:
         engine = create_engine(parsed, **options)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
@@ -186,7 +192,8 @@ def translate_errors(engine_or_url: Engine | URL | str | None = None) -> Iterato
 
     * a :class:`~wesh.errors.WeshError` raised by a column type is re-raised as is;
     * cannot connect (refused, unknown host, bad credentials, no such database) →
-      :class:`~wesh.errors.ConnectionFailed` naming the redacted URL;
+      :class:`~wesh.errors.ConnectionFailed` naming the redacted URL (an SQLite file that
+      cannot be opened: :class:`~wesh.errors.ConfigError`);
     * other operational errors (lock timeouts, deadlocks, lost connection) →
       :class:`~wesh.errors.TransientError`;
     * constraint violations (unique, foreign key, check, not null) →
@@ -212,6 +219,14 @@ def _where(engine_or_url: Engine | URL | str | None) -> str | None:
     return redact(engine_or_url)
 
 
+def _is_sqlite(engine_or_url: Engine | URL | str | None) -> bool:
+    if isinstance(engine_or_url, Engine):
+        return engine_or_url.dialect.name == "sqlite"
+    if isinstance(engine_or_url, URL):
+        return engine_or_url.get_backend_name() == "sqlite"
+    return isinstance(engine_or_url, str) and engine_or_url.startswith("sqlite")
+
+
 def _first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     message = str(orig if orig is not None else exc).strip()
@@ -226,6 +241,8 @@ def _translate(exc: SQLAlchemyError, engine_or_url: Engine | URL | str | None) -
     if isinstance(exc, IntegrityError | DataError) or _mysql_code(exc) in _MYSQL_BAD_DATA:
         return BadInputError(f"rejected by the database: {detail}", host=where)
     if isinstance(exc, DBAPIError) and (exc.connection_invalidated or _is_connect_error(exc)):
+        if _is_sqlite(engine_or_url):  # a file that cannot be opened: retrying will not help
+            return ConfigError(f"cannot open the SQLite database: {detail}", host=where)
         return ConnectionFailed(f"cannot connect to the database: {detail}", host=where)
     if isinstance(exc, OperationalError):
         return TransientError(f"database operation failed: {detail}", host=where)
