@@ -476,7 +476,9 @@ class SiteEvent(Base):
     site_id: Mapped[str] = mapped_column(String(CODE_LEN))
     box_ref: Mapped[str | None] = mapped_column(String(CODE_LEN))
     channel_path: Mapped[str | None] = mapped_column(String(PATH_LEN))
-    box_id: Mapped[int | None] = mapped_column(ForeignKey("box.id", ondelete="SET NULL"))
+    box_id: Mapped[int | None] = mapped_column(
+        ForeignKey("box.id", ondelete="SET NULL"), index=True
+    )
     channel_id: Mapped[int | None] = mapped_column(
         ForeignKey("channel.id", ondelete="SET NULL"), index=True
     )

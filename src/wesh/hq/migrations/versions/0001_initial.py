@@ -300,6 +300,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("dedup_key", name="uq_site_event_dedup_key"),
         **MYSQL,
     )
+    op.create_index("ix_site_event_box_id", "site_event", ["box_id"])
     op.create_index("ix_site_event_channel_id", "site_event", ["channel_id"])
     op.create_index("ix_site_event_site_id_at", "site_event", ["site_id", "at"])
     op.create_table(
