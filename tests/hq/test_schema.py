@@ -466,3 +466,25 @@ def test_errors_inside_a_transaction_are_wesh_errors(store: Engine) -> None:
     with pytest.raises(WeshError) as caught, transaction(store) as conn:
         conn.execute(text("SELECT no_such_column FROM agency"))
     assert not isinstance(caught.value, ConnectionFailed)
+
+
+# --------------------------------------------------------------------------- the fixtures
+
+
+@pytest.mark.parametrize(
+    ("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)]
+)
+def test_missing_server_programs_skip_or_fail_under_ci(
+    monkeypatch: pytest.MonkeyPatch, ci: str, outcome: type[BaseException]
+) -> None:
+    from tests.hq import conftest, servers  # noqa: PLC0415
+
+    def missing() -> servers.PrivateServer:
+        raise servers.ServerUnavailable("MariaDB is not installed")
+
+    monkeypatch.setitem(conftest.STARTERS, "mariadb", missing)
+    monkeypatch.setenv("CI", ci)
+    # Catch everything: a skip where a failure is due must not make this test skip.
+    with pytest.raises(BaseException, match="not installed") as caught:
+        next(conftest._start("mariadb"))
+    assert caught.type is outcome
