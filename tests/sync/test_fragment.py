@@ -73,7 +73,12 @@ def test_any_order_with_duplicates(size: int, rnd: random.Random) -> None:
     feed = texts + rnd.sample(texts, k=min(3, len(texts)))
     rnd.shuffle(feed)
     reassembler = Reassembler()
-    results = [reassembler.feed("peer", t, now=0.0) for t in feed]
+    results = []
+    for text in feed:
+        out = reassembler.feed("peer", text, now=0.0)
+        if out is not None:
+            reassembler.confirm("peer", out)  # it opened
+        results.append(out)
     assert [r for r in results if r is not None] == [packet]
     assert reassembler.stats.completed == 1
     assert reassembler.stats.duplicates == len(feed) - len(texts)
@@ -144,14 +149,36 @@ def test_new_packet_reusing_the_id_replaces_the_stale_partial() -> None:
     assert out[-1] == new
 
 
-def test_late_duplicates_of_a_completed_packet_are_ignored() -> None:
-    texts = fragment_packet(packet_of(500))
+def test_late_duplicates_of_a_confirmed_packet_are_ignored() -> None:
+    packet = packet_of(500)
+    texts = fragment_packet(packet)
     reassembler = Reassembler()
     for text in texts:
-        reassembler.feed("peer", text, now=0.0)
+        out = reassembler.feed("peer", text, now=0.0)
+    assert out == packet
+    reassembler.confirm("peer", packet)  # it opened
     assert reassembler.feed("peer", texts[2], now=5.0) is None
     assert reassembler.partial_count == 0
     assert reassembler.stats.duplicates == 1
+
+
+def test_a_corrupted_reassembly_does_not_poison_the_resend() -> None:
+    """A damaged fragment spoils one reassembly; the sender's re-sent copy still completes."""
+    packet = packet_of(200, seq=12)
+    texts = fragment_packet(packet)
+    assert len(texts) == 3
+    damaged = texts[1][:20] + ("0" if texts[1][20] != "0" else "1") + texts[1][21:]
+    reassembler = Reassembler()
+    outs = [reassembler.feed("peer", t, now=0.0) for t in (texts[0], damaged, texts[2])]
+    bad = outs[-1]
+    assert bad is not None and bad != packet
+    with pytest.raises(PacketError):
+        open_packet(bad, keys=ring(KEY_A))  # not confirmed
+    outs = [reassembler.feed("peer", t, now=60.0) for t in texts]  # the site re-sends
+    assert outs[-1] == packet
+    reassembler.confirm("peer", packet)
+    assert all(reassembler.feed("peer", t, now=61.0) is None for t in texts)
+    assert reassembler.partial_count == 0
 
 
 def test_per_sender_cap() -> None:

@@ -29,7 +29,9 @@ fragments, cut identically from the packet it kept.
 Fragments are not authenticated: the packet is, once whole. A forged or stale fragment can
 spoil one reassembly (the packet then fails its tag and is re-sent), never inject data.
 The :class:`Reassembler` bounds what a flood of junk SMS can cost: partial packets per
-sender, bytes overall, and a timeout.
+sender, bytes overall, and a timeout. It ignores late duplicates of a packet only once
+the caller confirmed that the packet opened (:meth:`Reassembler.confirm`), so a reassembly
+spoilt by a damaged fragment never stops the sender's re-sent copy from reassembling.
 """
 
 from __future__ import annotations
@@ -150,7 +152,7 @@ class ReassemblerStats:
     completed: int = 0
     """packets completed from fragments"""
     duplicates: int = 0
-    """fragments ignored: already held, or part of a recently completed packet"""
+    """fragments ignored: already held, or part of a recently confirmed packet"""
     conflicts: int = 0
     """fragments ignored: same slot, different content (first one kept)"""
     rejected: int = 0
@@ -171,6 +173,16 @@ class _Partial:
 
 
 _DONE_KEY = tuple[str, bytes]
+#: completed packets whose confirmation (:meth:`Reassembler.confirm`) is awaited
+_MAX_PENDING: Final = 256
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=12).digest()
+
+
+def _fragment_digest(packet_id: int, index: int, count: int, chunk: bytes) -> bytes:
+    return _digest(bytes((packet_id, index, count)) + chunk)
 
 
 @dataclass(slots=True)
@@ -188,8 +200,8 @@ class Reassembler:
             recently fed partial goes first: a packet whose fragments keep coming
             survives a flood of one-fragment junk).
         max_partials: at most this many partial packets overall (same order).
-        remember_completed: digests of fragments of completed packets kept (to ignore
-            late duplicates).
+        remember_completed: digests of fragments of confirmed packets kept, to ignore
+            their late duplicates (:meth:`confirm`).
     """
 
     timeout_s: float = 86_400.0
@@ -202,6 +214,7 @@ class Reassembler:
     _per_sender: dict[str, int] = field(default_factory=dict)
     _bytes: int = 0
     _done: OrderedDict[_DONE_KEY, None] = field(default_factory=OrderedDict)
+    _pending: OrderedDict[_DONE_KEY, list[bytes]] = field(default_factory=OrderedDict)
 
     @property
     def held_bytes(self) -> int:
@@ -231,9 +244,7 @@ class Reassembler:
         return self._add(sender, item, now)
 
     def _add(self, sender: str, frag: Fragment, now: float) -> bytes | None:
-        digest = hashlib.blake2b(
-            bytes((frag.packet_id, frag.index, frag.count)) + frag.chunk, digest_size=12
-        ).digest()
+        digest = _fragment_digest(frag.packet_id, frag.index, frag.count, frag.chunk)
         if (sender, digest) in self._done:
             self.stats.duplicates += 1
             return None
@@ -267,13 +278,12 @@ class Reassembler:
         self.stats.fragments += 1
         if len(partial.chunks) == partial.count:
             packet = b"".join(partial.chunks[i] for i in range(partial.count))
-            for index, chunk in partial.chunks.items():
-                self._remember(
-                    sender,
-                    hashlib.blake2b(
-                        bytes((frag.packet_id, index, partial.count)) + chunk, digest_size=12
-                    ).digest(),
-                )
+            self._pending[sender, _digest(packet)] = [
+                _fragment_digest(frag.packet_id, index, partial.count, chunk)
+                for index, chunk in partial.chunks.items()
+            ]
+            while len(self._pending) > _MAX_PENDING:
+                self._pending.popitem(last=False)
             self._drop(key)
             self.stats.completed += 1
             return packet
@@ -283,8 +293,16 @@ class Reassembler:
             self.stats.evicted += 1
         return None
 
-    def _remember(self, sender: str, digest: bytes) -> None:
-        self._done[sender, digest] = None
+    def confirm(self, sender: str, packet: bytes) -> None:
+        """Record that ``packet`` (returned by :meth:`feed`) opened: ignore its late duplicates.
+
+        Call it once the packet passed :func:`~wesh.sync.packet.open_packet`. A packet
+        that failed to open is simply not confirmed: its fragments are not remembered,
+        so the sender's re-sent copy reassembles afresh (a corrupted fragment never
+        poisons the re-sends).
+        """
+        for digest in self._pending.pop((sender, _digest(packet)), ()):
+            self._done[sender, digest] = None
         while len(self._done) > self.remember_completed:
             self._done.popitem(last=False)
 
