@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -381,3 +382,13 @@ def test_replay_window_matches_a_model(arrivals: list[int], size: int) -> None:
     ack = window.ack(max_ranges=10_000)
     assert all(s in accepted for s in range(1, ack.cumulative + 1))
     assert ack.selective <= accepted
+
+
+def test_the_ack_example_of_the_protocol_document() -> None:
+    ack = AckMessage(
+        100, frozenset(range(102, 160)) | {200}, (PartialAck(17, 40, frozenset({3, 9})),)
+    )
+    assert ack.encode() == bytes.fromhex("64 02 01 39 28 00 01 11 28 08 02 00 00 00")
+    assert AckMessage.decode(ack.encode()) == ack
+    docs = Path(__file__).parents[2] / "docs" / "protocol.md"
+    assert "`64 02 01 39 28 00 01 11 28 08 02 00 00 00`" in docs.read_text(encoding="utf-8")
