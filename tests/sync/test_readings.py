@@ -356,3 +356,17 @@ def test_baseline_book_choose_and_state() -> None:
         BaselineBook.from_dict({"per_channel": 3, "values": {"a": {"x": 1}}})
     with pytest.raises(UsageError):
         BaselineBook.from_dict({})
+
+
+def test_a_block_claiming_too_many_values_is_refused_before_decoding() -> None:
+    big = Schema([SchemaChannel("b", f"temp.{n}", "gauge", "°C", 0.1) for n in range(1, 300)])
+    # flags 0 (every channel), start, step 3600, count 8784 (varints), base_back 0, no stream
+    block = bytes([0]) + int(START.timestamp()).to_bytes(4, "big") + bytes.fromhex("901cd04400")
+    with pytest.raises(PacketError) as info:
+        decode_block(DataMessage(big.hash, block), big)
+    assert info.value.reason is Reason.TOO_LARGE
+    with pytest.raises(UsageError):
+        encode_block(
+            ReadingBlock(START, 60, 8784, tuple(Column(n, (None,) * 8784) for n in range(200))),
+            big,
+        )

@@ -12,7 +12,12 @@ from typing import Final
 from wesh.errors import DecodeError
 
 __all__ = [
+    "CHUNK_BYTES",
+    "FRAGMENT_HEADER_BYTES",
+    "MAX_FRAGMENTS",
     "MAX_VARINT_BITS",
+    "SMS_BYTES",
+    "SMS_CHARS",
     "BitReader",
     "BitWriter",
     "PacketError",
@@ -24,6 +29,16 @@ __all__ = [
 ]
 
 MAX_VARINT_BITS: Final = 64
+
+#: SMS geometry shared by the packet's padding and the fragment layer (fragment.py)
+SMS_CHARS: Final = 160
+"""characters of one single GSM 7-bit SMS"""
+SMS_BYTES: Final = SMS_CHARS // 2
+"""bytes of one SMS in base16"""
+FRAGMENT_HEADER_BYTES: Final = 3
+CHUNK_BYTES: Final = SMS_BYTES - FRAGMENT_HEADER_BYTES
+"""packet bytes in one fragment"""
+MAX_FRAGMENTS: Final = 255
 
 
 class Reason(enum.StrEnum):

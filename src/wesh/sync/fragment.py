@@ -43,7 +43,15 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from wesh.errors import UsageError
-from wesh.sync._wire import PacketError, Reason
+from wesh.sync._wire import (
+    CHUNK_BYTES,
+    FRAGMENT_HEADER_BYTES,
+    MAX_FRAGMENTS,
+    SMS_BYTES,
+    SMS_CHARS,
+    PacketError,
+    Reason,
+)
 from wesh.sync.packet import MAX_PACKET_BYTES, PartialAck
 
 __all__ = [
@@ -60,11 +68,6 @@ __all__ = [
     "parts_for",
 ]
 
-SMS_CHARS: Final = 160
-SMS_BYTES: Final = SMS_CHARS // 2
-FRAGMENT_HEADER_BYTES: Final = 3
-CHUNK_BYTES: Final = SMS_BYTES - FRAGMENT_HEADER_BYTES
-MAX_FRAGMENTS: Final = 255
 #: what one partial packet is counted for in :attr:`Reassembler.max_bytes`, besides its data
 PARTIAL_OVERHEAD_BYTES: Final = 256
 _HEX = re.compile(r"[0-9A-Fa-f]*")
@@ -126,10 +129,10 @@ def decode_text(text: str) -> bytes | Fragment:
     Raises ``PacketError`` (``bad_text``, ``bad_fragment``, ``too_large``).
     """
     text = text.strip()
-    if not text or len(text) % 2 or not _HEX.fullmatch(text):
-        raise PacketError(Reason.BAD_TEXT, "not an even number of base16 digits")
     if len(text) > 2 * MAX_PACKET_BYTES:
         raise PacketError(Reason.TOO_LARGE, f"text of {len(text)} characters")
+    if not text or len(text) % 2 or not _HEX.fullmatch(text):
+        raise PacketError(Reason.BAD_TEXT, "not an even number of base16 digits")
     data = bytes.fromhex(text)
     if not data[0] & 0x80:
         return data

@@ -53,7 +53,15 @@ from datetime import UTC, datetime
 from typing import Final
 
 from wesh.errors import UsageError
-from wesh.sync._wire import PacketError, Reader, Reason, Writer
+from wesh.sync._wire import (
+    CHUNK_BYTES,
+    MAX_FRAGMENTS,
+    SMS_BYTES,
+    PacketError,
+    Reader,
+    Reason,
+    Writer,
+)
 from wesh.sync.crypto import (
     MAX_KEY_ID,
     MAX_SEQ,
@@ -105,7 +113,7 @@ VERSION: Final = 1
 HEADER_BYTES: Final = 7
 OVERHEAD_BYTES: Final = HEADER_BYTES + TAG_BYTES
 #: the largest sealed packet: 255 fragments of 77 bytes (wesh.sync.fragment)
-MAX_PACKET_BYTES: Final = 255 * 77
+MAX_PACKET_BYTES: Final = MAX_FRAGMENTS * CHUNK_BYTES
 #: the most a SCHEMA body may inflate to
 MAX_SCHEMA_BYTES: Final = 1 << 20
 _PAD: Final = 0x80
@@ -841,10 +849,9 @@ class OpenedPacket:
 
 def _fill_target(size: int) -> int:
     """Return the largest packet size taking as many SMS as ``size`` bytes (fragment.py)."""
-    if size <= 80:
-        return 80
-    per_part = 77
-    return -(-size // per_part) * per_part
+    if size <= SMS_BYTES:
+        return SMS_BYTES
+    return -(-size // CHUNK_BYTES) * CHUNK_BYTES
 
 
 def seal_packet(message: AnyMessage, *, key: KeyLike, seq: int, pad: bool = True) -> bytes:

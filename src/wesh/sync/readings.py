@@ -72,6 +72,7 @@ from wesh.sync.schema import Schema, SchemaChannel
 from wesh.sync.sink import SyncReading
 
 __all__ = [
+    "MAX_CELLS",
     "MAX_STEPS",
     "BaselineBook",
     "BlockReading",
@@ -91,6 +92,8 @@ BaselineLookup = Callable[[SchemaChannel, datetime], BaselineValue | None]
 
 #: most steps in one block (a month of hours is 744)
 MAX_STEPS: Final = 8_784
+#: most values (steps x channels) in one block: a month of hours for 1,300 channels
+MAX_CELLS: Final = 1_000_000
 #: the most a deflated block may inflate to
 MAX_BLOCK_BYTES: Final = 1 << 20
 _MAX_Q: Final = 1 << 60
@@ -226,6 +229,8 @@ def _check_block(block: ReadingBlock, schema: Schema) -> int:
         raise UsageError("step_s must be 1 s .. 31 days", where="ReadingBlock.step_s")
     if not 1 <= block.count <= MAX_STEPS:
         raise UsageError(f"count must be 1..{MAX_STEPS}", where="ReadingBlock.count")
+    if block.count * len(block.columns) > MAX_CELLS:
+        raise UsageError(f"more than {MAX_CELLS} values in one block", where="ReadingBlock")
     previous = -1
     for column in block.columns:
         where = f"column {column.channel}"
@@ -423,6 +428,8 @@ def decode_block(
     lookup = _lookup(baseline)
     bits = BitReader(stream)
     channels = _read_channel_set(bits, flags >> 2 & 3, len(schema))
+    if count * len(channels) > MAX_CELLS:
+        raise PacketError(Reason.TOO_LARGE, f"more than {MAX_CELLS} values in one block")
     columns = tuple(
         _read_column(bits, number, schema[number], count, base_at, lookup) for number in channels
     )
