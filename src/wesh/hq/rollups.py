@@ -390,6 +390,48 @@ _INSERT_DAYS = (  # day, lo, hi, lo, hi, ids..., lo, hi
     "AND h.hour_start < ? GROUP BY h.channel_id"
 )
 
+_DELETE_DAY = "DELETE FROM rollup_day WHERE channel_id = ? AND day = ?"  # executemany
+
+# Merge a day's new hours into its stored row (executemany). The new row's ``mean`` times
+# its ``count`` is the sum of its values. MariaDB evaluates the assignments in order, each
+# seeing the previous ones' results: ``mean`` comes before ``count``, ``*_value`` before
+# ``*_at``.
+_MERGE_DAY_SET = (
+    "consumption = CASE WHEN {n}consumption{e} IS NULL THEN rollup_day.consumption "
+    "WHEN rollup_day.consumption IS NULL THEN {n}consumption{e} "
+    "ELSE rollup_day.consumption + {n}consumption{e} END, "
+    "min = CASE WHEN rollup_day.min IS NULL OR {n}min{e} < rollup_day.min "
+    "THEN {n}min{e} ELSE rollup_day.min END, "
+    "max = CASE WHEN rollup_day.max IS NULL OR {n}max{e} > rollup_day.max "
+    "THEN {n}max{e} ELSE rollup_day.max END, "
+    "mean = CASE WHEN {n}mean{e} IS NULL THEN rollup_day.mean "
+    "WHEN rollup_day.mean IS NULL THEN {n}mean{e} "
+    "ELSE (rollup_day.mean * rollup_day.count + {n}mean{e} * {n}count{e}) "
+    "/ (rollup_day.count + {n}count{e}) END, "
+    "count = rollup_day.count + {n}count{e}, "
+    "first_value = CASE WHEN rollup_day.first_at IS NULL OR {n}first_at{e} < rollup_day.first_at "
+    "THEN {n}first_value{e} ELSE rollup_day.first_value END, "
+    "first_at = CASE WHEN rollup_day.first_at IS NULL OR {n}first_at{e} < rollup_day.first_at "
+    "THEN {n}first_at{e} ELSE rollup_day.first_at END, "
+    "last_value = CASE WHEN rollup_day.last_at IS NULL OR {n}last_at{e} > rollup_day.last_at "
+    "THEN {n}last_value{e} ELSE rollup_day.last_value END, "
+    "last_at = CASE WHEN rollup_day.last_at IS NULL OR {n}last_at{e} > rollup_day.last_at "
+    "THEN {n}last_at{e} ELSE rollup_day.last_at END"
+)
+_MERGE_DAY_INSERT = (
+    "INSERT INTO rollup_day (channel_id, day, consumption, min, max, mean, count, "
+    "first_at, first_value, last_at, last_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+)
+#: Indexed by "is MariaDB": ON CONFLICT (SQLite, PostgreSQL) / ON DUPLICATE KEY UPDATE.
+_MERGE_DAY: Final = (
+    _MERGE_DAY_INSERT
+    + "ON CONFLICT (channel_id, day) DO UPDATE SET "
+    + _MERGE_DAY_SET.replace("{n}", "excluded.").replace("{e}", ""),
+    _MERGE_DAY_INSERT
+    + "ON DUPLICATE KEY UPDATE "
+    + _MERGE_DAY_SET.replace("{n}", "VALUES(").replace("{e}", ")"),
+)
+
 _IS_INDEX = "SELECT is_index FROM channel WHERE id = ?"
 
 
@@ -561,12 +603,19 @@ def reroll_windows(
 
 
 class _Days:
-    """The Paris days a re-roll touched, per channel; their rollups are re-aggregated."""
+    """The Paris days a re-roll touched: re-aggregated from their hours, or merged.
+
+    A day of a channel whose window held no rows but the batch's (``fresh``) is updated by
+    merging the aggregate of its new hours into the stored day row (one upsert row);
+    other days are re-aggregated from ``rollup_hour`` (two statements per chunk).
+    """
 
     def __init__(self) -> None:
         self._day_of: dict[int, date] = {}
         self._bounds: dict[date, tuple[int, int]] = {}
         self.channels: dict[date, set[int]] = defaultdict(set)
+        self.merges: list[tuple[int, date, tuple[Any, ...]]] = []
+        self.replaced: list[tuple[int, date]] = []
 
     def bounds(self, day: date) -> tuple[int, int]:
         found = self._bounds.get(day)
@@ -575,22 +624,47 @@ class _Days:
             found = self._bounds[day] = (to_epoch_us(start), to_epoch_us(end))
         return found
 
+    def day(self, hour_us: int) -> date:
+        day = self._day_of.get(hour_us)
+        if day is None:
+            day = paris_day(from_epoch_us(hour_us))
+            start_us, end_us = self.bounds(day)
+            for each in range(start_us, end_us, HOUR_US):
+                self._day_of[each] = day
+        return day
+
     def add(self, lo_us: int, hi_us: int, channels: Iterable[int]) -> None:
         """Mark the Paris days that overlap ``[lo_us, hi_us)`` (hour-aligned) for ``channels``."""
         members = list(channels)
+        if not members:
+            return
         hour = lo_us
         while hour < hi_us:
-            day = self._day_of.get(hour)
-            if day is None:
-                day = paris_day(from_epoch_us(hour))
-                start_us, end_us = self.bounds(day)
-                for each in range(start_us, end_us, HOUR_US):
-                    self._day_of[each] = day
+            day = self.day(hour)
             self.channels[day].update(members)
             hour = self.bounds(day)[1]
 
+    def add_fresh(self, channel_id: int, lo_us: int, hi_us: int, rows: Sequence[HourRow]) -> None:
+        """Record the new hours of a channel whose window ``[lo, hi)`` held only them."""
+        hour = lo_us
+        while hour < hi_us:  # days the window covers whole are replaced, not merged
+            day = self.day(hour)
+            start_us, end_us = self.bounds(day)
+            if lo_us <= start_us and end_us <= hi_us:
+                self.replaced.append((channel_id, day))
+            hour = end_us
+        position = 0
+        while position < len(rows):
+            day = self.day(rows[position][1])
+            end_us = self.bounds(day)[1]
+            stop = position
+            while stop < len(rows) and rows[stop][1] < end_us:
+                stop += 1
+            self.merges.append((channel_id, day, _aggregate(rows[position:stop])))
+            position = stop
+
     def write(self, conn: Connection) -> None:
-        """Re-aggregate every marked day from its hour rollups (two statements a chunk)."""
+        """Write every touched day (see the class docstring)."""
         for day, members in sorted(self.channels.items()):
             lo, hi = self.bounds(day)
             stamp = _day_param(conn, day)
@@ -598,6 +672,36 @@ class _Days:
                 n = len(chunk)
                 _run(conn, _DELETE_DAYS, (*chunk, stamp), n)
                 _run(conn, _INSERT_DAYS, (stamp, lo, hi, lo, hi, *chunk, lo, hi), n)
+        if self.replaced:
+            keys = [(cid, _day_param(conn, day)) for cid, day in self.replaced]
+            conn.exec_driver_sql(driver_sql(conn, _DELETE_DAY), keys)
+        if self.merges:
+            statement = driver_sql(conn, _MERGE_DAY[conn.dialect.name == "mysql"])
+            rows = [(cid, _day_param(conn, day), *values) for cid, day, values in self.merges]
+            for chunk in _chunks(rows, _WRITE_CHUNK):
+                conn.exec_driver_sql(statement, list(chunk))
+
+
+def _aggregate(rows: Sequence[HourRow]) -> tuple[Any, ...]:
+    """Aggregate hour rows of one channel and day (time order) as day-row values."""
+    first, last = rows[0], rows[-1]
+    if len(rows) == 1:
+        return first[2:]
+    consumption: float | None = None
+    total: float | None = None
+    low, high, count = first[3], first[4], 0
+    for row in rows:
+        step = row[2]
+        if step is not None:
+            consumption = step if consumption is None else consumption + step
+        low = min(low, row[3])
+        high = max(high, row[4])
+        count += row[6]
+        mean = row[5]
+        if mean is not None:
+            total = mean * row[6] if total is None else total + mean * row[6]
+    mean_all = None if total is None else total / count
+    return (consumption, low, high, mean_all, count, first[7], first[8], last[9], last[10])
 
 
 def _reroll_hours(
@@ -636,7 +740,9 @@ def _reroll_hours(
             else []
         )
         rows.extend(made)
-    days.add(lo_us, hi_us, ids)
+        if cid in from_batch:
+            days.add_fresh(cid, lo_us, hi_us, made)
+    days.add(lo_us, hi_us, [cid for cid in ids if cid not in from_batch])
     _run(conn, _DELETE_HOURS, (*ids, lo_us, hi_us), len(ids))
     insert = driver_sql(conn, _INSERT_HOUR)
     for chunk in _chunks(rows, _WRITE_CHUNK):
