@@ -36,7 +36,7 @@ from wesh.sim.box import SimulatedBox, make_identity
 from wesh.sim.clock import PARIS
 from wesh.sim.electricity import SimulatedMeter, Tariff
 from wesh.sim.model import BoxState
-from wesh.sync.fragment import SMS_CHARS, fragment_packet
+from wesh.sync.fragment import CHUNK_BYTES, SMS_BYTES, SMS_CHARS, fragment_packet
 from wesh.sync.keys import generate_key
 from wesh.sync.packet import seal_packet
 from wesh.sync.readings import BaselineBook, Column, ReadingBlock, decode_block, encode_block
@@ -208,6 +208,59 @@ def measure(
     }
 
 
+def measure_capped(
+    schema: Schema, block: ReadingBlock, baselines: dict[str, float], *, max_parts: int
+) -> dict[str, Any]:
+    """Encode the day in packets of at most ``max_parts`` SMS, each a range of channels."""
+    key = generate_key("bench-site", key_id=1)
+    book = BaselineBook()
+    base_at = block.start - timedelta(seconds=HOUR)
+    for name, value in baselines.items():
+        book.record(name, base_at, value)
+    limit = parts_limit_bytes(max_parts)
+    body = sealed = parts = multipart = packets = 0
+    t = time.process_time()
+    columns = list(block.columns)
+    while columns:
+        low, high = 1, len(columns)
+        while low < high:  # the most columns that fit
+            mid = (low + high + 1) // 2
+            piece = ReadingBlock(block.start, block.step_s, block.count, tuple(columns[:mid]))
+            message = encode_block(piece, schema, book=book)
+            if len(seal_packet(message, key=key, seq=1, pad=False)) <= limit:
+                low = mid
+            else:
+                high = mid - 1
+        piece = ReadingBlock(block.start, block.step_s, block.count, tuple(columns[:low]))
+        message = encode_block(piece, schema, book=book)
+        packet = seal_packet(message, key=key, seq=packets + 1)
+        body += len(message.block) + 4
+        sealed += len(seal_packet(message, key=key, seq=packets + 1, pad=False))
+        parts += len(fragment_packet(packet, max_chars=SMS_CHARS))
+        multipart += _parts_multipart(seal_packet(message, key=key, seq=1, pad=False))
+        packets += 1
+        del columns[:low]
+    encode_s = time.process_time() - t
+    readings = sum(1 for c in block.columns for v in c.values if v is not None)
+    return {
+        "packets": packets,
+        "readings": readings,
+        "body_bytes": body,
+        "sealed_bytes": sealed,
+        "parts": parts,
+        "parts_multipart": multipart,
+        "readings_per_part": readings / parts,
+        "bytes_per_reading": body / readings,
+        "encode_ms": encode_s * 1000,
+        "decode_ms": 0.0,
+    }
+
+
+def parts_limit_bytes(max_parts: int) -> int:
+    """The largest unpadded packet that takes at most ``max_parts`` SMS."""
+    return SMS_BYTES if max_parts == 1 else max_parts * CHUNK_BYTES
+
+
 def naive(block: ReadingBlock) -> dict[str, Any]:
     """One 16-byte record per reading, base16, 5 records per 160-character SMS."""
     records = bytearray()
@@ -258,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
         ("day in 1 packet", lambda: measure(schema, block, baselines, per_packet_h=24)),
         ("day in 4 packets (6 h)", lambda: measure(schema, block, baselines, per_packet_h=6)),
         ("day in 24 packets (hourly)", lambda: measure(schema, block, baselines, per_packet_h=1)),
+        (
+            "day in packets of <= 8 SMS (channel ranges)",
+            lambda: measure_capped(schema, block, baselines, max_parts=8),
+        ),
         (
             "day in 1 packet, no DEFLATE",
             lambda: measure(schema, block, baselines, per_packet_h=24, compress=False),

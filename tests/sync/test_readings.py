@@ -268,10 +268,19 @@ def test_empty_column_and_channel_set_modes() -> None:
     every = ReadingBlock(START, HOUR, 1, tuple(Column(n, (10,)) for n in range(len(SCHEMA))))
     one = ReadingBlock(START, HOUR, 1, (Column(TEMP, (1,)),))
     empty_col = ReadingBlock(START, HOUR, 2, (Column(TEMP, (1, 2)), Column(ELEC, (None, None))))
+    sparse = ReadingBlock(START, HOUR, 1, (Column(0, (1,)), Column(2, (1,)), Column(4, (10,))))
     nothing = ReadingBlock(START, HOUR, 3, ())
-    for block in (every, one, empty_col, nothing):
-        assert decode_block(encode_block(block, SCHEMA), SCHEMA) == block
-    assert encode_block(every, SCHEMA, compress=False).block[0] >> 2 & 3 == 0
+    modes = []
+    for block in (every, one, empty_col, sparse, nothing):
+        message = encode_block(block, SCHEMA, compress=False)
+        assert decode_block(message, SCHEMA) == block
+        modes.append(message.block[0] >> 2 & 3)
+    assert modes == [0, 3, 1, 1, 1]  # every, range, then bitmaps (cheaper than lists here)
+    big = Schema([SchemaChannel("b", f"temp.{n}", "gauge", "°C", 0.1) for n in range(1, 300)])
+    far = ReadingBlock(START, HOUR, 1, (Column(1, (1,)), Column(250, (2,))))
+    message = encode_block(far, big, compress=False)
+    assert message.block[0] >> 2 & 3 == 2
+    assert decode_block(message, big) == far
 
 
 def test_to_sync_readings() -> None:

@@ -12,14 +12,16 @@ Block layout (the ``block`` of a DATA message, after its 4-byte schema hash)::
     |        |  Unix seconds)  | varint   | varint   | varint       | raw DEFLATE)        |
     +--------+-----------------+----------+----------+--------------+---------------------+
     flags: bit0 aggregated (index = hour_last, gauge = hour_mean), bit1 deflated,
-           bits2-3 channel set (0 every schema channel, 1 bitmap, 2 list), bits4-7 zero
+           bits2-3 channel set (0 every schema channel, 1 bitmap, 2 list, 3 range),
+           bits4-7 zero
     base_back: 0 = no baseline; k = index deltas start from the values at start - k*step_s
 
 Bit stream (most significant bit first; ``uvar`` = 6-bit length L then the L-1 bits
 below the leading 1; ``svar`` = uvar of the zigzag; ``pos`` = a step number in
 max(1, bitlen(count-1)) bits)::
 
-    channel set   mode 1: one bit per schema channel; mode 2: uvar n, n x uvar gap
+    channel set   mode 1: one bit per schema channel; mode 2: uvar n, n x uvar gap;
+                  mode 3: uvar first, uvar n (the channels first .. first+n-1)
     then per channel, in schema order:
       2  presence     0 every step, 1 bitmap of count bits follows, 2 none (column ends)
       1  resets       (index only)  a list of (pos, svar absolute value) follows
@@ -101,7 +103,7 @@ _QUALITY_CODES: Final[Mapping[str, int]] = {"estimated": 1, "suspect": 2}
 _QUALITY_NAMES: Final[Mapping[int, Quality]] = {1: "estimated", 2: "suspect"}
 _F_AGGREGATED: Final = 0x01
 _F_DEFLATED: Final = 0x02
-_SET_ALL, _SET_BITMAP, _SET_LIST = 0, 1, 2
+_SET_ALL, _SET_BITMAP, _SET_LIST, _SET_RANGE = 0, 1, 2, 3
 _P_ALL, _P_BITMAP, _P_NONE = 0, 1, 2
 
 
@@ -305,6 +307,10 @@ def encode_block(
 def _write_channel_set(bits: BitWriter, channels: Sequence[int], size: int) -> int:
     if len(channels) == size:
         return _SET_ALL
+    if channels and channels[-1] - channels[0] == len(channels) - 1:
+        bits.uvar(channels[0])
+        bits.uvar(len(channels))
+        return _SET_RANGE
     gaps = [c - p - 1 for p, c in zip([-1, *channels], channels, strict=False)]
     list_cost = uvar_bits(len(channels)) + sum(uvar_bits(g) for g in gaps)
     if size <= list_cost:
@@ -411,7 +417,7 @@ def decode_block(
         raise PacketError(Reason.UNKNOWN_SCHEMA, f"schema {message.schema_hash.hex()}")
     reader = Reader(message.block, what="DATA block")
     flags = reader.u8()
-    if flags & 0xF0 or flags >> 2 & 3 == 3:
+    if flags & 0xF0:
         raise reader.fail("reserved flag bits set")
     start = datetime.fromtimestamp(reader.uint(4), UTC)
     step_s = reader.varint()
@@ -453,6 +459,11 @@ def _read_channel_set(bits: BitReader, mode: int, size: int) -> list[int]:
         return list(range(size))
     if mode == _SET_BITMAP:
         return [number for number in range(size) if bits.flag()]
+    if mode == _SET_RANGE:
+        first, n = bits.uvar(), bits.uvar()
+        if first + n > size:
+            raise PacketError(Reason.BAD_BODY, "channel range beyond the schema")
+        return list(range(first, first + n))
     n = bits.uvar()
     if n > size:
         raise PacketError(Reason.BAD_BODY, "more channels than the schema has")
