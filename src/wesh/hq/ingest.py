@@ -11,8 +11,8 @@
   twice gives ``inserted=0`` the second time and leaves the rollups as they were.
 * **Bounded memory**: readings are consumed batch by batch from any iterable.
 * **Rejected** readings (invalid value, unknown site, box or channel, kind or unit that
-  disagrees with the channel) are counted and logged once per channel with the reason;
-  the rest of the batch is stored.
+  disagrees with the channel) are counted, and logged once per channel and reason (per
+  call); the rest of the batch is stored.
 * **Unknown channels** of a known box are created when ``auto_create=True`` (kind and unit
   from the reading path's grammar and the reading); unknown sites and boxes are always
   rejected: they come from the inventory (``wesh hq import``).
@@ -97,6 +97,8 @@ _INSERT_READING = text(
 
 Clock = Callable[[], float]
 
+#: Most distinct (channel, reason) warnings logged by one call.
+_MAX_WARNED: Final = 1000
 _I64: Final = (-(2**63), 2**63)
 _QUALITIES: Final = frozenset(("measured", "estimated", "suspect"))
 _AGGREGATES: Final = frozenset(("sample", "hour_mean", "hour_last"))
@@ -246,7 +248,7 @@ class _Batcher:
         resolver: ChannelResolver,
         *,
         auto_create: bool,
-        warned: set[str],
+        warned: set[tuple[str, str]],
     ) -> None:
         self.conn = conn
         self.resolver = resolver
@@ -259,8 +261,8 @@ class _Batcher:
     def _reject(self, reading: SyncReading, reason: str) -> None:
         self.rejected += 1
         key = f"{reading.site}/{reading.box}/{reading.path}"
-        if key not in self.warned:
-            self.warned.add(key)
+        if len(self.warned) < _MAX_WARNED and (key, reason) not in self.warned:
+            self.warned.add((key, reason))
             _LOG.warning("Ingest: readings of %s rejected: %s", key, reason)
 
     def _lookup(self, reading: SyncReading) -> ChannelInfo | str:
@@ -382,7 +384,7 @@ def _ingest_batch(
     resolver: ChannelResolver,
     *,
     auto_create: bool,
-    warned: set[str],
+    warned: set[tuple[str, str]],
 ) -> IngestResult:
     batcher = _Batcher(conn, resolver, auto_create=auto_create, warned=warned)
     batcher.build(batch)
@@ -425,7 +427,7 @@ def ingest(
     if batch_size < 1:
         raise UsageError(f"batch_size must be at least 1, not {batch_size}")
     resolver = resolver if resolver is not None else ChannelResolver()
-    warned: set[str] = set()
+    warned: set[tuple[str, str]] = set()
     total = IngestResult(0, 0, 0)
     iterator = iter(readings)
     while batch := list(itertools.islice(iterator, batch_size)):
