@@ -31,8 +31,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wesh.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from wesh.sync.crypto import KeyLike
 
 __all__ = [
     "KEY_BYTES",
@@ -253,8 +257,12 @@ class KeyRing:
         """Return the key of ``site``, if known."""
         return self._by_site.get(site)
 
-    def for_key_id(self, key_id: int) -> list[SiteKey]:
-        """Return the keys with this id (ids are random: two sites may share one)."""
+    def for_key_id(self, key_id: int) -> list[KeyLike]:
+        """Return the keys with this id (ids are random: two sites may share one).
+
+        (Typed as the codec's ``KeyLike`` so that a ring is its ``KeyLookup``; the items
+        are :class:`SiteKey`.)
+        """
         return list(self._by_id.get(key_id, ()))
 
     def sites(self) -> list[str]:
