@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -15,6 +18,7 @@ from wesh.hq.cli import format_quantity, hq, parse_period_bound
 from wesh.hq.db import make_engine
 from wesh.hq.migrate import head_revision
 from wesh.hq.models import Box, Building, RollupDay
+from wesh.hq.queries import consumption
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -183,3 +187,130 @@ def test_the_group_is_part_of_wesh(db: str) -> None:
     result = CliRunner().invoke(wesh_cli, ["hq", "init", "--db", db, "--lang", "en"])
     assert result.exit_code == 0, result.output
     assert "ready" in result.output
+
+
+# ----------------------------------------------------------------------------- consumption
+
+
+def _consumption(db: str, *args: str) -> Result:
+    return run("consumption", "--db", db, *args)
+
+
+def test_consumption_json_is_the_query_answer(estate: str) -> None:
+    result = _consumption(
+        estate, "--building", "B001", "--from", "2024-10-29", "--to", "2024-10-31", "--by", "day",
+        "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert {k: data[k] for k in ("building", "from", "to", "by", "kind")} == {
+        "building": "B001",
+        "from": "2024-10-29",
+        "to": "2024-10-31",
+        "by": "day",
+        "kind": None,
+    }
+    engine = make_engine(estate)
+    try:
+        expected = consumption(
+            engine, building="B001", start=date(2024, 10, 29), end=date(2024, 11, 1), by="day"
+        )
+    finally:
+        engine.dispose()
+    assert data["rows"] == [row.as_dict() for row in expected]
+    kinds = {row["kind"] for row in data["rows"]}
+    assert kinds == {"electricity", "cold_water", "hot_water", "heat", "gas", "other"}
+    assert len(data["rows"]) == 3 * (len(kinds) + 0)  # 3 days x one series a kind
+    assert all(row["value"] is not None for row in data["rows"])
+
+
+def test_consumption_table_in_french_and_english(estate: str) -> None:
+    args = ("--dwelling", "B001-L02", "--from", "2024-10", "--to", "2024-10", "--kind", "heat")
+    as_json = json.loads(_consumption(estate, *args, "--json").output)
+    (row,) = as_json["rows"]  # one month, one series
+    assert row["label"] == "2024-10" and row["unit"] == "Wh"
+    assert row["start"] == "2024-09-30T22:00:00+00:00"  # Paris midnight, summer time
+    french = _consumption(estate, *args)
+    assert french.exit_code == 0, french.output
+    assert "Consommation de logement B001-L02 du 2024-10-01 au 2024-10-31" in french.output
+    assert "chauffage (kWh)" in french.output
+    assert format_quantity(row["value"] / 1000, "fr", 1) in french.output
+    english = _consumption(estate, *args, "--lang", "en")
+    assert "Consumption of dwelling B001-L02 from 2024-10-01 to 2024-10-31" in english.output
+    assert "heat (kWh)" in english.output and "Total" in english.output
+    assert format_quantity(row["value"] / 1000, "en", 1) in english.output
+
+
+def test_consumption_csv_by_hour(estate: str) -> None:
+    result = _consumption(
+        estate, "--building", "B002", "--from", "2024-10-31", "--to", "2024-10-31", "--by",
+        "hour", "--kind", "cold_water", "--csv",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert len(rows) == 24
+    assert rows[0]["label"] == "2024-10-31T00:00+01:00"
+    assert {row["kind"] for row in rows} == {"cold_water"}
+    assert sum(float(row["value"]) for row in rows) > 0
+
+
+def test_consumption_per_m2(estate: str) -> None:
+    result = _consumption(
+        estate, "--building", "B001", "--from", "2024-10-29", "--to", "2024-10-31",
+        "--per-m2", "--kind", "electricity", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.output)["rows"]
+    assert row["dwellings"] == 3 and row["surface_m2"] > 0 and row["value_per_m2"] > 0
+    text = _consumption(
+        estate, "--building", "B001", "--from", "2024-10-29", "--to", "2024-10-31",
+        "--per-m2", "--kind", "electricity",
+    )  # fmt: skip
+    assert "électricité (kWh/m²)" in text.output
+    assert "(3 logements)" in text.output
+
+
+def test_consumption_beside_the_previous_year(estate: str) -> None:
+    result = _consumption(
+        estate, "--building", "B001", "--from", "2024-10-30", "--to", "2024-10-31", "--by",
+        "day", "--kind", "gas", "--compare-previous-year",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "année précédente" in result.output and "évolution" in result.output
+    assert "2024-10-30" in result.output and "gaz (m³)" in result.output
+    data = json.loads(
+        _consumption(
+            estate, "--building", "B001", "--from", "2024-10-30", "--to", "2024-10-31",
+            "--by", "day", "--kind", "gas", "--compare-previous-year", "--json",
+        ).output
+    )  # fmt: skip
+    assert [row["previous_label"] for row in data["rows"]] == ["2023-10-30", "2023-10-31"]
+    assert all(row["previous"] is None and row["change_pct"] is None for row in data["rows"])
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--from", "2024-10", "--to", "2024-10"], "exactement un de --dwelling"),
+        (["--building", "B001", "--residence", "R01", "--from", "2024-10", "--to", "2024-10"],
+         "exactement un de --dwelling"),
+        (["--dwelling", "B001-L01", "--from", "2024-10", "--to", "2024-10", "--per-m2"],
+         "--per-m2 ne s'applique qu'à un bâtiment"),
+        (["--building", "B001", "--from", "2024-10", "--to", "2024-10", "--by", "hour",
+          "--compare-previous-year"], "compare des jours ou des mois"),
+        (["--building", "B001", "--from", "2024-10", "--to", "2024-09"], "est avant --from"),
+        (["--building", "B001", "--from", "octobre", "--to", "2024-10"], "date invalide"),
+        (["--building", "B001", "--from", "2024-10", "--to", "2024-10", "--json", "--csv"],
+         "s'excluent"),
+    ],
+)  # fmt: skip
+def test_consumption_usage_errors(estate: str, args: list[str], expected: str) -> None:
+    result = _consumption(estate, *args)
+    assert result.exit_code == 2
+    assert expected in result.output
+
+
+def test_consumption_of_an_unknown_building(estate: str) -> None:
+    result = _consumption(estate, "--building", "B999", "--from", "2024-10", "--to", "2024-10")
+    assert result.exit_code == 1
+    assert "erreur : no building with code 'B999'" in result.output

@@ -24,6 +24,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
@@ -33,6 +34,7 @@ import click
 from wesh.errors import UsageError, WeshError
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from sqlalchemy import Engine
 
 __all__ = ["MESSAGES", "format_quantity", "hq", "message", "parse_period_bound"]
@@ -111,9 +113,30 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "kind.hot_water": {"fr": "eau chaude", "en": "hot water"},
     "kind.gas": {"fr": "gaz", "en": "gas"},
     "kind.heat": {"fr": "chauffage", "en": "heat"},
+    "kind.other": {"fr": "autre", "en": "other"},
+    "subject.dwelling": {"fr": "logement {code}", "en": "dwelling {code}"},
+    "subject.building": {"fr": "bâtiment {code}", "en": "building {code}"},
+    "subject.residence": {"fr": "résidence {code}", "en": "residence {code}"},
+    "per_m2_building": {
+        "fr": "--per-m2 ne s'applique qu'à un bâtiment (--building)",
+        "en": "--per-m2 only applies to a building (--building)",
+    },
+    "compare_or_per_m2": {
+        "fr": "--compare-previous-year et --per-m2 s'excluent",
+        "en": "--compare-previous-year and --per-m2 exclude each other",
+    },
+    "compare_by": {
+        "fr": "--compare-previous-year compare des jours ou des mois (--by day|month)",
+        "en": "--compare-previous-year compares days or months (--by day|month)",
+    },
+    "surface": {
+        "fr": "Surface des logements : {surface} m² ({dwellings} logements).",
+        "en": "Dwellings' surface: {surface} m² ({dwellings} dwellings).",
+    },
 }
 
-_KINDS = ("electricity", "cold_water", "hot_water", "gas", "heat")
+#: Kinds of index channels (what has a consumption).
+CONSUMPTION_KINDS = ("electricity", "cold_water", "hot_water", "gas", "heat", "other")
 
 
 def message(lang: Lang, key: str, **values: object) -> str:
@@ -377,6 +400,249 @@ def generate(
             replacements=format_quantity(report.meter_replacements, lang),
         )
     )
+
+
+# ----------------------------------------------------------------------------- consumption
+
+
+@hq.command()
+@click.option("--dwelling", help="A dwelling's code (e.g. B001-L12).")
+@click.option("--building", help="A building's code (e.g. B001).")
+@click.option("--residence", help="A residence's code (e.g. R01).")
+@click.option("--kind", type=click.Choice(CONSUMPTION_KINDS), help="One kind (default: all).")
+@click.option("--from", "start_text", required=True, help="First day: YYYY-MM-DD or YYYY-MM.")
+@click.option("--to", "end_text", required=True, help="Last day, included: YYYY-MM-DD or YYYY-MM.")
+@click.option(
+    "--by",
+    type=click.Choice(["hour", "day", "month"]),
+    default="month",
+    show_default=True,
+    help="Bucket size.",
+)
+@click.option(
+    "--compare-previous-year", is_flag=True, help="Each day or month beside a year earlier."
+)
+@click.option("--per-m2", is_flag=True, help="A building's dwellings per m² of their surface.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (raw units: Wh, L).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (raw units: Wh, L).")
+@_common
+def consumption(
+    *,
+    dwelling: str | None,
+    building: str | None,
+    residence: str | None,
+    kind: str | None,
+    start_text: str,
+    end_text: str,
+    by: str,
+    compare_previous_year: bool,
+    per_m2: bool,
+    as_json: bool,
+    as_csv: bool,
+    db: str | None,
+    lang: Lang,
+) -> None:
+    """Consumption of a dwelling, building or residence per hour, day or month."""
+    scopes = {"dwelling": dwelling, "building": building, "residence": residence}
+    given = [(level, code) for level, code in scopes.items() if code is not None]
+    if len(given) != 1:
+        raise click.UsageError(message(lang, "one_subject"))
+    if as_json and as_csv:
+        raise click.UsageError(message(lang, "json_or_csv"))
+    if compare_previous_year and per_m2:
+        raise click.UsageError(message(lang, "compare_or_per_m2"))
+    if per_m2 and building is None:
+        raise click.UsageError(message(lang, "per_m2_building"))
+    if compare_previous_year and by == "hour":
+        raise click.UsageError(message(lang, "compare_by"))
+    try:
+        first = parse_period_bound(start_text, end=False)
+    except ValueError:
+        raise click.BadParameter(message(lang, "bad_bound", text=start_text)) from None
+    try:
+        last = parse_period_bound(end_text, end=True)
+    except ValueError:
+        raise click.BadParameter(message(lang, "bad_bound", text=end_text)) from None
+    if last < first:
+        raise click.UsageError(message(lang, "bad_range", to=last, start=first))
+    query = _ConsumptionQuery(
+        level=given[0][0], code=given[0][1], kind=kind, first=first, last=last, by=by
+    )
+    engine = _engine(db)
+    try:
+        if compare_previous_year:
+            rows = _compare(engine, query)
+        elif per_m2:
+            rows = _per_m2(engine, query)
+        else:
+            rows = _plain(engine, query)
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(_dump_json({**query.as_dict(), "rows": rows}))
+    elif as_csv:
+        click.echo(_to_csv(rows), nl=False)
+    elif compare_previous_year:
+        _print_comparison(query, rows, lang)
+    else:
+        _print_pivot(query, rows, lang, per_m2=per_m2)
+
+
+@dataclass(frozen=True, slots=True)
+class _ConsumptionQuery:
+    level: str
+    code: str
+    kind: str | None
+    first: date
+    last: date  # included
+    by: str
+
+    def scope(self) -> dict[str, Any]:
+        return {self.level: self.code, "kind": self.kind}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            self.level: self.code,
+            "kind": self.kind,
+            "from": self.first.isoformat(),
+            "to": self.last.isoformat(),
+            "by": self.by,
+        }
+
+
+def _plain(engine: Engine, query: _ConsumptionQuery) -> list[dict[str, Any]]:
+    from wesh.hq.queries import consumption as run  # noqa: PLC0415
+
+    end = query.last + timedelta(days=1)
+    found = run(engine, **query.scope(), start=query.first, end=end, by=query.by)  # type: ignore[arg-type]
+    return [row.as_dict() for row in found]
+
+
+def _compare(engine: Engine, query: _ConsumptionQuery) -> list[dict[str, Any]]:
+    from wesh.hq.queries import previous_year  # noqa: PLC0415
+
+    end = query.last + timedelta(days=1)
+    found = previous_year(engine, **query.scope(), start=query.first, end=end, by=query.by)  # type: ignore[arg-type]
+    return [row.as_dict() for row in found]
+
+
+def _per_m2(engine: Engine, query: _ConsumptionQuery) -> list[dict[str, Any]]:
+    from wesh.hq.queries import building_average_per_m2  # noqa: PLC0415
+
+    end = query.last + timedelta(days=1)
+    found = building_average_per_m2(
+        engine,
+        building=query.code,
+        kind=query.kind,
+        start=query.first,
+        end=end,
+        by=query.by,  # type: ignore[arg-type]
+    )
+    return [row.as_dict() for row in found]
+
+
+def _series_title(kind: str, unit: str | None, lang: Lang, *, per_m2: bool = False) -> str:
+    name = message(lang, f"kind.{kind}") if f"kind.{kind}" in MESSAGES else kind
+    shown = _scaled(0.0, unit)[1]
+    if per_m2:
+        shown = f"{shown}/m²"
+    return f"{name} ({shown})" if shown else name
+
+
+def _cell(value: float | None, unit: str | None, lang: Lang, *, per_m2: bool = False) -> str:
+    if value is None:
+        return "—"
+    scaled, _, decimals = _scaled(value, unit)
+    return format_quantity(scaled, lang, decimals + (2 if per_m2 else 0))
+
+
+def _title(query: _ConsumptionQuery, lang: Lang) -> str:
+    subject = message(lang, f"subject.{query.level}", code=query.code)
+    return message(lang, "title.consumption", subject=subject, start=query.first, end=query.last)
+
+
+def _print_pivot(
+    query: _ConsumptionQuery, rows: list[dict[str, Any]], lang: Lang, *, per_m2: bool
+) -> None:
+    from rich.table import Table  # noqa: PLC0415
+
+    subject = message(lang, f"subject.{query.level}", code=query.code)
+    series = sorted(
+        dict.fromkeys((row["kind"], row["unit"]) for row in rows),
+        key=lambda item: (_kind_order(item[0]), item[1] or ""),
+    )
+    if not series:
+        click.echo(message(lang, "none.consumption", subject=subject))
+        return
+    key = "value_per_m2" if per_m2 else "value"
+    periods = list(dict.fromkeys(row["label"] for row in rows))
+    values = {(row["kind"], row["unit"], row["label"]): row[key] for row in rows}
+    click.echo(_title(query, lang))
+    table = Table()
+    table.add_column(message(lang, "col.period"))
+    for kind, unit in series:
+        table.add_column(_series_title(kind, unit, lang, per_m2=per_m2), justify="right")
+    for period in periods:
+        cells = [values.get((kind, unit, period)) for kind, unit in series]
+        table.add_row(
+            period,
+            *(_cell(v, u, lang, per_m2=per_m2) for v, (_, u) in zip(cells, series, strict=True)),
+        )
+    totals = []
+    for kind, unit in series:
+        known = [values[kind, unit, p] for p in periods if values.get((kind, unit, p)) is not None]
+        totals.append(_cell(sum(known), unit, lang, per_m2=per_m2) if known else "—")
+    table.add_section()
+    table.add_row(message(lang, "total"), *totals)
+    _console().print(table)
+    if per_m2 and rows:
+        first = rows[0]
+        click.echo(
+            message(
+                lang,
+                "surface",
+                surface=format_quantity(first["surface_m2"], lang, 1),
+                dwellings=first["dwellings"],
+            )
+        )
+
+
+def _print_comparison(query: _ConsumptionQuery, rows: list[dict[str, Any]], lang: Lang) -> None:
+    from rich.table import Table  # noqa: PLC0415
+
+    if not rows:
+        subject = message(lang, f"subject.{query.level}", code=query.code)
+        click.echo(message(lang, "none.consumption", subject=subject))
+        return
+    click.echo(_title(query, lang))
+    table = Table()
+    for key in ("col.period", "col.kind", "col.consumption", "col.previous", "col.change"):
+        table.add_column(
+            message(lang, key), justify="left" if key in ("col.period", "col.kind") else "right"
+        )
+    for row in rows:
+        change = row["change_pct"]
+        table.add_row(
+            row["label"],
+            _series_title(row["kind"], row["unit"], lang),
+            _cell(row["value"], row["unit"], lang),
+            _cell(row["previous"], row["unit"], lang),
+            "—"
+            if change is None
+            else f"{'+' if change > 0 else ''}{format_quantity(change, lang, 1)} %",
+        )
+    _console().print(table)
+
+
+def _kind_order(kind: str) -> int:
+    return CONSUMPTION_KINDS.index(kind) if kind in CONSUMPTION_KINDS else len(CONSUMPTION_KINDS)
+
+
+def _console() -> Console:
+    """Return a console as wide as the terminal, or wide enough not to wrap when redirected."""
+    from rich.console import Console  # noqa: PLC0415
+
+    return Console(width=None if _stdout_is_terminal() else 200)
 
 
 def _to_csv(rows: list[dict[str, Any]]) -> str:
