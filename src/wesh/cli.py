@@ -14,6 +14,7 @@ from wesh import __version__
 from wesh.errors import WeshError
 from wesh.hq.cli import hq
 from wesh.sim.cli import sim
+from wesh.sync.cli import sync
 from wesh.tic.cli import tic
 from wesh.wes.cli import wes
 
@@ -30,6 +31,7 @@ cli.add_command(tic)
 cli.add_command(wes)
 cli.add_command(sim)
 cli.add_command(hq)
+cli.add_command(sync)
 
 
 @cli.command()
