@@ -42,7 +42,8 @@ _SUMMARY = re.compile(
     r"(?P<polls>\d+) polls in (?P<elapsed>[\d.]+) s \([\d.]+/s\), (?P<samples>\d+) samples, "
     r"(?P<failed>\d+) failed, "
     r"(?P<timeouts>\d+) timed out, (?P<skipped>\d+) slots skipped; lag p50 (?P<p50>[\d.]+) s, "
-    r"p99 (?P<p99>[\d.]+) s, max (?P<max>[\d.]+) s"
+    r"p99 (?P<p99>[\d.]+) s, max (?P<max>[\d.]+) s; "
+    r"poll time p50 (?P<took50>[\d.]+) s, p99 (?P<took99>[\d.]+) s"
 )
 
 
@@ -69,6 +70,8 @@ class Window:
     p50: float
     p99: float
     max: float
+    took50: float
+    took99: float
     up: int
 
 
@@ -254,6 +257,8 @@ def _summaries(log: Path) -> list[Window]:
                 p50=float(match["p50"]),
                 p99=float(match["p99"]),
                 max=float(match["max"]),
+                took50=float(match["took50"]),
+                took99=float(match["took99"]),
                 up=int(match["up"]),
             )
         )
@@ -277,6 +282,8 @@ def figures(result: Run) -> dict[str, float | str]:
         "lag_p50_s": statistics.median(w.p50 for w in windows) if windows else float("nan"),
         "lag_p99_s": max((w.p99 for w in windows), default=float("nan")),
         "lag_max_s": max((w.max for w in windows), default=float("nan")),
+        "poll_time_p50_s": statistics.median(w.took50 for w in windows) if windows else 0.0,
+        "poll_time_p99_s": max((w.took99 for w in windows), default=float("nan")),
         "cpu_pct": 100 * result.cpu_s / result.wall_s if result.wall_s else 0.0,
         "cpu_ms_per_poll": 1000 * result.cpu_s / polls if polls else float("nan"),
         "rss_mb": max(result.rss_mb, default=0.0),
@@ -304,6 +311,10 @@ def report(result: Run, f: dict[str, float | str]) -> None:
         f"  lag          p50 {float(f['lag_p50_s']) * 1000:.0f} ms, "
         f"p99 {float(f['lag_p99_s']) * 1000:.0f} ms (worst window), "
         f"max {float(f['lag_max_s']) * 1000:.0f} ms"
+    )
+    print(
+        f"  poll time    p50 {float(f['poll_time_p50_s']) * 1000:.0f} ms, "
+        f"p99 {float(f['poll_time_p99_s']) * 1000:.0f} ms (start to answer, simulator included)"
     )
     print(
         f"  weshd        CPU {f['cpu_pct']:.0f} % of one core "

@@ -249,6 +249,7 @@ def test_global_concurrency_limit_is_respected_and_waiting_counts_as_lag() -> No
     stats = poller.stats(take_lags=True)
     # 50 polls of 0.5 s a second need 25 slots, only 5 exist: polls queue and lag
     assert max(stats.lags_s) > 1.0
+    assert stats.durations_s and all(abs(d - 0.5) < 1e-6 for d in stats.durations_s)
     assert stats.polls == pytest.approx(5 / 0.5 * 60, rel=0.05)
 
 

@@ -170,6 +170,7 @@ class Gateway:
         self.api: ApiServers | None = None
         self._lags_for_metrics = array("d")
         self._lags_for_log = array("d")
+        self._durations_for_log = array("d")
         self._reloads = 0
 
     @classmethod
@@ -511,9 +512,13 @@ class Gateway:
         if poller is None:
             return None
         stats = poller.stats(take_lags=True)
-        for window in (self._lags_for_metrics, self._lags_for_log):
+        for window, values in (
+            (self._lags_for_metrics, stats.lags_s),
+            (self._lags_for_log, stats.lags_s),
+            (self._durations_for_log, stats.durations_s),
+        ):
             if len(window) < _MAX_LAGS:
-                window.extend(stats.lags_s[: _MAX_LAGS - len(window)])
+                window.extend(values[: _MAX_LAGS - len(window)])
         return stats
 
     def _metrics_counters(self) -> PollerStats:
@@ -533,25 +538,37 @@ class Gateway:
                 continue
             now = loop.time()
             lags, self._lags_for_log = self._lags_for_log, array("d")
+            durations, self._durations_for_log = self._durations_for_log, array("d")
             # in a thread: the store's lock may be held by a batch being written
             store_stats = await asyncio.to_thread(self.store.stats)
-            self._log_summary(stats, previous, now - since, lags, store_stats.queue_depth)
+            self._log_summary(
+                stats,
+                previous,
+                elapsed_s=now - since,
+                lags=lags,
+                durations=durations,
+                queue_depth=store_stats.queue_depth,
+            )
             previous, since = stats, now
 
     @staticmethod
     def _log_summary(
         stats: PollerStats,
         previous: PollerStats,
+        *,
         elapsed_s: float,
         lags: Sequence[float],
+        durations: Sequence[float],
         queue_depth: int,
     ) -> None:
         polls = stats.polls - previous.polls
         summary = lag_summary(lags) or (0.0, 0.0, 0.0)
+        took = lag_summary(durations) or (0.0, 0.0, 0.0)
         _LOG.info(
             "Polling summary: %d boxes (%d up, %d down); %d polls in %.1f s (%.1f/s), "
             "%d samples, %d failed, %d timed out, %d slots skipped; lag p50 %.3f s, "
-            "p99 %.3f s, max %.3f s; store queue %d, pending %d",
+            "p99 %.3f s, max %.3f s; poll time p50 %.3f s, p99 %.3f s; store queue %d, "
+            "pending %d",
             stats.boxes,
             stats.boxes_up,
             stats.boxes_down,
@@ -563,6 +580,8 @@ class Gateway:
             stats.timeouts - previous.timeouts,
             stats.skipped_slots - previous.skipped_slots,
             *summary,
+            took[0],
+            took[1],
             queue_depth,
             stats.pending_samples,
         )

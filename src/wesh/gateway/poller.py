@@ -163,7 +163,12 @@ class _Edge:
 
 @dataclass(frozen=True, slots=True)
 class PollerStats:
-    """Counters since the poller started; ``lags_s``: the lags handed over by ``stats()``."""
+    """Counters since the poller started, and the lags and durations handed over.
+
+    ``stats(take_lags=True)`` hands over the lag of each poll started (``lags_s``) and
+    the duration of each poll completed (``durations_s``, from its start to the answer
+    or the error) since the previous such call.
+    """
 
     boxes: int
     boxes_up: int
@@ -175,6 +180,7 @@ class PollerStats:
     samples: int
     pending_samples: int
     lags_s: tuple[float, ...] = field(default=(), repr=False)
+    durations_s: tuple[float, ...] = field(default=(), repr=False)
 
 
 class Poller:
@@ -249,6 +255,7 @@ class Poller:
         self._skipped = 0
         self._samples = 0
         self._lags = array("d")
+        self._durations = array("d")
         self._store_failing = False
 
     # ----------------------------------------------------------------- public API
@@ -382,8 +389,10 @@ class Poller:
     def stats(self, *, take_lags: bool = False) -> PollerStats:
         """Return the counters; with ``take_lags`` also hand over (and reset) the lag window."""
         lags: tuple[float, ...] = ()
+        durations: tuple[float, ...] = ()
         if take_lags:
             lags, self._lags = tuple(self._lags), array("d")
+            durations, self._durations = tuple(self._durations), array("d")
         runs = self._runs.values()
         return PollerStats(
             boxes=len(self._runs),
@@ -396,6 +405,7 @@ class Poller:
             samples=self._samples,
             pending_samples=self._pending_count,
             lags_s=lags,
+            durations_s=durations,
         )
 
     async def flush(self) -> None:
@@ -480,6 +490,8 @@ class Poller:
                 recovering = run.consecutive_failures > 0
                 ok = await self._poll_once(box_id, run)
             now = loop.time()
+            if len(self._durations) < _MAX_LAG_WINDOW:
+                self._durations.append(now - started)
             interval = run.config.poll_interval_s
             if ok and recovering:  # back on the grid after the backoff
                 run.slot = next_slot(now, origin=run.origin, interval_s=interval)
