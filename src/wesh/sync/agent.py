@@ -110,6 +110,7 @@ _QUALITY_NAME: Final = ("measured", "estimated", "suspect")
 _HOUR, _SAMPLE = 0, 1  # item families
 _PRIO_ALARM, _PRIO_CONTROL, _PRIO_DATA = 0, 1, 2
 _MAX_ALARM_TEXT: Final = 120  # UTF-8 bytes of an alarm's message that travel
+_SEQ_BLOCK: Final = 32  # numbers reserved at a time (a restart skips at most this many)
 
 
 class OutboundQueue(Protocol):
@@ -233,6 +234,7 @@ class AgentStatus:
     site: str
     reading_cursor: int
     event_cursor: int
+    store_acked_upto: int
     open_hours: int
     items_waiting: int
     items_in_flight: int
@@ -432,6 +434,7 @@ def _status_of(state: _State, *, budget: int | None) -> AgentStatus:
         site=str(state.meta("site", "")),
         reading_cursor=int(state.meta("reading_cursor", 0)),
         event_cursor=int(state.meta("event_cursor", 0)),
+        store_acked_upto=int(state.meta("store_acked_upto", 0)),
         open_hours=int(state.one("SELECT count(*) FROM accum")),
         items_waiting=int(waiting[0]),
         items_in_flight=int(state.one("SELECT count(*) FROM items WHERE packet_seq IS NOT NULL")),
@@ -511,6 +514,7 @@ class SyncAgent:
         self._budget_warned_day: str | None = None
         self._pending_replies: list[ReplyMessage] = []
         self._steps_hint: dict[int, int] = {}
+        self._link_down = False
         self._partial_resends: list[tuple[int, list[int]]] = []
         self._closed = False
         self._base_schema = schema
@@ -531,7 +535,9 @@ class SyncAgent:
             state.set_meta(conn, "key_id", self._key.key_id)
             # a STATUS soon: its low_seq settles the numbers left unused before the restart
             state.set_meta(conn, "status_due_ms", 0)
-        self._reservation = SeqReservation(next_seq=int(state.meta("seq_reserved", 0)) + 1)
+        self._reservation = SeqReservation(
+            next_seq=int(state.meta("seq_reserved", 0)) + 1, block=_SEQ_BLOCK
+        )
         window = state.meta("down_window")
         self._down = (
             ReplayWindow.from_dict(json.loads(window)) if window is not None else ReplayWindow()
@@ -931,14 +937,14 @@ class SyncAgent:
                 box,
                 channel,
             )
-            sent = await self._send_new(
+            stored = await self._send_new(
                 alarm,
                 prio=_PRIO_ALARM,
                 now=now,
                 link="UPDATE alarms SET packet_seq = ? WHERE event_seq = ?",
                 link_args=(int(event_seq),),
             )
-            if not sent:
+            if not stored or self._link_down:
                 return
 
     async def _send_control(self, now: datetime) -> None:
@@ -949,14 +955,17 @@ class SyncAgent:
         )
         for schema_hash, canonical in schemas:
             message = SchemaMessage(bytes(schema_hash), bytes(canonical))
-            if not await self._send_new(
+            stored = await self._send_new(
                 message, prio=_PRIO_CONTROL, now=now, schema_hash=bytes(schema_hash)
-            ):
+            )
+            if not stored or self._link_down:
                 return
         while self._pending_replies:
             if not await self._send_new(self._pending_replies[0], prio=_PRIO_CONTROL, now=now):
                 return
             self._pending_replies.pop(0)
+            if self._link_down:
+                return
         if self._now_ms() >= int(self._state.meta("status_due_ms", 0)):
             await self._send_status(now)
 
@@ -1006,8 +1015,7 @@ class SyncAgent:
             low_seq=low_seq,
         )
         interval_s = float(self._state.meta("status_interval_s", self.config.status_interval_s))
-        sent = await self._send_new(status, prio=_PRIO_CONTROL, now=now)
-        if sent:
+        if await self._send_new(status, prio=_PRIO_CONTROL, now=now):
             with self._state.tx() as conn:
                 self._state.set_meta(conn, "status_due_ms", self._now_ms() + int(interval_s * 1000))
 
@@ -1042,6 +1050,8 @@ class SyncAgent:
             ):
                 break
             sent_any = True
+            if self._link_down:
+                break
         if sent_any:
             with self._state.tx() as conn:
                 self._state.set_meta(conn, "last_upload_ms", self._now_ms())
@@ -1184,7 +1194,11 @@ class SyncAgent:
         link_args: tuple[int, ...] = (),
         schema_hash: bytes | None = None,
     ) -> bool:
-        """Seal, store and send a new packet; ``False`` when the budget or link refused it."""
+        """Seal, store and send a new packet; ``False`` when the budget refused it.
+
+        A stored packet whose sending failed (the link is down: ``self._link_down``) is
+        sent again later, like a lost one.
+        """
         texts_needed = self._texts_for(len(message.encode()) + 1 + OVERHEAD_BYTES)
         if texts_needed > self._budget_left(prio, now):
             self._note_budget_blocked(now)
@@ -1232,7 +1246,9 @@ class SyncAgent:
             try:
                 await self._transport.send(self.config.hq_peer, texts[index])
             except TransientError as exc:
-                _LOG.warning("Sync agent: transport down, packet %d waits: %s", seq, exc)
+                if not self._link_down:
+                    self._link_down = True
+                    _LOG.warning("Sync agent: transport down, packets wait: %s", exc)
                 with self._state.tx() as conn:
                     self._state.bump(conn, "send_errors")
                     conn.execute(
@@ -1242,6 +1258,9 @@ class SyncAgent:
                 break
             sms += sms_parts(texts[index])
             sent += 1
+            if self._link_down:
+                self._link_down = False
+                _LOG.info("Sync agent: transport back")
         if sms:
             with self._state.tx() as conn:
                 self._count_sms(conn, sms, now)
@@ -1287,6 +1306,8 @@ class SyncAgent:
                 )
                 self._state.bump(conn, "packets_resent")
             await self._transmit(int(seq), texts, range(len(texts)), now)
+            if self._link_down:
+                return
 
     def _reencode(self, seq: int, *, absolute: bool) -> None:
         """Give a DATA packet's items back to the packer (they go again under a new number)."""

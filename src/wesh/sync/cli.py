@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from wesh.errors import ConfigError, UsageError
+from wesh.errors import ConfigError, ConnectionFailed, UsageError
 
 if TYPE_CHECKING:
     from wesh.gateway.config import GatewayConfig
@@ -132,6 +132,8 @@ async def _open_transport(
         username=options["mqtt_user"],
         password=password,
     ) as mqtt:
+        with contextlib.suppress(ConnectionFailed):  # it keeps trying; packets wait meanwhile
+            await mqtt.wait_connected(10.0)
         yield mqtt
 
 
@@ -176,6 +178,7 @@ def _stop_on_signals(stop: Callable[[], None], seconds: float | None) -> asyncio
 @click.option("--sample-grid", type=int, default=60, show_default=True, help="Seconds.")
 @click.option("--budget", type=click.IntRange(0), default=200, show_default=True, help="SMS/day.")
 @click.option("--retry-initial", type=float, default=900.0, show_default=True, help="Seconds.")
+@click.option("--retry-max", type=float, default=6 * 3600.0, show_default=True, help="Seconds.")
 @click.option("--status-interval", type=float, default=6 * 3600.0, show_default=True)
 @click.option("--close-delay", type=float, default=600.0, show_default=True, help="Seconds.")
 @_transport_options
@@ -211,7 +214,7 @@ def _agent_config(config: GatewayConfig, options: dict[str, Any]) -> Any:  # noq
         sample_grid_s=options["sample_grid"],
         sms_budget_per_day=options["budget"] if gammu else 0,
         retry_initial_s=options["retry_initial"],
-        retry_max_s=max(options["retry_initial"], 6 * 3600.0),
+        retry_max_s=max(options["retry_initial"], options["retry_max"]),
         status_interval_s=options["status_interval"],
         close_delay_s=options["close_delay"],
         max_chars=160 if gammu else None,
@@ -308,6 +311,13 @@ async def _stop_gateway(gateway: Any, task: asyncio.Task[None]) -> None:  # noqa
     help="Receiver state file.",
 )
 @click.option("--ack-delay", type=float, default=10.0, show_default=True, help="Seconds.")
+@click.option(
+    "--ack-min-interval",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="At most one ACK per site this often (seconds).",
+)
 @_transport_options
 def receiver(
     db_url: str | None, sqlite_sink: Path | None, auto_create: bool, **options: object
@@ -333,7 +343,10 @@ async def _run_receiver(
         raise ConfigError("no site key in the key directory", where=str(options["key_dir"]))
     gammu = options["transport"] == "gammu"
     config = ReceiverConfig(
-        ack_delay_s=options["ack_delay"], max_chars=160 if gammu else None, pad=gammu
+        ack_delay_s=options["ack_delay"],
+        ack_min_interval_s=options["ack_min_interval"],
+        max_chars=160 if gammu else None,
+        pad=gammu,
     )
     async with contextlib.AsyncExitStack() as stack:
         sink: ReadingSink
@@ -411,6 +424,10 @@ def _print_agent(agent: dict[str, Any]) -> None:
     acked = "acknowledged" if agent["schema_acknowledged"] else "not acknowledged yet"
     click.echo(f"  schema {schema}: {acked}; last ACK {agent['last_ack_at'] or 'never'}")
     counters = ", ".join(f"{k} {v}" for k, v in sorted(agent["counters"].items()))
+    click.echo(
+        f"  weshd queue: read up to seq {agent['reading_cursor']}, acknowledged up to "
+        f"{agent['store_acked_upto']}"
+    )
     click.echo(f"  counters: {counters or '-'}")
 
 

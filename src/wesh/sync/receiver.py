@@ -458,7 +458,7 @@ class SyncReceiver:
         ):
             with contextlib.suppress(PacketError):
                 schemas[bytes(schema_hash)] = Schema.from_canonical(bytes(canonical))
-        state = _Site(window, SeqReservation(next_seq=int(reserved) + 1), peer, schemas)
+        state = _Site(window, SeqReservation(next_seq=int(reserved) + 1, block=32), peer, schemas)
         self._sites[site] = state
         return state
 
