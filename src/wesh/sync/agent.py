@@ -406,6 +406,11 @@ class _State:
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
         self._meta[key] = value
 
+    def delete_meta(self, conn: sqlite3.Connection, *keys: str) -> None:
+        conn.executemany("DELETE FROM meta WHERE key = ?", [(key,) for key in keys])
+        for key in keys:
+            self._meta.pop(key, None)
+
     def bump(self, conn: sqlite3.Connection, name: str, by: int = 1) -> None:
         if by:
             key = f"count.{name}"
@@ -558,7 +563,7 @@ class SyncAgent:
         conn.execute("UPDATE alarms SET packet_seq = NULL WHERE acked = 0")
         conn.execute("DELETE FROM packets")
         conn.execute("UPDATE schemas SET acked = 0")
-        conn.execute("DELETE FROM meta WHERE key IN ('seq_reserved', 'down_window')")
+        self._state.delete_meta(conn, "seq_reserved", "down_window")
 
     def close(self) -> None:
         """Close the state file (idempotent); the agent must not be running."""
@@ -1194,11 +1199,13 @@ class SyncAgent:
         link_args: tuple[int, ...] = (),
         schema_hash: bytes | None = None,
     ) -> bool:
-        """Seal, store and send a new packet; ``False`` when the budget refused it.
+        """Seal, store and send a new packet; ``False`` when the budget or link refused it.
 
         A stored packet whose sending failed (the link is down: ``self._link_down``) is
         sent again later, like a lost one.
         """
+        if self._link_down:
+            return False  # the packets in flight probe the link; nothing new meanwhile
         texts_needed = self._texts_for(len(message.encode()) + 1 + OVERHEAD_BYTES)
         if texts_needed > self._budget_left(prio, now):
             self._note_budget_blocked(now)
