@@ -8,6 +8,8 @@ paced at the line rate, to stdout, a file or a new pty::
 
     wesh tic simulate --frames 20 --speed 0 | wesh tic decode - --json
     wesh tic simulate --pty --mode standard      # prints /dev/pts/N on stderr
+
+``wesh tic demo`` decodes four simulated meters live, for a short while.
 """
 
 from __future__ import annotations
@@ -437,3 +439,24 @@ def simulate(
             pace(chunks, _writer(file), speed=speed)
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
+
+
+# ---------------------------------------------------------------------- demo
+
+
+@tic.command("demo")
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Stop after this many seconds (default 15).",
+)
+def demo_command(seconds: float | None) -> None:
+    """Decode four simulated meters live (both modes, single- and three-phase).
+
+    On a terminal the tables are redrawn as frames arrive; otherwise the tables are
+    printed once, at the end.
+    """
+    from wesh.tic.demo import run_demo  # noqa: PLC0415 - Rich Live only when asked for
+
+    run_demo(seconds=seconds)

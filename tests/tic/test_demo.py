@@ -1,3 +1,5 @@
+"""The TIC live-decoding demo (`wesh tic demo`, the first part of `wesh demo`)."""
+
 from __future__ import annotations
 
 import io
@@ -7,7 +9,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from wesh.cli import cli
-from wesh.demo import DEFAULT_SECONDS, run_demo
+from wesh.tic.demo import DEFAULT_SECONDS, run_demo
 
 NAMES = [
     "Logement 12 · historique HC",
@@ -79,7 +81,9 @@ def test_live_display_on_a_terminal() -> None:
     assert "frames ok/bad" in out
 
 
-def test_demo_command() -> None:
-    result = CliRunner().invoke(cli, ["demo", "--seconds", "0.3"], catch_exceptions=False)
+def test_tic_demo_command() -> None:
+    result = CliRunner().invoke(cli, ["tic", "demo", "--seconds", "0.3"], catch_exceptions=False)
     assert result.exit_code == 0
-    assert "wesh demo" in result.stdout
+    assert "TIC meters decoded live" in result.stdout
+    for name in NAMES:
+        assert name in result.stdout
