@@ -420,6 +420,18 @@ class SyncReceiver:
             for peer, reason, count in self._db.rows("SELECT peer, reason, count FROM rejects")
         }
 
+    def quarantined(self, site: str) -> list[tuple[int, str, bytes]]:
+        """Return the authenticated packets of ``site`` that could not be read.
+
+        Each as ``(seq, reason, packet bytes)``, oldest first.
+        """
+        return [
+            (int(seq), str(reason), bytes(packet))
+            for seq, reason, packet in self._db.rows(
+                "SELECT seq, reason, packet FROM quarantine WHERE site = ? ORDER BY id", (site,)
+            )
+        ]
+
     def asked(self, site: str, *, limit: int = 100) -> list[tuple[datetime, str, str]]:
         """Return the latest requests sent to ``site`` (fragments, schemas), newest first."""
         return [
@@ -587,7 +599,7 @@ class SyncReceiver:
         last_status: str | None = None
         try:
             if isinstance(message, DataMessage):
-                result = self._data(site, state, message, baselines, mono)
+                result = self._data(site, state, opened, packet, baselines)
                 if result is None:
                     return
                 counts.update(result)
@@ -637,11 +649,15 @@ class SyncReceiver:
         self,
         site: str,
         state: _Site,
-        message: DataMessage,
+        opened: OpenedPacket,
+        packet: bytes,
         baselines: list[tuple[str, int, int | float]],
-        mono: float,
     ) -> dict[str, int] | None:
         """Decode and hand over a DATA message; ``None``: not accepted (yet)."""
+        message = opened.message
+        assert isinstance(message, DataMessage)  # noqa: S101 - dispatched on its type
+        seq = opened.seq
+        mono = self._clock().timestamp()
         schema = state.schemas.get(message.schema_hash)
         if schema is None:
             self._ask_schema(site, state, message.schema_hash, mono)
@@ -654,7 +670,8 @@ class SyncReceiver:
                 self._count(site, "not_decodable")
                 _LOG.debug("Sync receiver: %s DATA not decodable yet: %s", site, exc)
                 return None
-            raise
+            self._quarantine(site, seq, exc.reason.value, packet)
+            return {"quarantined": 1}
         readings = to_sync_readings(block, schema, site)
         result = self._sink.ingest(readings)
         for reading in iter_readings(block, schema):
