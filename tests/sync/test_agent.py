@@ -6,6 +6,8 @@ the codec, and a real receiver (on an in-memory sink) answers when a test needs 
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import random
 from collections.abc import Iterator
@@ -14,9 +16,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from tests.gateway._vtime import run_virtual
 from tests.sync._fakes import NOW, Clock, FakeTransport, bodies, message, open_all
 from tests.sync._sync_data import SITE, make_sample
+from wesh.cli import cli
 from wesh.errors import UsageError
 from wesh.gateway.channels import GatewayEvent
 from wesh.gateway.store import Store
@@ -37,6 +42,7 @@ from wesh.sync.packet import (
     StatusMessage,
     seal_packet,
 )
+from wesh.sync.pair import run_sync_pair
 from wesh.sync.readings import decode_block, iter_readings
 from wesh.sync.receiver import ReceiverConfig, SyncReceiver
 from wesh.sync.schema import Schema, SchemaChannel
@@ -534,3 +540,63 @@ def test_bad_configurations_are_refused(tmp_path: Path) -> None:
             rig.open(key=generate_key("other-site"))
     finally:
         rig.close()
+
+
+def test_run_sync_pair_quick_configs_carry_samples_within_a_virtual_minute(tmp_path: Path) -> None:
+
+    async def scenario() -> tuple[int, int, int]:
+        loop = asyncio.get_running_loop()
+        clock = loop.wall  # type: ignore[attr-defined]
+        with Store.open(tmp_path / "weshd.sqlite3", clock=clock) as store:
+            start = clock().replace(second=0, microsecond=0)
+            store.add_samples(
+                [make_sample(TEMP, start - timedelta(minutes=m), 20.0 + m / 10) for m in range(10)]
+            )
+            with SqliteSink(tmp_path / "sink.sqlite3") as sink:
+                async with run_sync_pair(
+                    queue=store,
+                    site=SITE,
+                    schema=SCHEMA,
+                    sink=sink,
+                    state_dir=tmp_path,
+                    clock=clock,
+                ) as pair:
+                    await asyncio.sleep(60)
+                    stats = pair.stats()
+                return sink.count(), store.queue_depth(), stats.texts_up
+
+    count, depth, texts_up = run_virtual(scenario)
+    assert (count, depth) == (10, 0)
+    assert texts_up >= 3  # schema, status, data
+
+
+def test_cli_keygen_and_status(tmp_path: Path) -> None:
+
+    runner = CliRunner()
+    result = runner.invoke(cli, ["sync", "keygen", SITE, "--dir", str(tmp_path / "keys")])
+    assert result.exit_code == 0, result.output
+    assert "site-a.key" in result.output
+    assert oct((tmp_path / "keys" / "site-a.key").stat().st_mode & 0o777) == "0o600"
+    again = runner.invoke(cli, ["sync", "keygen", SITE, "--dir", str(tmp_path / "keys")])
+    assert isinstance(again.exception, UsageError)
+    rig = Rig(tmp_path)
+    try:
+        rig.add(TEMP, NOW - timedelta(hours=3), 20.0)
+        rig.add(TEMP, NOW + timedelta(minutes=1), 20.0)
+        asyncio.run(rig.agent.step())
+    finally:
+        rig.close()
+    result = runner.invoke(
+        cli, ["sync", "status", "--agent-state", str(tmp_path / "agent.sqlite3"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["agent"]["site"] == SITE
+    assert report["agent"]["open_hours"] == 1
+    assert report["agent"]["items_waiting"] == 1  # the schema is not acknowledged yet
+    assert report["agent"]["packets_in_flight"] == 2
+    text = runner.invoke(cli, ["sync", "status", "--agent-state", str(tmp_path / "agent.sqlite3")])
+    assert "Site site-a (agent)" in text.output
+    assert "1 hour(s) still open" in text.output
+    missing = runner.invoke(cli, ["sync", "status"])
+    assert isinstance(missing.exception, UsageError)
