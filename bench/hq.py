@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Engine, select  # noqa: E402
-from tests.hq.servers import STARTERS, PrivateServer, ServerUnavailable  # noqa: E402
+from tests.hq.servers import STARTERS, PrivateServer, ServerFailed, ServerUnavailable  # noqa: E402
 
 from wesh.hq.db import make_engine  # noqa: E402
 from wesh.hq.generate import GenerateOptions, generate  # noqa: E402
@@ -262,7 +262,7 @@ def main() -> int:
         for kind in args.engines.split(","):
             try:
                 dbs = Databases(kind, Path(workdir))
-            except ServerUnavailable as exc:
+            except (ServerUnavailable, ServerFailed) as exc:
                 notes.append(f"{kind}: skipped ({exc})")
                 print(f"{kind}: skipped ({exc})", flush=True)
                 continue
