@@ -1354,6 +1354,7 @@ class SyncAgent:
             if packet is None:
                 return
             opened = open_packet(packet, keys=self._keys, direction=Direction.DOWN)
+            self._reassembler.confirm(message.peer, packet)
             self._down.check(opened.seq)
         except PacketError as exc:
             with self._state.tx() as conn:

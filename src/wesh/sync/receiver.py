@@ -2,7 +2,7 @@
 
 One receiver serves every site. For each text a transport delivers::
 
-    rate limit (per sender) ─▶ Reassembler (per sender) ─▶ open_packet (keys by key id:
+    rate limit (per sender) ─▶ Reassembler (bounded) ─▶ open_packet (keys by key id:
     authenticates the site) ─▶ ReplayWindow.check (per site) ─▶ decode ─▶ sink ─▶
     accept (window, baselines, ledger: one transaction) ─▶ ACK soon (coalesced)
 
@@ -351,7 +351,10 @@ class SyncReceiver:
         self._clock = clock
         self._db = _Db(state_path)
         self._sites: dict[str, _Site] = {}
-        self._reassemblers: dict[str, Reassembler] = {}
+        self._reassembler = Reassembler(
+            timeout_s=self.config.reassembly_timeout_s,
+            max_partials_per_sender=self.config.max_partials_per_sender,
+        )
         self._buckets: dict[str, _Bucket] = {}
         self._logged: set[tuple[str, str]] = set()
         self._wake = asyncio.Event()
@@ -403,9 +406,7 @@ class SyncReceiver:
     def ledger(self, site: str) -> SiteLedger | None:
         """Return the ledger of ``site`` (``None`` if never heard of)."""
         peer = self._sites[site].peer if site in self._sites else None
-        partials = 0
-        if peer is not None and peer in self._reassemblers:
-            partials = len(self._reassemblers[peer].partials(peer))
+        partials = len(self._reassembler.partials(peer)) if peer is not None else 0
         return _ledger(self._db, site, partials=partials)
 
     def ledgers(self) -> list[SiteLedger]:
@@ -523,15 +524,6 @@ class SyncReceiver:
         bucket.tokens -= 1.0
         return True
 
-    def _reassembler(self, peer: str) -> Reassembler:
-        reassembler = self._reassemblers.get(peer)
-        if reassembler is None:
-            reassembler = self._reassemblers[peer] = Reassembler(
-                timeout_s=self.config.reassembly_timeout_s,
-                max_partials_per_sender=self.config.max_partials_per_sender,
-            )
-        return reassembler
-
     def handle_message(self, message: Message) -> None:
         """Take one received text (a packet or a fragment of one)."""
         now = self._clock()
@@ -540,8 +532,7 @@ class SyncReceiver:
         if not self._allow(peer, mono):
             self._reject(peer, "rate_limited", "too many texts")
             return
-        reassembler = self._reassembler(peer)
-        completed = reassembler.stats.completed
+        reassembler = self._reassembler
         try:
             packet = reassembler.feed(peer, message.text, now=mono)
         except PacketError as exc:
@@ -553,12 +544,11 @@ class SyncReceiver:
         try:
             opened = open_packet(packet, keys=self._keys, direction=Direction.UP)
         except PacketError as exc:
-            if reassembler.stats.completed != completed:
-                # a reassembled packet failed (a damaged fragment): start afresh for this
-                # sender, so that the re-sent fragments are not taken for duplicates
-                self._reassemblers.pop(peer, None)
+            # not confirmed: a re-sent copy reassembles afresh (a damaged fragment
+            # never poisons it)
             self._reject(peer, exc.reason.value, exc)
             return
+        reassembler.confirm(peer, packet)
         self._handle_packet(opened, packet, peer, now)
 
     def _partial_arrived(self, peer: str, mono: float) -> None:
@@ -786,8 +776,7 @@ class SyncReceiver:
                 next_due = due if next_due is None else min(next_due, due)
                 continue
             await self._send_ack(site, state, mono)
-        for reassembler in self._reassemblers.values():
-            reassembler.expire(now=mono)
+        self._reassembler.expire(now=mono)
         return 60.0 if next_due is None else max(0.0, min(60.0, next_due - mono))
 
     async def _send_ack(self, site: str, state: _Site, mono: float) -> None:
@@ -797,12 +786,7 @@ class SyncReceiver:
         selective = set(window_ack.selective) | {
             s for s in state.seen_again if s > window_ack.cumulative
         }
-        reassembler = self._reassemblers.get(peer)
-        partial = (
-            tuple(reassembler.partials(peer)[: self.config.max_partials_in_ack])
-            if reassembler is not None
-            else ()
-        )
+        partial = tuple(self._reassembler.partials(peer)[: self.config.max_partials_in_ack])
         messages: list[AnyMessage] = [
             AckMessage(window_ack.cumulative, frozenset(selective), partial)
         ]
