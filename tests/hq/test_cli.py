@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
 from wesh.cli import cli as wesh_cli
+from wesh.gateway.config import load_config
 from wesh.hq.cli import format_quantity, hq, parse_period_bound
 from wesh.hq.db import make_engine
 from wesh.hq.migrate import head_revision
@@ -178,6 +179,80 @@ def test_export_into_a_missing_directory(estate: str, tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "cannot write" in result.output
+
+
+# ----------------------------------------------------------------------------- import
+
+INVENTORIES = Path(__file__).parent.parent / "fixtures" / "hq" / "inventory"
+INVENTORY_FILES = sorted(p for p in INVENTORIES.iterdir() if not p.name.endswith(".json"))
+
+
+@pytest.mark.parametrize("path", INVENTORY_FILES, ids=[p.name for p in INVENTORY_FILES])
+def test_import_every_fixture(db: str, path: Path) -> None:
+    """The CLI reports what the fixture's expectations say, line by line, and its exit status."""
+    expect = json.loads(path.with_name(path.name + ".expect.json").read_text(encoding="utf-8"))
+    result = run("import", str(path), "--db", db, "--json")
+    if "raises" in expect:
+        assert result.exit_code == 1
+        assert result.output.startswith("wesh hq : erreur : ")
+        assert expect["raises"]["contains"] in result.output
+        assert f"{path.name}:{expect['raises']['line']}" in result.output
+        return
+    assert result.exit_code == (1 if expect["errors"] else 0), result.output
+    data = json.loads(result.output)
+    assert data["created"] == expect["created"]
+    for got, wanted in zip(data["errors"], expect["errors"], strict=True):
+        assert got["where"].endswith(f"{path.name}:{wanted['line']}")
+        assert wanted["contains"] in got["message"]
+
+
+def test_import_text_report_then_again_unchanged(db: str) -> None:
+    path = INVENTORIES / "estate.csv"
+    first = run("import", str(path), "--db", db)
+    assert first.exit_code == 0, first.output
+    assert "estate.csv : 22 enregistrement(s) appliqué(s) (22 créé(s)" in first.output
+    assert "  logement : 3 créé(s), 0 modifié(s), 0 inchangé(s)" in first.output
+    again = run("import", str(path), "--db", db, "--lang", "en")
+    assert again.exit_code == 0, again.output
+    assert "estate.csv: 22 record(s) applied (0 created, 0 updated, 22 unchanged)." in again.output
+    assert "  dwelling: 0 created, 0 updated, 3 unchanged" in again.output
+
+
+def test_import_reports_bad_lines_and_keeps_good_ones(db: str) -> None:
+    result = CliRunner().invoke(
+        hq, ["import", str(INVENTORIES / "bad-lines.csv"), "--db", db], env={"LANG": "fr_FR"}
+    )
+    assert result.exit_code == 1
+    assert "7 enregistrement(s) appliqué(s)" in result.stdout
+    assert "11 enregistrement(s) refusé(s), les autres sont appliqués :" in result.stderr
+    assert "  bad-lines.csv:5: dwelling.surface_m2: must be positive, not -3" in result.stderr
+    assert "  bad-lines.csv:17: 15 cells for 14 columns" in result.stderr
+    # the box created without a host cannot be polled: the export says so, in its terms
+    exported = run("export-gateway-config", "site-b1", "--db", db)
+    assert exported.exit_code == 1
+    assert (
+        "gives a configuration weshd would refuse: box 'dw-04': host: a WES box needs a host"
+        in (exported.output)
+    )
+
+
+def test_import_then_export_gives_a_file_weshd_loads(db: str, tmp_path: Path) -> None:
+    assert run("import", str(INVENTORIES / "estate.toml"), "--db", db).exit_code == 0
+    output = tmp_path / "til-a.toml"
+    result = run("export-gateway-config", "til-a", "--db", db, "-o", str(output))
+    assert result.exit_code == 0, result.output
+    config = load_config(output)
+    assert config.site.id == "til-a"
+    assert sorted(box.id for box in config.boxes) == ["dw-01", "dw-02", "pc"]
+    dw01 = config.box("dw-01")
+    assert dw01 is not None and dw01.serves == "TIL-A-01"
+    assert [c.path for c in dw01.channels] == ["tic.1.index.base", "impulsion.1.index", "temp.1"]
+
+
+def test_import_of_a_missing_file(db: str, tmp_path: Path) -> None:
+    result = run("import", str(tmp_path / "absent.csv"), "--db", db, "--lang", "en")
+    assert result.exit_code == 1
+    assert result.output.startswith("wesh hq: error: ")
 
 
 # ----------------------------------------------------------------------------- wesh

@@ -67,13 +67,29 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "({rate} rows/s); {replacements} meters replaced.",
     },
     "import.done": {
-        "fr": "{file} : {summary}.",
-        "en": "{file}: {summary}.",
+        "fr": "{file} : {applied} enregistrement(s) appliqué(s) ({created} créé(s), "
+        "{updated} modifié(s), {unchanged} inchangé(s)).",
+        "en": "{file}: {applied} record(s) applied ({created} created, {updated} updated, "
+        "{unchanged} unchanged).",
+    },
+    "import.kind": {
+        "fr": "  {kind} : {created} créé(s), {updated} modifié(s), {unchanged} inchangé(s)",
+        "en": "  {kind}: {created} created, {updated} updated, {unchanged} unchanged",
     },
     "import.problems": {
-        "fr": "{count} ligne(s) refusée(s) :",
-        "en": "{count} line(s) refused:",
+        "fr": "{count} enregistrement(s) refusé(s), les autres sont appliqués :",
+        "en": "{count} record(s) refused, the others are applied:",
     },
+    "record.agency": {"fr": "agence", "en": "agency"},
+    "record.residence": {"fr": "résidence", "en": "residence"},
+    "record.building": {"fr": "bâtiment", "en": "building"},
+    "record.dwelling": {"fr": "logement", "en": "dwelling"},
+    "record.tenancy": {"fr": "bail", "en": "tenancy"},
+    "record.gateway": {"fr": "passerelle", "en": "gateway"},
+    "record.box": {"fr": "boîtier", "en": "box"},
+    "record.channel": {"fr": "voie", "en": "channel"},
+    "record.meter": {"fr": "compteur", "en": "meter"},
+    "record.meter_event": {"fr": "événement de compteur", "en": "meter event"},
     "bad_bound": {
         "fr": "date invalide {text!r} : AAAA-MM-JJ ou AAAA-MM",
         "en": "bad date {text!r}: YYYY-MM-DD or YYYY-MM",
@@ -258,6 +274,77 @@ def init(*, db: str | None, lang: Lang) -> None:
         click.echo(message(lang, "init.done", url=_shown_url(engine), revision=revision))
     finally:
         engine.dispose()
+
+
+# ----------------------------------------------------------------------------- import
+
+
+@hq.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the counts and problems as JSON.")
+@_common
+def import_(*, file: Path, as_json: bool, db: str | None, lang: Lang) -> None:
+    """Load patrimony and equipment from FILE (.csv or .toml), creating or updating.
+
+    Every bad record is reported with its line and every good one is applied; the exit
+    status is 1 when some record was refused.
+    """
+    from wesh.hq.inventory import RECORDS, import_inventory  # noqa: PLC0415
+    from wesh.hq.migrate import migrate  # noqa: PLC0415
+
+    engine = _engine(db)
+    try:
+        migrate(engine)
+        result = import_inventory(engine, file)
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(
+            _dump_json(
+                {
+                    "file": str(file),
+                    "created": dict(result.created),
+                    "updated": dict(result.updated),
+                    "unchanged": dict(result.unchanged),
+                    "errors": [
+                        {"where": error.where, "message": error.message} for error in result.errors
+                    ],
+                }
+            )
+        )
+    else:
+        click.echo(
+            message(
+                lang,
+                "import.done",
+                file=file.name,
+                applied=result.applied,
+                created=sum(result.created.values()),
+                updated=sum(result.updated.values()),
+                unchanged=sum(result.unchanged.values()),
+            )
+        )
+        for kind in RECORDS:
+            counts = (result.created[kind], result.updated[kind], result.unchanged[kind])
+            if any(counts):
+                name = message(lang, f"record.{kind}")
+                created, updated, unchanged = counts
+                click.echo(
+                    message(
+                        lang,
+                        "import.kind",
+                        kind=name,
+                        created=created,
+                        updated=updated,
+                        unchanged=unchanged,
+                    )
+                )
+        if result.errors:
+            click.echo(message(lang, "import.problems", count=len(result.errors)), err=True)
+            for error in result.errors:
+                click.echo(f"  {error.where}: {error.message}", err=True)
+    if result.errors:
+        sys.exit(1)
 
 
 # ----------------------------------------------------------------------------- export

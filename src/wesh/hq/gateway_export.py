@@ -22,6 +22,8 @@ boxes and channels) becomes the file weshd runs with, so the two never disagree:
 
 from __future__ import annotations
 
+import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -226,12 +228,32 @@ def check_gateway_toml(text: str, site_id: str) -> GatewayConfig:
     try:
         return config_from_text(text, source=f"{site_id}.toml", base_dir=Path("/"))
     except ConfigValidationError as exc:
-        problems = "; ".join(problem.message for problem in exc.problems[:5])
+        problems = "; ".join(
+            _inventory_terms(problem.message, text) for problem in exc.problems[:5]
+        )
         raise ConfigError(
             f"the inventory of site {site_id!r} gives a configuration weshd would refuse: "
             f"{problems} (fix the inventory and export again)",
             where=site_id,
         ) from exc
+
+
+_BOX_KEY: Final = re.compile(r"^boxes\[(\d+)\]\.?")
+_SECTION_NOTE: Final = re.compile(r" \(in the section starting at line \d+\)")
+
+
+def _inventory_terms(problem: str, text: str) -> str:
+    """Say a problem of the generated file in the inventory's terms (the box, not boxes[3])."""
+    problem = _SECTION_NOTE.sub("", problem)
+    match = _BOX_KEY.match(problem)
+    if match is None:
+        return problem
+    try:
+        boxes = tomllib.loads(text).get("boxes", [])
+        box_ref = boxes[int(match.group(1))]["id"]
+    except (tomllib.TOMLDecodeError, IndexError, KeyError, TypeError):
+        return problem
+    return f"box {box_ref!r}: {problem[match.end() :]}"
 
 
 def export_gateway_config(engine: Engine, site_id: str) -> str:
