@@ -137,14 +137,17 @@ class ChannelResolver:
         self._clock = clock
         self._sites: dict[str, _Site | None] = {}
         self._missing_sites: dict[str, float] = {}
+        self._known: dict[tuple[str, str, str], ChannelInfo] = {}  # hits, across sites
 
     def forget(self) -> None:
         """Drop every cached site (the inventory changed)."""
         self._sites.clear()
         self._missing_sites.clear()
+        self._known.clear()
 
     def _load(self, conn: Connection, site: str) -> _Site | None:
         now = self._clock()
+        self._known.clear()  # rare: rebuilt from the sites' caches as readings come
         gateway_id = conn.execute(
             select(Gateway.id).where(Gateway.site_id == site)
         ).scalar_one_or_none()
@@ -183,6 +186,15 @@ class ChannelResolver:
 
     def resolve(self, conn: Connection, site: str, box: str, path: str) -> ChannelInfo | str:
         """Return the channel, or the reason it is unknown (``"unknown site 'x'"``...)."""
+        known = self._known.get((site, box, path))
+        if known is not None:
+            return known
+        found = self._resolve(conn, site, box, path)
+        if not isinstance(found, str):
+            self._known[site, box, path] = found
+        return found
+
+    def _resolve(self, conn: Connection, site: str, box: str, path: str) -> ChannelInfo | str:
         entry = self.site(conn, site)
         if entry is None:
             return f"unknown site {site!r}"
@@ -283,6 +295,8 @@ class _Batcher:
             info = channels.get(key)
             if info is None:
                 info = channels[key] = self._lookup(reading)
+                if not isinstance(info, str) and info.is_index:
+                    self.indexes.add(info.id)
             if isinstance(info, str):
                 self._reject(reading, info)
                 continue
@@ -318,8 +332,6 @@ class _Batcher:
                     reading.aggregate,
                 )
             )
-            if info.is_index:
-                self.indexes.add(info.id)
         rows.sort()
 
     @staticmethod
@@ -332,25 +344,25 @@ class _Batcher:
             return f"{reading.kind} reading on {expected} channel"
         return f"unit {reading.unit!r} differs from the channel's {info.unit!r}"
 
-    def windows(self) -> dict[int, tuple[int, int]]:
-        """Return each channel's span ``[first at, last at]`` (rows are sorted)."""
-        spans: dict[int, tuple[int, int]] = {}
-        for channel_id, at_us, *_ in self.rows:
-            span = spans.get(channel_id)
-            spans[channel_id] = (at_us, at_us + 1) if span is None else (span[0], at_us + 1)
-        return spans
+    def split(self) -> tuple[dict[int, tuple[int, int]], dict[int, list[Point]]]:
+        """Return each channel's span ``[first at, last at]`` and its rollup points.
 
-    def points(self) -> dict[int, list[Point]]:
-        """Return the rows as rollup points per channel, in time order."""
-        out: dict[int, list[Point]] = {}
+        The rows are sorted by key, so each channel's points are in time order.
+        """
+        spans: dict[int, tuple[int, int]] = {}
+        points: dict[int, list[Point]] = {}
         current = -1
         series: list[Point] = []
         for channel_id, at_us, value, _, quality, _ in self.rows:
             if channel_id != current:
+                if series:
+                    spans[current] = (series[0][0], series[-1][0] + 1)
                 current = channel_id
-                series = out[channel_id] = []
+                series = points[channel_id] = []
             series.append((at_us, value, quality == "good"))
-        return out
+        if series:
+            spans[current] = (series[0][0], series[-1][0] + 1)
+        return spans, points
 
 
 def _insert_readings(conn: Connection, rows: Sequence[tuple[object, ...]]) -> int:
@@ -394,8 +406,9 @@ def _ingest_batch(
     inserted = _insert_readings(conn, rows)
     if inserted:
         # All rows new: the re-roll may use them instead of reading its windows back.
-        fresh = batcher.points() if inserted == len(rows) else None
-        reroll_windows(conn, batcher.windows(), index_channels=batcher.indexes, fresh=fresh)
+        spans, points = batcher.split()
+        fresh = points if inserted == len(rows) else None
+        reroll_windows(conn, spans, index_channels=batcher.indexes, fresh=fresh)
     return IngestResult(inserted, len(rows) - inserted, batcher.rejected)
 
 

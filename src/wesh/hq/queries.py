@@ -489,9 +489,10 @@ def _raw_steps(
             .order_by(MeterEvent.at, MeterEvent.id)
         )
     ]
-    result = conn.execution_options(yield_per=_FETCH).exec_driver_sql(
+    result = conn.exec_driver_sql(
         _RAW if conn.dialect.paramstyle == "qmark" else _RAW.replace("?", "%s"),
         (channel_id, lo_us, hi_us),
+        execution_options={"yield_per": _FETCH},
     )
     points = ((int(at), float(value), quality == "good") for at, value, quality in result)
     for at_us, _value, _counted, step in chain_steps(points, previous=ref, breaks=breaks):

@@ -79,6 +79,7 @@ _NEAR_ZERO: Final = RESET_NEAR_ZERO_RATIO
 
 #: Most ids in one ``IN (...)`` list.
 _CHUNK: Final = 500
+_SHORTEST_DAY_US: Final = 23 * HOUR_US
 #: Most distinct windows grouped exactly (see ``_cluster``).
 _EXACT_GROUPS: Final = 64
 #: Rows per ``executemany`` of rollup rows.
@@ -646,13 +647,18 @@ class _Days:
 
     def add_fresh(self, channel_id: int, lo_us: int, hi_us: int, rows: Sequence[HourRow]) -> None:
         """Record the new hours of a channel whose window ``[lo, hi)`` held only them."""
-        hour = lo_us
-        while hour < hi_us:  # days the window covers whole are replaced, not merged
-            day = self.day(hour)
-            start_us, end_us = self.bounds(day)
-            if lo_us <= start_us and end_us <= hi_us:
-                self.replaced.append((channel_id, day))
-            hour = end_us
+        if hi_us - lo_us >= _SHORTEST_DAY_US:  # days the window covers whole are replaced
+            hour = lo_us
+            while hour < hi_us:
+                day = self.day(hour)
+                start_us, end_us = self.bounds(day)
+                if lo_us <= start_us and end_us <= hi_us:
+                    self.replaced.append((channel_id, day))
+                hour = end_us
+        if len(rows) == 1:
+            row = rows[0]
+            self.merges.append((channel_id, self.day(row[1]), row[2:]))
+            return
         position = 0
         while position < len(rows):
             day = self.day(rows[position][1])
@@ -677,7 +683,8 @@ class _Days:
             conn.exec_driver_sql(driver_sql(conn, _DELETE_DAY), keys)
         if self.merges:
             statement = driver_sql(conn, _MERGE_DAY[conn.dialect.name == "mysql"])
-            rows = [(cid, _day_param(conn, day), *values) for cid, day, values in self.merges]
+            stamps = {day: _day_param(conn, day) for _, day, _ in self.merges}
+            rows = [(cid, stamps[day], *values) for cid, day, values in self.merges]
             for chunk in _chunks(rows, _WRITE_CHUNK):
                 conn.exec_driver_sql(statement, list(chunk))
 
@@ -719,7 +726,7 @@ def _reroll_hours(
     breaks: dict[int, list[MeterBreak]] = {}
     if index_ids:
         previous = _previous_counted(conn, lo_us, index_ids)
-        after = min((at for at, _ in previous.values()), default=lo_us - 1)
+        after = min([at for at, _ in previous.values()], default=lo_us - 1)
         breaks = _breaks(conn, min(after, lo_us - 1), hi_us, index_ids)
     from_batch: set[int] = set()
     if fresh is not None:
@@ -732,15 +739,15 @@ def _reroll_hours(
     if others:
         points = _points(conn, lo_us, hi_us, others)
     rows: list[HourRow] = []
+    no_breaks: list[MeterBreak] = []
     for cid in ids:
-        series = fresh.get(cid) if fresh is not None and cid in from_batch else points.get(cid)
-        made = (
-            hour_rows(cid, series, cid in indexes, previous.get(cid), breaks.get(cid, ()))
-            if series
-            else []
-        )
+        from_fresh = cid in from_batch
+        series = fresh.get(cid) if fresh is not None and from_fresh else points.get(cid)
+        if not series:
+            continue
+        made = hour_rows(cid, series, cid in indexes, previous.get(cid), breaks.get(cid, no_breaks))
         rows.extend(made)
-        if cid in from_batch:
+        if from_fresh:
             days.add_fresh(cid, lo_us, hi_us, made)
     days.add(lo_us, hi_us, [cid for cid in ids if cid not in from_batch])
     _run(conn, _DELETE_HOURS, (*ids, lo_us, hi_us), len(ids))
