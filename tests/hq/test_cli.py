@@ -131,7 +131,7 @@ def test_generate_twice_is_refused(estate: str) -> None:
         "--raw-days", "0", "--end", "2024-10-31",
     )  # fmt: skip
     assert result.exit_code == 1
-    assert "erreur : the database already holds 'B001'" in result.output
+    assert "erreur : the database already holds 'R01'" in result.output
 
 
 @pytest.mark.parametrize(

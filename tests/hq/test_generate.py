@@ -285,7 +285,7 @@ def test_a_second_run_into_the_same_database_is_refused(tmp_path: Path) -> None:
     options = GenerateOptions(end=END, buildings=1, flats=1, days=2, raw_days=1)
     generate(engine, options)
     before = _counts(engine)
-    with pytest.raises(UsageError, match="already holds 'B001'"):
+    with pytest.raises(UsageError, match="already holds 'R01'"):
         generate(engine, options)
     assert _counts(engine) == before
 

@@ -956,20 +956,21 @@ def _write(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
 
 
 def _refuse_existing(conn: Connection, plan: EstatePlan) -> None:
-    codes = [building.code for building in plan.buildings]
-    found = conn.execute(
-        select(Building.code).where(Building.code.in_(codes[:1000])).limit(1)
-    ).scalar_one_or_none()
-    if found is None:
-        found = conn.execute(
-            select(Gateway.site_id)
-            .where(Gateway.site_id.in_([b.site_id for b in plan.buildings][:1000]))
-            .limit(1)
-        ).scalar_one_or_none()
-    if found is not None:
-        raise UsageError(
-            f"the database already holds {found!r}: generate into a new (empty) database"
-        )
+    """Refuse a database that already holds a residence, building or site of the plan."""
+    wanted = (
+        (Residence.code, [r.code for r in plan.residences]),
+        (Building.code, [b.code for b in plan.buildings]),
+        (Gateway.site_id, [b.site_id for b in plan.buildings]),
+    )
+    for column, values in wanted:
+        for start in range(0, len(values), 500):
+            found = conn.execute(
+                select(column).where(column.in_(values[start : start + 500])).limit(1)
+            ).scalar_one_or_none()
+            if found is not None:
+                raise UsageError(
+                    f"the database already holds {found!r}: generate into a new (empty) database"
+                )
 
 
 def _insert_returning_ids(
