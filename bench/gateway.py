@@ -138,7 +138,14 @@ REFERENCE_CHANNELS = (
 )
 
 
-def write_config(root: Path, count: int, interval_s: float, *, profile: str = "all") -> Path:
+def write_config(
+    root: Path,
+    count: int,
+    interval_s: float,
+    *,
+    profile: str = "all",
+    max_concurrency: int | None = None,
+) -> Path:
     """A weshd.toml polling every simulated box.
 
     ``profile`` ``all``: every reading of the page is stored (about 88 a poll);
@@ -154,6 +161,8 @@ def write_config(root: Path, count: int, interval_s: float, *, profile: str = "a
         "[api]",
         'socket = "weshd.sock"',
     ]
+    if max_concurrency is not None:
+        lines += ["[poll]", f"max_concurrency = {max_concurrency}"]
     for i in range(count):
         address = base + i
         host = ".".join(str((address >> shift) & 255) for shift in (24, 16, 8, 0))
@@ -175,7 +184,9 @@ def write_config(root: Path, count: int, interval_s: float, *, profile: str = "a
     return path
 
 
-def run(count: int, interval_s: float, seconds: float, profile: str) -> Run:
+def run(
+    count: int, interval_s: float, seconds: float, profile: str, max_concurrency: int | None
+) -> Run:
     """Run the simulator and weshd; measure weshd over ``seconds`` after the warm-up."""
     result = Run(boxes=count, interval_s=interval_s, seconds=seconds, profile=profile)
     sim, result.sim_ready_s = start_sim(count)
@@ -183,7 +194,9 @@ def run(count: int, interval_s: float, seconds: float, profile: str) -> Run:
     log_path = root / "weshd.log"
     weshd: subprocess.Popen[bytes] | None = None
     try:
-        config = write_config(root, count, interval_s, profile=profile)
+        config = write_config(
+            root, count, interval_s, profile=profile, max_concurrency=max_concurrency
+        )
         sim_cpu0 = cpu_s(sim.pid)
         with log_path.open("wb") as log:
             started = time.perf_counter()
@@ -356,6 +369,9 @@ def main() -> int:
         default="both",
         help="store every reading of the page, the reference 8 channels, or run both",
     )
+    parser.add_argument(
+        "--max-concurrency", type=int, default=None, help="poll.max_concurrency (default 32)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     boxes = args.boxes or (500 if args.quick else 2_000)
@@ -363,7 +379,7 @@ def main() -> int:
     profiles = ("reference", "all") if args.channels == "both" else (args.channels,)
     rows = []
     for profile in profiles:
-        result = run(boxes, args.interval, seconds, profile)
+        result = run(boxes, args.interval, seconds, profile, args.max_concurrency)
         rows.append(figures(result))
         if not args.json:
             report(result, rows[-1])

@@ -291,7 +291,6 @@ class Gateway:
             on_samples=self._on_samples,
             on_event=self._on_event,
             initial_up={box: row.up for box, row in store.box_status().items()},
-            write_in_thread=True,
         )
         metrics = GatewayMetrics(self, poll_stats=self._metrics_counters, mqtt=self._mqtt)
         app = create_app(self, token=token, metrics=metrics, clock=self._clock)
@@ -539,7 +538,7 @@ class Gateway:
             now = loop.time()
             lags, self._lags_for_log = self._lags_for_log, array("d")
             durations, self._durations_for_log = self._durations_for_log, array("d")
-            # in a thread: the store's lock may be held by a batch being written
+            # in a thread: on a large queue the query takes a while (and prune may hold the lock)
             store_stats = await asyncio.to_thread(self.store.stats)
             self._log_summary(
                 stats,
