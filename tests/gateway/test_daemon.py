@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.gateway._weshd import box_toml, config_toml, free_port, short_tmp, wait_until
+from tests.gateway.test_mqtt import Broker, Seen, _collect, broker
 from wesh.client import AsyncWeshClient
 from wesh.errors import ConfigError, UsageError
 from wesh.gateway.channels import GatewayEvent
@@ -18,7 +19,7 @@ from wesh.gateway.daemon import Gateway, SystemdNotifier, lag_summary
 from wesh.gateway.drivers import Command
 from wesh.sim import SimFarm, run_simulators
 
-__all__ = ["short_tmp"]  # the fixture, imported for pytest
+__all__ = ["broker", "short_tmp"]  # fixtures, imported for pytest
 
 
 @pytest.fixture
@@ -256,3 +257,32 @@ def test_lag_summary() -> None:
     assert lag_summary([0.5]) == (0.5, 0.5, 0.5)
     p50, p99, top = lag_summary([i / 100 for i in range(101)])  # type: ignore[misc]
     assert p50 == pytest.approx(0.5) and p99 == pytest.approx(0.99) and top == 1.0
+
+
+async def test_mqtt_states_and_availability_follow_the_polls(
+    farm: SimFarm, short_tmp: Path, broker: Broker
+) -> None:
+    path = short_tmp / "weshd.toml"
+    mqtt = f"[mqtt]\nenabled = true\nhost = '127.0.0.1'\nport = {broker.port}\n"
+    boxes = [box_toml("live", farm.boxes[1].http.port), box_toml("dead", free_port())]
+    path.write_text(config_toml(short_tmp / "s", boxes, extra=mqtt))
+    gateway = Gateway.from_file(path, stats_interval_s=0)
+    task = await start(gateway)
+    try:
+
+        def done(seen: dict[str, Seen]) -> bool:
+            live = seen.get("wesh/test-site/live/availability")
+            dead = seen.get("wesh/test-site/dead/availability")
+            return (
+                "wesh/test-site/live/temp.1" in seen
+                and live is not None
+                and live.payload == b"online"
+                and dead is not None
+                and dead.payload == b"offline"
+            )
+
+        seen = await _collect(broker.port, done)
+    finally:
+        await stop(gateway, task)
+    assert seen["wesh/test-site/availability"].payload == b"online"
+    assert any(topic.startswith("homeassistant/sensor/") for topic in seen)
