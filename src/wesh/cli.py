@@ -6,6 +6,7 @@ an exit status and a one-line message on stderr.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -35,12 +36,43 @@ cli.add_command(sync)
 
 
 @cli.command()
-@click.option("--seconds", type=float, default=None, help="Stop after this many seconds.")
-def demo(seconds: float | None) -> None:
-    """Run the furthest-along chain on simulated devices (what `make demo` runs)."""
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="How long the chain runs, in wall seconds (default 55).",
+)
+@click.option(
+    "--tic-seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="How long the TIC decoding part runs first (default 5; 0: skip it).",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=1, max=3600),
+    default=360.0,
+    show_default=True,
+    help="Simulated seconds per wall second.",
+)
+@click.option("--lang", type=click.Choice(["fr", "en"]), help="Language (default from LANG).")
+def demo(seconds: float | None, tic_seconds: float | None, speed: float, lang: str | None) -> None:
+    """Run the whole chain on simulated devices, then stop (what `make demo` runs).
+
+    Simulated WES boxes are polled by weshd; readings travel as simulated SMS to
+    headquarters' SQLite store; `wesh hq consumption` answers at the end. Files go to
+    .demo/ (wiped at start); docs/demo.md says how to explore further by hand.
+    """
     from wesh.demo import run_demo  # noqa: PLC0415 - keep start-up light for other commands
 
-    run_demo(seconds=seconds)
+    if lang is None:
+        lang = "en" if os.environ.get("LANG", "").lower().startswith("en") else "fr"
+    run_demo(
+        seconds=seconds,
+        tic_seconds=tic_seconds,
+        speed=speed,
+        lang="en" if lang == "en" else "fr",
+    )
 
 
 def _run(command: click.Command, args: list[str] | None = None) -> None:
