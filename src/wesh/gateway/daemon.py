@@ -257,24 +257,25 @@ class Gateway:
             events_retention_days=config.store.events_retention_days,
             queue_max_rows=config.store.queue_max_rows,
         )
-        self._store = Store.open(config.store_path, retention=retention, clock=self._clock)
+        loop = asyncio.get_running_loop()
+        if install_signal_handlers:  # first: a signal during start-up is not fatal
+            self._install_signals(loop)
         try:
-            await self._run(install_signal_handlers=install_signal_handlers)
+            self._store = Store.open(config.store_path, retention=retention, clock=self._clock)
+            try:
+                await self._run()
+            finally:
+                self._store.close()
+                self._store = None
         finally:
-            self._store.close()
-            self._store = None
+            if install_signal_handlers:
+                self._remove_signals(loop)
 
-    async def _run(self, *, install_signal_handlers: bool) -> None:
+    async def _run(self) -> None:
         config = self._config
         store = self.store
         token = config.api.token_value()
         enabled = [box for box in config.boxes if box.enabled]
-        await self._event(
-            "started",
-            "info",
-            f"weshd {__version__} started: {len(enabled)} of {len(config.boxes)} box(es) enabled",
-            data={"version": __version__, "pid": os.getpid(), "boxes": len(enabled)},
-        )
         self._drivers = await self._build_drivers(config.boxes, {})
         self._mapper = ChannelMapper(config.boxes)
         self._seed_guards(self._mapper, config.boxes)
@@ -294,7 +295,6 @@ class Gateway:
         )
         metrics = GatewayMetrics(self, poll_stats=self._metrics_counters, mqtt=self._mqtt)
         app = create_app(self, token=token, metrics=metrics, clock=self._clock)
-        loop = asyncio.get_running_loop()
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(self._poller.stop)  # closes the drivers on any exit
             if self._mqtt is not None:
@@ -302,9 +302,6 @@ class Gateway:
             self.api = await stack.enter_async_context(
                 serve_api(app, socket=config.api.socket, tcp=config.api.tcp)
             )
-            if install_signal_handlers:
-                self._install_signals(loop)
-                stack.callback(self._remove_signals, loop)
             poll_task = asyncio.create_task(self._poller.run(), name="weshd-poller")
             helpers = [
                 asyncio.create_task(self._reloader(), name="weshd-reload"),
@@ -321,6 +318,13 @@ class Gateway:
                 config.site.id,
                 len(enabled),
                 config.store_path,
+            )
+            await self._event(
+                "started",
+                "info",
+                f"weshd {__version__} started: {len(enabled)} of {len(config.boxes)} "
+                "box(es) enabled",
+                data={"version": __version__, "pid": os.getpid(), "boxes": len(enabled)},
             )
             self.ready.set()
             self._notifier.notify("READY=1", f"STATUS=polling {len(enabled)} box(es)")
