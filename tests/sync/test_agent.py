@@ -72,6 +72,7 @@ class Rig:
             "retry_jitter": 0.0,
             "close_delay_s": 60.0,
             "fragment_retry_s": 30.0,
+            "upload_interval_s": 0.0,
             "seed": 1,
         }
         defaults.update(config)
@@ -359,10 +360,11 @@ async def test_partial_ack_resends_just_the_missing_fragments(tmp_path: Path) ->
         rig.ack(2, partial=[PartialAck(seq % 128, len(texts), frozenset({last}))])
         await rig.agent.step()
         assert rig.transport.take() == []  # too soon: they may still be on their way
-        rig.clock.advance(31)
-        rig.ack(2, partial=[PartialAck(seq % 128, len(texts), frozenset({last}))])
+        rig.clock.advance(30)
         await rig.agent.step()
-        assert rig.transport.take() == [texts[last]]
+        assert rig.transport.take() == [texts[last]]  # the request was kept
+        await rig.agent.step()
+        assert rig.transport.take() == []  # once
     finally:
         rig.close()
 
@@ -600,3 +602,28 @@ def test_cli_keygen_and_status(tmp_path: Path) -> None:
     assert "1 hour(s) still open" in text.output
     missing = runner.invoke(cli, ["sync", "status"])
     assert isinstance(missing.exception, UsageError)
+
+
+async def test_the_first_resend_of_a_long_packet_is_a_one_fragment_probe(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, max_in_flight=1)
+    noise = random.Random(2)
+    try:
+        for hours in range(2, 30):
+            for n in range(6):
+                channel = SchemaChannel("dw-2", f"temp.{n}", "gauge", "°C", 0.1)
+                rig.add(channel, NOW - timedelta(hours=hours), noise.randrange(-300, 300) / 10)
+        await rig.agent.step()
+        rig.transport.take()
+        rig.ack(2)
+        await rig.agent.step()
+        texts = rig.transport.take()
+        assert len(texts) >= 3
+        rig.clock.advance(100)
+        await rig.agent.step()
+        assert rig.transport.take() == [texts[-1]]  # HQ will say what it lacks
+        rig.clock.advance(200)
+        await rig.agent.step()
+        assert rig.transport.take() == texts  # no answer: the whole packet
+        assert rig.agent.status().counters["probes"] == 1
+    finally:
+        rig.close()

@@ -43,6 +43,7 @@ def test_every_reading_arrives_once_and_intact(tmp_path: Path) -> None:
             retry_initial_s=120.0,
             retry_max_s=1800.0,
             fragment_retry_s=60.0,
+            upload_interval_s=0.0,
             seed=3,
         )
         receiver_config = ReceiverConfig(ack_delay_s=25.0, ack_min_interval_s=10.0)

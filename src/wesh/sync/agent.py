@@ -160,7 +160,8 @@ class AgentConfig:
         absolute_after: sends of a baseline packet before it is re-encoded absolute.
         reseal_distance: numbers behind the newest before a packet is re-encoded.
         status_interval_s: period of STATUS packets.
-        upload_interval_s: new DATA packets at most this often (0: as soon as ready).
+        upload_interval_s: readings wait until the oldest waiting one is this old (past
+            its hour), then everything waiting goes: fewer, fuller packets (0: at once).
         read_batch: queue rows read per step.
         poll_s: how often the store's queue is read when nothing else is due.
         timezone: the site's time zone (the budget's day).
@@ -188,7 +189,7 @@ class AgentConfig:
     absolute_after: int = 3
     reseal_distance: int = 512
     status_interval_s: float = 6 * 3600.0
-    upload_interval_s: float = 0.0
+    upload_interval_s: float = 6 * 3600.0
     read_batch: int = 5000
     poll_s: float = 5.0
     timezone: str = "Europe/Paris"
@@ -518,9 +519,9 @@ class SyncAgent:
         self._reassembler = Reassembler(timeout_s=3600.0)
         self._budget_warned_day: str | None = None
         self._pending_replies: list[ReplyMessage] = []
-        self._steps_hint: dict[int, int] = {}
+        self._bytes_per_value: dict[int, float] = {}
         self._link_down = False
-        self._partial_resends: list[tuple[int, list[int]]] = []
+        self._partial_resends: dict[int, list[int]] = {}
         self._closed = False
         self._base_schema = schema
         self._book = BaselineBook(per_channel=48)
@@ -975,19 +976,26 @@ class SyncAgent:
             await self._send_status(now)
 
     async def _send_partials(self, now: datetime) -> None:
-        while self._partial_resends:
-            seq, indexes = self._partial_resends.pop(0)
+        """Send the fragments HQ reported missing (not before ``fragment_retry_s``).
+
+        A request for a packet sent too recently waits (its fragments may still be on
+        their way); the latest request for a packet replaces older ones.
+        """
+        holdoff_ms = int(self.config.fragment_retry_s * 1000)
+        for seq, indexes in sorted(self._partial_resends.items()):
             row = self._state.rows(
-                "SELECT sealed, prio FROM packets WHERE seq = ? AND sent_ms <= ?",
-                (seq, self._now_ms() - int(self.config.fragment_retry_s * 1000)),
+                "SELECT sealed, prio, sent_ms FROM packets WHERE seq = ?", (seq,)
             )
             if not row:
-                continue  # acknowledged since, or sent too recently
-            texts = self._texts(bytes(row[0][0]))
-            if len(indexes) > self._budget_left(int(row[0][1]), now):
+                del self._partial_resends[seq]  # acknowledged since
+                continue
+            sealed, prio, sent_ms = row[0]
+            if int(sent_ms) + holdoff_ms > self._now_ms():
+                continue  # later (see _next_delay)
+            if len(indexes) > self._budget_left(int(prio), now):
                 self._note_budget_blocked(now)
-                self._partial_resends.clear()
                 return
+            del self._partial_resends[seq]
             with self._state.tx() as conn:
                 conn.execute(
                     # HQ is receiving it: the backoff starts again
@@ -996,7 +1004,9 @@ class SyncAgent:
                     (self._now_ms() + int(self.config.retry_initial_s * 1000), self._now_ms(), seq),
                 )
                 self._state.bump(conn, "fragments_resent", len(indexes))
-            await self._transmit(seq, texts, indexes, now)
+            await self._transmit(seq, self._texts(bytes(sealed)), indexes, now)
+            if self._link_down:
+                return
 
     async def _send_status(self, now: datetime) -> None:
         with self._state.tx() as conn:  # a newer status replaces an unacknowledged one
@@ -1028,12 +1038,20 @@ class SyncAgent:
         if not self._schema_acked():
             return
         upload_s = float(self._state.meta("upload_interval_s", self.config.upload_interval_s))
-        if (
-            upload_s > 0
-            and self._now_ms() < int(self._state.meta("last_upload_ms", 0)) + upload_s * 1000
-        ):
-            return
-        sent_any = False
+        if upload_s > 0:
+            ripe = [
+                int(oldest) + step + upload_s <= _to_s(now)
+                for family, step in ((_HOUR, _HOUR_S), (_SAMPLE, self.config.sample_grid_s))
+                if (
+                    oldest := self._state.one(
+                        "SELECT min(at_s) FROM items WHERE family = ? AND packet_seq IS NULL",
+                        (family,),
+                    )
+                )
+                is not None
+            ]
+            if not any(ripe):
+                return  # nothing has waited long enough: let more gather (fewer SMS)
         while self._in_flight(prio=_PRIO_DATA) < self.config.max_in_flight:
             left = self._budget_left(_PRIO_DATA, now)
             if left < 1:
@@ -1054,12 +1072,8 @@ class SyncAgent:
                 schema_hash=self._schema.hash,
             ):
                 break
-            sent_any = True
             if self._link_down:
                 break
-        if sent_any:
-            with self._state.tx() as conn:
-                self._state.set_meta(conn, "last_upload_ms", self._now_ms())
 
     def _draft_data(self, now: datetime, *, max_texts: int) -> _Draft | None:
         """Choose the next items and encode them into a DATA message that fits."""
@@ -1090,14 +1104,15 @@ class SyncAgent:
         return whole if frags <= 1 else max(whole, frags * (whole - 3))
 
     def _fit(self, family: int, anchor_s: int, *, newest: bool, max_texts: int) -> _Draft:
-        """Encode the items next to ``anchor_s`` into the largest DATA message that fits.
+        """Encode the items next to ``anchor_s`` into a DATA message that fits.
 
-        Fewer grid steps first, then fewer channels, scaled by how much too large the
-        last try was (so a packet costs one or two encodings, not a halving series).
+        A packet keeps every grid step of the window (consecutive values of a channel
+        cost a few bits each) and takes as many channels as fit: a *channel range*. The
+        first guess comes from the bytes per value of the last packet, so a packet
+        usually costs one or two encodings.
         """
         step = _HOUR_S if family == _HOUR else self.config.sample_grid_s
-        most = self.config.max_steps_per_packet
-        steps = most
+        steps = self.config.max_steps_per_packet
         limit = self._max_bytes(max_texts)
         lo = anchor_s - (steps - 1) * step if newest else anchor_s
         hi = anchor_s if newest else anchor_s + (steps - 1) * step
@@ -1113,30 +1128,33 @@ class SyncAgent:
                 by_channel.setdefault(index, []).append((item_id, int(at_s), value, int(quality)))
                 absolute = absolute or bool(item_absolute)
         channels = sorted(by_channel)
-        steps = self._steps_hint.get(family, most)
+        count = len(channels)
+        per_value = self._bytes_per_value.get(family)
+        if per_value:
+            budget = 0.9 * (limit - OVERHEAD_BYTES - 16) / per_value
+            total = 0
+            for n, channel in enumerate(channels, start=1):
+                total += len(by_channel[channel])
+                if total > budget:
+                    count = max(1, n - 1)
+                    break
         while True:
-            lo = anchor_s - (steps - 1) * step if newest else anchor_s
-            hi = anchor_s if newest else anchor_s + (steps - 1) * step
-            window = {
-                c: kept
-                for c in channels
-                if (kept := [item for item in by_channel[c] if lo <= item[1] <= hi])
-            }
-            draft = self._encode(family, step, sorted(window), window, absolute=absolute)
+            chosen = channels[:count]
+            draft = self._encode(family, step, chosen, by_channel, absolute=absolute)
             size = len(draft.message.encode()) + 1 + OVERHEAD_BYTES
+            values = sum(len(by_channel[c]) for c in chosen)
+            self._bytes_per_value[family] = max(0.05, (size - OVERHEAD_BYTES - 16) / values)
             if size <= limit:
-                # next time, start from what fitted (grown again when there was room)
-                self._steps_hint[family] = min(most, steps if size > limit * 0.6 else 2 * steps)
                 return draft
-            ratio = 0.9 * limit / size
-            if steps > 1:
-                steps = max(1, min(steps - 1, math.floor(steps * ratio)))
-            elif len(window) > 1:
-                channels = sorted(window)[
-                    : max(1, min(len(window) - 1, math.floor(len(window) * ratio)))
-                ]
-            else:
+            if count > 1:
+                count = max(1, min(count - 1, math.floor(count * 0.9 * limit / size)))
+                continue
+            # one channel is too large: fewer steps of it
+            items = sorted(by_channel[chosen[0]], key=lambda item: item[1])
+            if len(items) == 1:
                 return draft  # one value always fits a packet
+            keep = max(1, min(len(items) - 1, math.floor(len(items) * 0.9 * limit / size)))
+            by_channel[chosen[0]] = items[-keep:] if newest else items[:keep]
 
     def _encode(
         self,
@@ -1295,7 +1313,13 @@ class SyncAgent:
                 self._abandon(int(seq))
                 continue
             texts = self._texts(bytes(sealed))
-            if len(texts) > self._budget_left(int(prio), now):
+            indexes: Sequence[int] = range(len(texts))
+            probe = (
+                len(texts) >= 3 and attempts == 1 and self._state.meta("last_ack_ms") is not None
+            )
+            if probe:  # HQ answers a lone fragment with an ACK saying what it lacks
+                indexes = [len(texts) - 1]
+            if len(indexes) > self._budget_left(int(prio), now):
                 self._note_budget_blocked(now)
                 return
             retry = backoff_s(
@@ -1311,8 +1335,8 @@ class SyncAgent:
                     "WHERE seq = ?",
                     (self._now_ms() + int(retry * 1000), self._now_ms(), seq),
                 )
-                self._state.bump(conn, "packets_resent")
-            await self._transmit(int(seq), texts, range(len(texts)), now)
+                self._state.bump(conn, "probes" if probe else "packets_resent")
+            await self._transmit(int(seq), texts, indexes, now)
             if self._link_down:
                 return
 
@@ -1423,7 +1447,7 @@ class SyncAgent:
         for part in ack.partial:
             for seq, texts in rows:
                 if int(seq) % 128 == part.packet_id and int(texts) == part.count:
-                    self._partial_resends.append((int(seq), sorted(part.missing)))
+                    self._partial_resends[int(seq)] = sorted(part.missing)
 
     def _on_command(self, conn: sqlite3.Connection, command: AnyMessage, seq: int) -> ReplyMessage:
         if isinstance(command, RequestStatus):
@@ -1465,6 +1489,14 @@ class SyncAgent:
     def _next_delay(self, now: datetime) -> float:
         now_ms = math.floor((now - _EPOCH).total_seconds() * 1000)
         candidates = [self.config.poll_s]
+        if self._partial_resends:
+            placeholders = ",".join("?" * len(self._partial_resends))
+            sent = self._state.one(
+                f"SELECT min(sent_ms) FROM packets WHERE seq IN ({placeholders})",  # noqa: S608
+                tuple(self._partial_resends),
+            )
+            if sent is not None:
+                candidates.append((int(sent) + self.config.fragment_retry_s * 1000 - now_ms) / 1000)
         next_retry = self._state.one("SELECT min(next_ms) FROM packets")
         if next_retry is not None:
             candidates.append((int(next_retry) - now_ms) / 1000)

@@ -180,6 +180,13 @@ def _stop_on_signals(stop: Callable[[], None], seconds: float | None) -> asyncio
 @click.option("--retry-initial", type=float, default=900.0, show_default=True, help="Seconds.")
 @click.option("--retry-max", type=float, default=6 * 3600.0, show_default=True, help="Seconds.")
 @click.option("--status-interval", type=float, default=6 * 3600.0, show_default=True)
+@click.option(
+    "--upload-interval",
+    type=float,
+    default=6 * 3600.0,
+    show_default=True,
+    help="Readings gather this long before they go (seconds; 0: at once; alarms never wait).",
+)
 @click.option("--close-delay", type=float, default=600.0, show_default=True, help="Seconds.")
 @_transport_options
 def agent(config_path: Path, **options: object) -> None:
@@ -216,6 +223,7 @@ def _agent_config(config: GatewayConfig, options: dict[str, Any]) -> Any:  # noq
         retry_initial_s=options["retry_initial"],
         retry_max_s=max(options["retry_initial"], options["retry_max"]),
         status_interval_s=options["status_interval"],
+        upload_interval_s=options["upload_interval"] if gammu else 0.0,
         close_delay_s=options["close_delay"],
         max_chars=160 if gammu else None,
         pad=gammu,

@@ -82,6 +82,7 @@ def quick_configs(site: str) -> tuple[AgentConfig, ReceiverConfig]:
         mode="sample",
         sample_grid_s=60,
         sms_budget_per_day=0,
+        upload_interval_s=0.0,
         retry_initial_s=5.0,
         retry_max_s=60.0,
         fragment_retry_s=2.0,
