@@ -411,6 +411,8 @@ def status(
         return
     if "agent" in report:
         _print_agent(report["agent"])
+    if "sites" in report and not report["sites"]:
+        click.echo("The receiver has heard of no site yet.")
     for ledger in report.get("sites", []):
         _print_ledger(ledger)
 
