@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import io
 import logging
 import shutil
@@ -735,19 +736,42 @@ class _Settings:
     paths: _Paths
 
 
-def _prepare_workdir(workdir: Path) -> None:
-    """Empty the work directory (only if it is a demo's, or empty) and mark it as ours."""
-    if workdir.exists():
-        if not workdir.is_dir():
-            raise UsageError(f"{workdir} is not a directory", where=str(workdir))
-        if any(workdir.iterdir()) and not (workdir / _MARKER).exists():
+@contextlib.contextmanager
+def _workdir(workdir: Path) -> Iterator[None]:
+    """Hold the work directory for a run: locked, emptied, marked as the demo's.
+
+    A directory that is not empty and has no marker was not made by the demo: refused.
+    The marker is locked (``flock``) for the whole run, so a second demo on the same
+    directory stops at once instead of wiping the first one's files.
+    """
+    if workdir.exists() and not workdir.is_dir():
+        raise UsageError(f"{workdir} is not a directory", where=str(workdir))
+    marker = workdir / _MARKER
+    if workdir.exists() and any(workdir.iterdir()) and not marker.exists():
+        raise UsageError(
+            f"refusing to wipe {workdir}: it is not empty and was not made by wesh demo",
+            where=str(workdir),
+        )
+    workdir.mkdir(parents=True, exist_ok=True)
+    with marker.open("a+", encoding="utf-8") as held:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
             raise UsageError(
-                f"refusing to wipe {workdir}: it is not empty and was not made by wesh demo",
+                f"another wesh demo is running in {workdir}; wait for it to end",
                 where=str(workdir),
-            )
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
-    (workdir / _MARKER).write_text("made by `wesh demo`; wiped at its next start\n")
+            ) from None
+        for entry in workdir.iterdir():
+            if entry == marker:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        held.truncate(0)
+        held.write("made by `wesh demo`; emptied at its next start\n")
+        held.flush()
+        yield
 
 
 @contextlib.contextmanager
@@ -1248,10 +1272,10 @@ def run_demo(
     paths = _Paths(Path(workdir).expanduser().absolute())
     settings = _Settings(duration, speed, start, free_ports, lang, paths)
     DemoClock(start, speed)  # checks start and speed before anything starts
-    _prepare_workdir(paths.workdir)
-    if tic_duration > 0:
-        run_tic_demo(seconds=tic_duration, console=console)
-        console.print()
-    with _logs_to(paths.log):
-        screen = asyncio.run(_run_chain(settings, console))
-    return _print_end(screen, settings, console)
+    with _workdir(paths.workdir):
+        if tic_duration > 0:
+            run_tic_demo(seconds=tic_duration, console=console)
+            console.print()
+        with _logs_to(paths.log):
+            screen = asyncio.run(_run_chain(settings, console))
+        return _print_end(screen, settings, console)
