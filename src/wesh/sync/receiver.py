@@ -351,6 +351,7 @@ class SyncReceiver:
         self._clock = clock
         self._db = _Db(state_path)
         self._sites: dict[str, _Site] = {}
+        self._site_of_peer: dict[str, str] = {}
         self._reassembler = Reassembler(
             timeout_s=self.config.reassembly_timeout_s,
             max_partials_per_sender=self.config.max_partials_per_sender,
@@ -473,6 +474,8 @@ class SyncReceiver:
                 schemas[bytes(schema_hash)] = Schema.from_canonical(bytes(canonical))
         state = _Site(window, SeqReservation(next_seq=int(reserved) + 1, block=32), peer, schemas)
         self._sites[site] = state
+        if peer is not None:
+            self._site_of_peer[peer] = site
         return state
 
     def provision_schema(self, site: str, schema: Schema) -> None:
@@ -552,9 +555,9 @@ class SyncReceiver:
         self._handle_packet(opened, packet, peer, now)
 
     def _partial_arrived(self, peer: str, mono: float) -> None:
-        for site, state in self._sites.items():
-            if state.peer == peer:
-                self._ack_soon(site, mono)
+        site = self._site_of_peer.get(peer)
+        if site is not None:
+            self._ack_soon(site, mono)
 
     def _ack_soon(self, site: str, mono: float) -> None:
         state = self._sites[site]
@@ -568,6 +571,7 @@ class SyncReceiver:
         mono = now.timestamp()
         if state.peer != peer:
             state.peer = peer
+            self._site_of_peer[peer] = site
             with self._db.tx() as conn:
                 conn.execute("UPDATE sites SET peer = ? WHERE site = ?", (peer, site))
         try:
