@@ -6,12 +6,16 @@ Usage: ``.venv/bin/python bench/hq.py [--quick] [--engines sqlite,mariadb,postgr
 estate (``wesh.hq.generate``'s inventory: 41 boxes, 288 channels a building) for ``H``
 hours, in the order the sync delivers them (hour by hour, site by site), stored:
 
-* ``ingest``: through :func:`wesh.hq.ingest.ingest` (``SyncReading`` objects in;
-  resolution of (site, box, path), checks, idempotent insert, re-roll of the hourly and
-  daily rollups the batch touches), batches of 5,000;
+* ``ingest``: through the ingestion API (``SyncReading`` objects in; resolution of
+  (site, box, path), checks, idempotent insert, re-roll of the hourly and daily rollups
+  the batch touches), in two shapes: calls of 5,000 readings to
+  :func:`wesh.hq.ingest.ingest` (one channel cache for the run, as a long-lived caller
+  keeps), and calls of one site-hour (288 readings) to :class:`wesh.hq.ingest.HqSink`,
+  what the sync receiver hands over for each hourly packet (the sink also counts them in
+  the site's sync ledger);
 * ``raw``: the same rows as tuples, channel ids resolved beforehand, with the driver's
-  ``executemany`` of a plain ``INSERT`` in transactions of 5,000 rows (the floor: what
-  the engine costs with no checks, no idempotence and no rollups).
+  ``executemany`` of a plain ``INSERT``, one transaction per call of the other side
+  (the floor: what the engine costs with no checks, no idempotence and no rollups).
 
 Each side runs on its own fresh database of the same engine, in the same process;
 figures are medians of three runs (one with ``--quick``).
@@ -19,8 +23,8 @@ figures are medians of three runs (one with ``--quick``).
 **Query** — monthly consumption of one building (41 boxes, every kind) over a year:
 ``consumption`` (served from ``rollup_day``) versus ``consumption_raw`` (steps of the
 raw readings), on a database filled by ``wesh.hq.generate`` with hourly readings for
-the whole year (``--quick``: September to December). The two answers are checked equal. Medians of
-seven runs after one warm-up.
+the whole year (``--quick``: September to December). The two answers are checked equal.
+Medians of seven runs after one warm-up.
 
 MariaDB and PostgreSQL run on private servers started with ``tests/hq/servers.py``
 (skipped with a note when their programs are missing). The machine is shared: read the
@@ -48,7 +52,7 @@ from tests.hq.servers import STARTERS, PrivateServer, ServerFailed, ServerUnavai
 
 from wesh.hq.db import make_engine  # noqa: E402
 from wesh.hq.generate import GenerateOptions, generate  # noqa: E402
-from wesh.hq.ingest import ingest  # noqa: E402
+from wesh.hq.ingest import ChannelResolver, HqSink, ingest  # noqa: E402
 from wesh.hq.models import Box, Channel, Gateway  # noqa: E402
 from wesh.hq.timeutil import day_bounds, to_epoch_us  # noqa: E402
 from wesh.sync.sink import SyncReading  # noqa: E402
@@ -148,10 +152,17 @@ def workload(engine: Engine, hours: int) -> Workload:
 
 
 def run_ingest(engine: Engine, work: Workload, mode: str) -> float:
+    """``bulk``: :func:`ingest` with one channel cache; ``packet``: :class:`HqSink`."""
     inserted = 0
+    resolver = ChannelResolver()
+    sink = HqSink(engine)
     started = time.perf_counter()
     for begin, end in work.slices(mode):
-        inserted += ingest(engine, work.readings[begin:end], batch_size=BATCH).inserted
+        if mode == "packet":
+            inserted += sink.ingest(work.readings[begin:end]).inserted
+        else:
+            readings = work.readings[begin:end]
+            inserted += ingest(engine, readings, batch_size=BATCH, resolver=resolver).inserted
     seconds = time.perf_counter() - started
     assert inserted == len(work.readings), inserted
     return len(work.readings) / seconds
