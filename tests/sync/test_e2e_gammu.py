@@ -4,7 +4,8 @@ Two gammu-smsd run on Gammu's dummy phones (the site's and headquarters'); the t
 each one's sent SMS into the other's dummy inbox, as the GSM network would
 (tests/sync/gammu_harness.py). Simulated WES boxes (wesh.sim) are polled by a real weshd
 (the in-process Gateway); the agent shares its store, as ``wesh sync agent --with-weshd``
-does. Readings must reach the receiver's sink with the values weshd stored.
+does. Readings must reach the receiver's sink with the values weshd stored, and keep
+coming after both gammu-smsd restarted.
 """
 
 from __future__ import annotations
@@ -100,11 +101,18 @@ async def test_readings_travel_through_weshd_and_real_gammu_smsd(
         tasks = [asyncio.create_task(receiver.run()), asyncio.create_task(agent.run())]
         try:
             async with relaying(site_smsd, hq_smsd), relaying(hq_smsd, site_smsd):
-                async with asyncio.timeout(45):
+                async with asyncio.timeout(40):
                     while True:  # waiting for two real gammu-smsd, polling 1 s each
                         boxes_seen = {r.box for r in sink.readings()}
                         if boxes_seen == {"box0", "box1"} and sink.count() >= 20:
                             break
+                        await asyncio.sleep(0.5)
+                # both gammu-smsd restart (a modem reset): the sync goes on
+                site_smsd.restart()
+                hq_smsd.restart()
+                before = sink.count()
+                async with asyncio.timeout(40):
+                    while sink.count() < before + 12:  # noqa: ASYNC110 - real processes
                         await asyncio.sleep(0.5)
             readings = sink.readings()
             history = {
