@@ -627,3 +627,22 @@ async def test_the_first_resend_of_a_long_packet_is_a_one_fragment_probe(tmp_pat
         assert rig.agent.status().counters["probes"] == 1
     finally:
         rig.close()
+
+
+async def test_a_channel_dropped_from_the_configuration_still_delivers_what_waits(
+    rig: Rig,
+) -> None:
+    rig.add(WATER, NOW - timedelta(hours=3), 42)
+    await rig.agent.step()
+    rig.ack(2)
+    rig.transport.take()
+    agent = rig.reopen(schema=Schema([TEMP]))  # weshd's configuration lost the channel
+    await agent.step()
+    await agent.step()
+    sent = bodies(rig.transport.take(), rig.key)
+    assert not any(isinstance(b, SchemaMessage) for b in sent)  # the same schema as before
+    (data,) = [b for b in sent if isinstance(b, DataMessage)]
+    block = decode_block(data, SCHEMA)
+    assert [(r.channel.path, r.value) for r in iter_readings(block, SCHEMA)] == [
+        ("impulsion.1.index", 42)
+    ]

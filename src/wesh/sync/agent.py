@@ -613,7 +613,7 @@ class SyncAgent:
     async def step(self) -> float:
         """Do what is due now; return the seconds until something else is due."""
         now = self._clock()
-        self._read_queue(now)
+        await self._read_queue()
         self._close_hours(now)
         self._acknowledge_store()
         await self._send_due(now)
@@ -639,10 +639,20 @@ class SyncAgent:
         return Schema(channels.values())
 
     def _register_schema(self, schema: Schema) -> None:
+        """Make ``schema`` the one in force; remember its channels for good.
+
+        A channel dropped from weshd's configuration stays in the schema (an unused
+        column costs nothing): readings of it may still wait here.
+        """
         with self._state.tx() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO schemas (hash, canonical, created_ms) VALUES (?, ?, ?)",
                 (schema.hash, schema.canonical(), self._now_ms()),
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO extra_channels (box, path, kind, unit, resolution) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(c.box, c.path, c.kind, c.unit, c.resolution) for c in schema],
             )
             self._state.set_meta(conn, "schema_hash", schema.hash)
 
@@ -675,7 +685,7 @@ class SyncAgent:
 
     # ------------------------------------------------------------------ reading the queue
 
-    def _read_queue(self, now: datetime) -> None:
+    async def _read_queue(self) -> None:
         state = self._state
         try:
             events = self._queue.pending_events(
@@ -701,7 +711,8 @@ class SyncAgent:
                         ),
                     )
                 state.set_meta(conn, "event_cursor", events[-1][0])
-        for _ in range(20):  # at most 20 batches a step, so the loop stays responsive
+        for _ in range(20):  # at most 20 batches a step
+            await asyncio.sleep(0)  # let weshd (same loop with --with-weshd) breathe
             try:
                 rows = self._queue.pending(
                     after_seq=int(state.meta("reading_cursor", 0)), limit=self.config.read_batch
