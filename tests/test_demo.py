@@ -22,6 +22,7 @@ from wesh.demo import (
     DemoBox,
     DemoClock,
     _workdir,
+    consumption_table,
     inventory_toml,
     run_demo,
     trim_hours,
@@ -33,6 +34,7 @@ from wesh.hq.db import make_engine
 from wesh.hq.gateway_export import export_gateway_config
 from wesh.hq.inventory import apply_inventory, parse_inventory
 from wesh.hq.migrate import migrate
+from wesh.hq.queries import ConsumptionRow
 from wesh.sync.schema import schema_from_config
 
 BOXES = [
@@ -145,6 +147,34 @@ def test_trim_hours_keeps_the_demo_hours_and_the_frame() -> None:
     shown, dropped = trim_hours(text, first, first + timedelta(hours=2))
     assert dropped == 2
     assert shown == "Title\n┏━┓\n│ 2025-01-15T06:00+01:00 │ 1,0 │\n│ Total │ 1,0 │\n└─┘\n"
+
+
+def test_the_narrow_consumption_table_has_the_commands_figures() -> None:
+    first = datetime(2025, 1, 15, 5, tzinfo=UTC)  # 06:00 in Paris
+    rows = [
+        ConsumptionRow(kind, unit, "label", start, start + timedelta(hours=1), value, 4)
+        for hour in range(4)
+        if (start := first + timedelta(hours=hour))
+        for kind, unit, value in (
+            ("heat", "Wh", None if hour == 1 else 4200.0),
+            ("electricity", "Wh", 3600.0),
+            ("gas", "L", 700.0),
+        )
+    ]
+    out = io.StringIO()
+    table = consumption_table(rows, first=first, last=first + timedelta(hours=2), lang="fr")
+    Console(file=out, width=80, color_system=None).print(table)
+    lines = out.getvalue().splitlines()
+    assert "électricité" in lines[0] and "gaz" in lines[0] and "chauffage" in lines[0]
+    assert lines[0].index("électricité") < lines[0].index("gaz") < lines[0].index("chauffage")
+    assert "(kWh)" in lines[1] and "(m³)" in lines[1]
+    body = [line.split() for line in lines if line.strip()[:2] in ("06", "07", "08", "09", "To")]
+    assert body == [
+        ["06:00", "3,6", "0,70", "4,2"],
+        ["07:00", "3,6", "0,70", "—"],
+        ["08:00", "3,6", "0,70", "4,2"],
+        ["Total", "10,8", "2,10", "8,4"],
+    ]
 
 
 def test_the_clock_stands_still_until_it_begins() -> None:

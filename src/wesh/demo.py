@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from wesh.client import AsyncWeshClient
     from wesh.gateway.daemon import Gateway
     from wesh.gateway.schema import BoxInfo
+    from wesh.hq.queries import ConsumptionRow
     from wesh.sim import SimFarm
     from wesh.sync.pair import PairStats, SyncPair
 
@@ -69,6 +70,7 @@ __all__ = [
     "DemoBox",
     "DemoClock",
     "DemoSummary",
+    "consumption_table",
     "inventory_toml",
     "run_demo",
     "trim_hours",
@@ -161,6 +163,26 @@ MESSAGES: Final[dict[str, dict[Lang, str]]] = {
     "hq.hours": {"fr": "heures de consommation", "en": "hours of consumption"},
     "hq.last": {"fr": "dernière heure reçue", "en": "last hour received"},
     "none": {"fr": "—", "en": "—"},
+    "narrow.boxes": {
+        "fr": "Boîtiers (weshd, via libwesh) : {up}/{total} en ligne ; hors ligne : {others}",
+        "en": "Boxes (weshd, via libwesh): {up}/{total} up; down: {others}",
+    },
+    "narrow.sync": {
+        "fr": "SMS ↑ {up} · ↓ {down} accusés · {lost} perdus · {in_flight} non acquittés · "
+        "dernier n° {seq}, manquants {missing}",
+        "en": "SMS ↑ {up} · ↓ {down} ACKs · {lost} lost · {in_flight} not acknowledged · "
+        "last number {seq}, missing {missing}",
+    },
+    "narrow.hours": {
+        "fr": "SMS par heure simulée : {hours}",
+        "en": "SMS per simulated hour: {hours}",
+    },
+    "narrow.hq": {
+        "fr": "Siège ({db}) : {readings} relevés reçus, {hours} heures de consommation, "
+        "dernière {last}",
+        "en": "Headquarters ({db}): {readings} readings received, {hours} hours of "
+        "consumption, last {last}",
+    },
     "plain": {
         "fr": "[{elapsed:>4} s] {now} · boîtiers en ligne {up}/{boxes} · {value} · SMS ↑ {sms_up}"
         " ↓ {sms_down} (perdus {lost}) · siège : {readings} relevés, {hours} h",
@@ -179,6 +201,12 @@ MESSAGES: Final[dict[str, dict[Lang, str]]] = {
     "end.trimmed": {
         "fr": "({count} heures de la journée hors de la démo, sans données, omises ici)",
         "en": "({count} hours of the day outside the demo, without data, left out here)",
+    },
+    "end.narrow": {
+        "fr": "(les heures de la démo, resserrées pour {width} colonnes ; la commande "
+        "ci-dessus montre la journée entière)",
+        "en": "(the demo's hours, narrowed to {width} columns; the command above shows the "
+        "whole day)",
     },
     "end.summary": {
         "fr": "Bilan : {readings} relevés au siège, {sms_up} SMS envoyés et {sms_down} reçus "
@@ -633,6 +661,8 @@ def _render(
         style="bold",
     )
     values = _values_table(screen, paths.shown(paths.socket), lang, labels=width >= _WIDE)
+    if width < _TWO_COLUMNS:  # a small terminal: the same, in about 20 lines
+        return Group(title, Text(), *_narrow(screen, values, paths, lang))
     left = Group(_boxes_table(screen, lang), Text(), values)
     right = Group(
         _sync_table(screen, lang),
@@ -641,13 +671,60 @@ def _render(
         Text(),
         _hq_table(screen, paths.shown(paths.db), lang),
     )
-    if width >= _TWO_COLUMNS:
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column()
-        grid.add_column()
-        grid.add_row(left, right)
-        return Group(title, Text(), grid)
-    return Group(title, Text(), left, Text(), right)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column()
+    grid.add_column()
+    grid.add_row(left, right)
+    return Group(title, Text(), grid)
+
+
+def _narrow(screen: _Screen, values: Table, paths: _Paths, lang: Lang) -> list[RenderableType]:
+    """Return the screen's parts as short lines, for a terminal narrower than two columns."""
+    none = message(lang, "none")
+    down = [info.id for info in screen.boxes if info.status is None or not info.status.up]
+    boxes = Text(
+        message(
+            lang,
+            "narrow.boxes",
+            up=len(screen.boxes) - len(down),
+            total=len(screen.boxes),
+            others=", ".join(down) or none,
+        ),
+        style="bold red" if down else "bold",
+    )
+    sync = message(
+        lang,
+        "narrow.sync",
+        up=screen.sms_up,
+        down=screen.sms_down,
+        lost=screen.sms_lost,
+        in_flight=screen.in_flight,
+        seq=none if screen.last_seq is None else screen.last_seq,
+        missing=", ".join(map(str, screen.missing[:5])) or none,
+    )
+    hours = " · ".join(
+        f"{_local(hour)} ↑{sent} ↓{acks}" for hour, (sent, acks) in sorted(screen.per_hour.items())
+    )
+    last = screen.hq_last_hour
+    hq = message(
+        lang,
+        "narrow.hq",
+        db=paths.shown(paths.db),
+        readings=_number(screen.hq_readings, lang),
+        hours=screen.hq_hours,
+        last=_local(last) if last else none,
+    )
+    return [
+        boxes,
+        Text(),
+        values,
+        Text(),
+        Text(message(lang, "sync.title", loss=round(SMS_LOSS * 100)), style="bold"),
+        Text(sync),
+        Text(message(lang, "narrow.hours", hours=hours[-160:] or none)),
+        Text(),
+        Text(hq, style="bold"),
+    ]
 
 
 def _plain_line(screen: _Screen, lang: Lang) -> str:
@@ -1114,8 +1191,8 @@ def _consumption_args(settings: _Settings, first: date, last: date) -> list[str]
     ]
 
 
-def _consumption(settings: _Settings, first: date, last: date) -> tuple[str, int]:
-    """Run ``wesh hq consumption`` in-process; return its output and the hours with data."""
+def _consumption(settings: _Settings, first: date, last: date) -> tuple[str, list[ConsumptionRow]]:
+    """Run ``wesh hq consumption`` in-process; return its output, and the rows it shows."""
     import click  # noqa: PLC0415
 
     from wesh.hq.cli import consumption as consumption_command  # noqa: PLC0415
@@ -1143,8 +1220,54 @@ def _consumption(settings: _Settings, first: date, last: date) -> tuple[str, int
         )
     finally:
         engine.dispose()
-    hours = {row.label for row in rows if row.value is not None}
-    return buffer.getvalue(), len(hours)
+    return buffer.getvalue(), rows
+
+
+_KINDS: Final = ("electricity", "cold_water", "hot_water", "gas", "heat", "other")
+
+
+def consumption_table(
+    rows: Sequence[ConsumptionRow], *, first: datetime, last: datetime, lang: Lang
+) -> Table:
+    """Return the hours ``[first, last]`` of ``rows`` as a narrow table (pure).
+
+    The columns, units and numbers of ``wesh hq consumption`` (kWh, m³, French or English
+    number format), with local hours (``06:00``) as the periods: for terminals too
+    narrow for the command's own table.
+    """
+    from wesh.hq.cli import format_quantity  # noqa: PLC0415
+    from wesh.hq.cli import message as hq_message  # noqa: PLC0415
+
+    shown = [row for row in rows if first <= row.start <= last]
+    series = sorted(
+        {(row.kind, row.unit) for row in shown},
+        key=lambda item: (_KINDS.index(item[0]) if item[0] in _KINDS else 99, item[1] or ""),
+    )
+    scale = {"Wh": (1000.0, "kWh", 1), "L": (1000.0, "m³", 2)}
+
+    def cell(value: float | None, unit: str | None) -> str:
+        if value is None:
+            return "—"
+        divisor, _, decimals = scale.get(unit or "", (1.0, unit or "", 1))
+        return format_quantity(value / divisor, lang, decimals)
+
+    table = Table(box=rich_box.SIMPLE_HEAD, show_edge=False, padding=(0, 1))
+    table.add_column(message(lang, "col.hour"), no_wrap=True)
+    for kind, unit in series:
+        name = hq_message(lang, f"kind.{kind}") if kind in _KINDS else kind
+        shown_unit = scale.get(unit or "", (1.0, unit or "", 1))[1]
+        table.add_column(f"{name}\n({shown_unit})", justify="right")
+    values = {(row.kind, row.unit, row.start): row.value for row in shown}
+    starts = sorted({row.start for row in shown})
+    for start in starts:
+        table.add_row(_local(start), *(cell(values.get((k, u, start)), u) for k, u in series))
+    totals = []
+    for kind, unit in series:
+        known = [v for s in starts if (v := values.get((kind, unit, s))) is not None]
+        totals.append(cell(sum(known), unit) if known else "—")
+    table.add_section()
+    table.add_row(hq_message(lang, "total"), *totals)
+    return table
 
 
 def trim_hours(text: str, first: datetime, last: datetime) -> tuple[str, int]:
@@ -1178,16 +1301,21 @@ def _paris_day(at: datetime) -> date:
 def _print_end(screen: _Screen, settings: _Settings, console: Console) -> DemoSummary:
     lang, paths = settings.lang, settings.paths
     first, last = _paris_day(settings.start), _paris_day(screen.sim_now)
-    text, hours = _consumption(settings, first, last)
+    text, rows = _consumption(settings, first, last)
+    hours = len({row.label for row in rows if row.value is not None})
     command = "wesh hq consumption " + " ".join(_consumption_args(settings, first, last))
     console.print()
     console.print(message(lang, "end.consumption"), style="bold", highlight=False)
     console.print(f"$ {command}", highlight=False, soft_wrap=True)
     first_hour = settings.start.replace(minute=0, second=0, microsecond=0)
     shown, dropped = trim_hours(text, first_hour, screen.sim_now)
-    console.print(shown, markup=False, highlight=False, soft_wrap=True, end="")
-    if dropped:
-        console.print(message(lang, "end.trimmed", count=dropped), style="dim", highlight=False)
+    if max(map(len, shown.splitlines()), default=0) <= console.width:
+        console.print(shown, markup=False, highlight=False, soft_wrap=True, end="")
+        if dropped:
+            console.print(message(lang, "end.trimmed", count=dropped), style="dim", highlight=False)
+    else:  # the command's table would wrap: the same figures, narrower
+        console.print(consumption_table(rows, first=first_hour, last=screen.sim_now, lang=lang))
+        console.print(message(lang, "end.narrow", width=console.width), style="dim")
     if hours == 0:
         console.print(message(lang, "end.no_rows"), highlight=False)
     simulated_h = (screen.sim_now - settings.start).total_seconds() / 3600
