@@ -17,17 +17,17 @@ from rich.console import Console
 
 from wesh.cli import cli
 from wesh.demo import (
-    MESSAGES,
     SIM_START,
     DemoBox,
     DemoClock,
-    _workdir,
     consumption_table,
     inventory_toml,
     run_demo,
     trim_hours,
     with_local_settings,
 )
+from wesh.demo.chain import hold_workdir
+from wesh.demo.screen import MESSAGES
 from wesh.errors import ConfigError, UsageError
 from wesh.gateway.config import config_from_text, load_config
 from wesh.hq.db import make_engine
@@ -201,13 +201,13 @@ def test_the_work_directory_is_only_wiped_when_it_is_the_demos(tmp_path: Path) -
     assert (foreign / "thesis.tex").read_text() == "precious"
 
     ours = tmp_path / "demo"
-    with _workdir(ours):
+    with hold_workdir(ours):
         (ours / "old.txt").write_text("from the last run")
         (ours / "sync").mkdir()
-        with pytest.raises(UsageError, match="another wesh demo is running"), _workdir(ours):
+        with pytest.raises(UsageError, match="another wesh demo is running"), hold_workdir(ours):
             pass
         assert (ours / "old.txt").exists()  # the running demo's files are untouched
-    with _workdir(ours):
+    with hold_workdir(ours):
         assert sorted(p.name for p in ours.iterdir()) == [".wesh-demo"]
 
 

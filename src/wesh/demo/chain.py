@@ -1,0 +1,525 @@
+"""Running the demo's chain: the clock, the work directory, and every part started in order.
+
+:func:`run_chain` (one ``asyncio.run``) starts, in order, the simulated boxes, the HQ
+store (schema, inventory import, weshd.toml export), weshd on that file, the sync pair,
+and a libwesh client; it refreshes the :class:`~wesh.demo.screen.Screen` every second
+for ``seconds``, then stops everything in reverse order (an exit stack: also on errors
+and Ctrl-C). Everything shares one :class:`DemoClock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from rich.console import Console, RenderableType
+from rich.live import Live
+
+from wesh.demo.building import (
+    BASE_ADDRESS,
+    BOX_COUNT,
+    DWELLING_COUNT,
+    SEED,
+    SITE,
+    WATCHED,
+    DemoBox,
+    inventory_toml,
+    with_local_settings,
+)
+from wesh.demo.screen import Answer, Lang, Screen, local_time, message, plain_line, render
+from wesh.errors import ConfigError, UsageError, WeshError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from wesh.client import AsyncWeshClient
+    from wesh.gateway.daemon import Gateway
+    from wesh.sim import SimFarm
+    from wesh.sync.pair import SyncPair
+
+__all__ = [
+    "DEFAULT_SPEED",
+    "SIM_START",
+    "SMS_LOSS",
+    "DemoClock",
+    "Paths",
+    "Settings",
+    "hold_workdir",
+    "logs_to",
+    "run_chain",
+]
+
+DEFAULT_SPEED: Final = 360.0  # simulated seconds per wall second: an hour every 10 s
+#: 05:45 in Paris on a winter Wednesday: the 05:00 hour gives HQ its first indexes.
+SIM_START: Final = datetime(2025, 1, 15, 4, 45, tzinfo=UTC)
+SMS_LOSS: Final = 0.1
+_TICK_S: Final = 1.0
+_PLAIN_EVERY_S: Final = 5.0
+_MARKER: Final = ".wesh-demo"
+
+
+class DemoClock:
+    """Simulated time: still at ``start`` until :meth:`begin`, then ``speed`` times faster.
+
+    Shared by the simulated boxes (it is a :class:`wesh.sim.clock.Clock`), weshd, the
+    sync pair and the HQ sink. ``monotonic`` is the real-time source.
+    """
+
+    def __init__(
+        self,
+        start: datetime,
+        speed: float,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if start.tzinfo is None:
+            raise UsageError("the simulated start must be timezone-aware")
+        if not speed > 0:
+            raise UsageError(f"the speed must be positive, not {speed}")
+        self.speed = speed
+        self._start_ts = start.timestamp()
+        self._monotonic = monotonic
+        self._origin: float | None = None
+
+    def begin(self) -> None:
+        """Let simulated time run from now on (idempotent)."""
+        if self._origin is None:
+            self._origin = self._monotonic()
+
+    def timestamp(self) -> float:
+        """Return the simulated time as POSIX seconds."""
+        if self._origin is None:
+            return self._start_ts
+        return self._start_ts + (self._monotonic() - self._origin) * self.speed
+
+    def now(self) -> datetime:
+        """Return the simulated time, aware UTC."""
+        return datetime.fromtimestamp(self.timestamp(), tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    """The files of a run, all under the work directory."""
+
+    workdir: Path
+
+    @property
+    def db(self) -> Path:
+        """The HQ database."""
+        return self.workdir / "hq.sqlite3"
+
+    @property
+    def inventory(self) -> Path:
+        """The inventory imported into it."""
+        return self.workdir / "inventory.toml"
+
+    @property
+    def config(self) -> Path:
+        """The configuration weshd runs with, exported from the inventory."""
+        return self.workdir / "weshd.toml"
+
+    @property
+    def socket(self) -> Path:
+        """The socket of weshd's API."""
+        return self.workdir / "weshd.sock"
+
+    @property
+    def sync_dir(self) -> Path:
+        """The sync agent's and receiver's state files."""
+        return self.workdir / "sync"
+
+    @property
+    def log(self) -> Path:
+        """Every log record of the run."""
+        return self.workdir / "demo.log"
+
+    def shown(self, path: Path) -> str:
+        """Return the path as the user would type it: relative to the current folder if inside."""
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What a run is asked to do (see :func:`wesh.demo.run_demo`)."""
+
+    seconds: float
+    speed: float
+    start: datetime
+    free_ports: bool
+    lang: Lang
+    paths: Paths
+
+
+@contextlib.contextmanager
+def hold_workdir(workdir: Path) -> Iterator[None]:
+    """Hold the work directory for a run: locked, emptied, marked as the demo's.
+
+    A directory that is not empty and has no marker was not made by the demo: refused.
+    The marker is locked (``flock``) for the whole run, so a second demo on the same
+    directory stops at once instead of wiping the first one's files.
+    """
+    if workdir.exists() and not workdir.is_dir():
+        raise UsageError(f"{workdir} is not a directory", where=str(workdir))
+    marker = workdir / _MARKER
+    if workdir.exists() and any(workdir.iterdir()) and not marker.exists():
+        raise UsageError(
+            f"refusing to wipe {workdir}: it is not empty and was not made by wesh demo",
+            where=str(workdir),
+        )
+    workdir.mkdir(parents=True, exist_ok=True)
+    with marker.open("a+", encoding="utf-8") as held:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                f"another wesh demo is running in {workdir}; wait for it to end",
+                where=str(workdir),
+            ) from None
+        for entry in workdir.iterdir():
+            if entry == marker:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        held.truncate(0)
+        held.write("made by `wesh demo`; emptied at its next start\n")
+        held.flush()
+        yield
+
+
+@contextlib.contextmanager
+def logs_to(path: Path) -> Iterator[None]:
+    """Send every log record (wesh's from INFO, others' from WARNING) to ``path``."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    wesh_logger = logging.getLogger("wesh")
+    level = wesh_logger.level
+    root.addHandler(handler)
+    wesh_logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        wesh_logger.setLevel(level)
+        root.removeHandler(handler)
+        handler.close()
+
+
+async def _start_farm(
+    settings: Settings, clock: DemoClock, stack: contextlib.AsyncExitStack
+) -> tuple[SimFarm, bool]:
+    """Run the simulated boxes on the usual ports if free, else on free ports.
+
+    Returns the farm and whether it got the ports asked for.
+    """
+    from wesh.sim import run_simulators  # noqa: PLC0415 - heavy imports, demo only
+
+    attempts = (True,) if settings.free_ports else (False, True)
+    for free in attempts:
+        port = 0 if free else None  # 0: a free port; None: the simulator's usual one
+        try:
+            farm = await stack.enter_async_context(
+                run_simulators(
+                    count=BOX_COUNT,
+                    flats=DWELLING_COUNT,  # one building: its boiler heats 4 dwellings
+                    base_address=BASE_ADDRESS,
+                    seed=SEED,
+                    speed=settings.speed,
+                    clock=clock,
+                    http_port=port,
+                    ftp_port=port,
+                    m2m_port=port,
+                )
+            )
+        except ConfigError:
+            if free:
+                raise
+            continue
+        return farm, not free
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _demo_boxes(farm: SimFarm) -> list[DemoBox]:
+    boxes = []
+    for handle in farm.boxes:
+        described = handle.describe()
+        if handle.m2m is None:  # pragma: no cover - the demo always runs M2M
+            raise UsageError("the demo's boxes need their M2M server")
+        boxes.append(
+            DemoBox(
+                ref=str(described["name"]),
+                common=described["kind"] == "common",
+                host=handle.http.host,
+                mac=str(described["mac"]),
+                firmware=str(described["firmware"]),
+                http_port=handle.http.port,
+                m2m_port=handle.m2m.port,
+            )
+        )
+    return boxes
+
+
+async def _stop_gateway(gateway: Gateway, task: asyncio.Task[None]) -> None:
+    gateway.request_stop("demo over")
+    await task
+
+
+async def _wait_ready(gateway: Gateway, task: asyncio.Task[None], timeout_s: float = 30) -> None:
+    ready = asyncio.create_task(gateway.ready.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {task, ready}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        ready.cancel()
+    if task in done:
+        task.result()  # raises what stopped weshd
+        raise WeshError("weshd stopped before it was ready")
+    if ready not in done:
+        raise WeshError(f"weshd was not ready within {timeout_s:g} s")
+
+
+def _hq_counts(engine: Engine) -> tuple[int, int, datetime | None]:
+    from sqlalchemy import func, select  # noqa: PLC0415
+
+    from wesh.hq.db import translate_errors  # noqa: PLC0415
+    from wesh.hq.models import Reading, RollupHour  # noqa: PLC0415
+
+    with translate_errors(engine), engine.connect() as conn:
+        readings = conn.scalar(select(func.count()).select_from(Reading)) or 0
+        hours = (
+            conn.scalar(
+                select(func.count(func.distinct(RollupHour.hour_start))).where(
+                    RollupHour.consumption.is_not(None)
+                )
+            )
+            or 0
+        )
+        last = conn.scalar(select(func.max(Reading.at)))
+    return int(readings), int(hours), last
+
+
+async def _refresh(
+    screen: Screen,
+    *,
+    client: AsyncWeshClient,
+    gateway: Gateway,
+    pair: SyncPair,
+    engine: Engine,
+    lang: Lang,
+) -> None:
+    from wesh.client.cli import format_reading  # noqa: PLC0415
+
+    try:
+        screen.boxes = await client.boxes()
+    except WeshError as exc:
+        screen.answers = [Answer("weshd", "boxes", str(exc), ok=False)]
+        return
+    answers = []
+    for box_ref, path in WATCHED:
+        try:
+            value = await client.value(box_ref, path)
+        except WeshError as exc:
+            text = message(lang, "values.none") if "no_value" in str(exc) else exc.message
+            answers.append(Answer(box_ref, path, text, ok=False))
+            continue
+        screen.answers_ok += 1
+        answers.append(
+            Answer(box_ref, path, format_reading(value, lang), ok=True, label=value.label)
+        )
+    screen.answers = answers
+    screen.count_sms(pair.stats())
+    with contextlib.suppress(WeshError):
+        screen.queue_depth = gateway.store.queue_depth()
+    screen.hq_readings, screen.hq_hours, screen.hq_last_hour = _hq_counts(engine)
+
+
+async def run_chain(settings: Settings, console: Console) -> Screen:
+    """Set everything up, show it running for ``settings.seconds``, stop everything."""
+    from wesh.client import AsyncWeshClient  # noqa: PLC0415 - heavy imports, demo only
+    from wesh.gateway.config import load_config  # noqa: PLC0415
+    from wesh.gateway.daemon import Gateway  # noqa: PLC0415
+    from wesh.hq.db import make_engine  # noqa: PLC0415
+    from wesh.hq.gateway_export import export_gateway_config  # noqa: PLC0415
+    from wesh.hq.ingest import HqSink  # noqa: PLC0415
+    from wesh.hq.inventory import import_inventory  # noqa: PLC0415
+    from wesh.hq.migrate import migrate  # noqa: PLC0415
+    from wesh.sync.agent import AgentConfig  # noqa: PLC0415
+    from wesh.sync.loopback import FaultPlan  # noqa: PLC0415
+    from wesh.sync.pair import HQ_PEER, quick_configs, run_sync_pair  # noqa: PLC0415
+    from wesh.sync.schema import schema_from_config  # noqa: PLC0415
+
+    lang, paths = settings.lang, settings.paths
+    clock = DemoClock(settings.start, settings.speed)
+    screen = Screen(
+        start=settings.start,
+        speed=settings.speed,
+        total_s=settings.seconds,
+        socket=paths.shown(paths.socket),
+        db=paths.shown(paths.db),
+        loss_pct=round(SMS_LOSS * 100),
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        farm, usual_ports = await _start_farm(settings, clock, stack)
+        boxes = _demo_boxes(farm)
+        # 1. headquarters: schema, inventory, weshd.toml exported from it
+        engine = make_engine(paths.db)
+        stack.callback(engine.dispose)
+        revision = migrate(engine)
+        paths.inventory.write_text(inventory_toml(boxes), encoding="utf-8")
+        imported = import_inventory(engine, paths.inventory)
+        if not imported.ok:
+            raise imported.errors[0]
+        console.print(
+            message(
+                lang,
+                "step.hq",
+                db=paths.shown(paths.db),
+                revision=revision,
+                inventory=paths.shown(paths.inventory),
+                records=imported.applied,
+            ),
+            highlight=False,
+        )
+        exported = export_gateway_config(engine, SITE)
+        paths.config.write_text(with_local_settings(exported, boxes), encoding="utf-8")
+        config = load_config(paths.config)
+        # 2. the simulated boxes
+        console.print(
+            message(
+                lang,
+                "step.sim",
+                count=len(boxes),
+                seed=SEED,
+                speed=f"{settings.speed:g}",
+                start=local_time(settings.start, "%Y-%m-%d %H:%M"),
+            ),
+            highlight=False,
+        )
+        for handle in farm.boxes:
+            console.print(
+                f"   {handle.describe()['name']:<9} {handle.url}  m2m={handle.m2m}",
+                highlight=False,
+            )
+        if not usual_ports and not settings.free_ports:
+            console.print(message(lang, "ports.moved"), highlight=False)
+        # 3. weshd, on the exported file, on the simulated clock
+        gateway = Gateway(config, config_path=paths.config, clock=clock.now, stats_interval_s=0)
+        clock.begin()
+        weshd = asyncio.create_task(gateway.run(), name="demo-weshd")
+        stack.push_async_callback(_stop_gateway, gateway, weshd)
+        await _wait_ready(gateway, weshd)
+        channels = sum(len(b.channels) for b in config.boxes)
+        console.print(
+            message(
+                lang,
+                "step.weshd",
+                config=paths.shown(paths.config),
+                boxes=len(config.boxes),
+                channels=channels,
+                socket=paths.shown(paths.socket),
+            ),
+            highlight=False,
+        )
+        # 4. the sync: agent on weshd's store, receiver into HQ, over lossy SMS
+        _, receiver_config = quick_configs(config.site.id)
+        agent_config = AgentConfig(  # times in simulated seconds, except poll_s
+            site=config.site.id,
+            hq_peer=HQ_PEER,
+            mode="hour",  # hourly indexes and means, as a real site sends them
+            close_delay_s=120.0,
+            upload_interval_s=0.0,  # each hour as soon as it closes (a site waits longer)
+            sms_budget_per_day=200,
+            retry_initial_s=600.0,
+            retry_max_s=3600.0,
+            fragment_retry_s=120.0,
+            status_interval_s=6 * 3600.0,
+            max_chars=160,
+            poll_s=0.5,
+            seed=SEED,
+        )
+
+        def boxes_up_down() -> tuple[int, int]:
+            states = [s.up for s in gateway.status().values()]
+            return sum(1 for up in states if up), sum(1 for up in states if up is False)
+
+        pair = await stack.enter_async_context(
+            run_sync_pair(
+                queue=gateway.store,
+                site=config.site.id,
+                schema=schema_from_config(config),
+                sink=HqSink(engine, now=clock.now),
+                state_dir=paths.sync_dir,
+                faults=FaultPlan(loss=SMS_LOSS, seed=SEED),
+                agent_config=agent_config,
+                receiver_config=receiver_config,
+                clock=clock.now,
+                boxes=boxes_up_down,
+            )
+        )
+        console.print(message(lang, "step.sync", loss=round(SMS_LOSS * 100)), highlight=False)
+        client = await stack.enter_async_context(AsyncWeshClient(socket=paths.socket))
+        # 5. the screen
+        await _show(
+            screen,
+            settings,
+            console,
+            client=client,
+            gateway=gateway,
+            pair=pair,
+            engine=engine,
+            clock=clock,
+        )
+    return screen
+
+
+async def _show(
+    screen: Screen,
+    settings: Settings,
+    console: Console,
+    *,
+    client: AsyncWeshClient,
+    gateway: Gateway,
+    pair: SyncPair,
+    engine: Engine,
+    clock: DemoClock,
+) -> None:
+    lang = settings.lang
+    started = time.monotonic()
+
+    async def tick() -> None:
+        screen.elapsed_s = min(time.monotonic() - started, settings.seconds)
+        screen.sim_now = clock.now()
+        await _refresh(screen, client=client, gateway=gateway, pair=pair, engine=engine, lang=lang)
+
+    def draw() -> RenderableType:
+        return render(screen, lang=lang, width=console.width)
+
+    if console.is_terminal:
+        with Live(draw(), console=console, refresh_per_second=4, transient=False) as live:
+            while screen.elapsed_s < settings.seconds:
+                await asyncio.sleep(_TICK_S)
+                await tick()
+                live.update(draw())
+        return
+    next_line = 0.0
+    while screen.elapsed_s < settings.seconds:
+        await asyncio.sleep(_TICK_S)
+        await tick()
+        if screen.elapsed_s >= next_line or screen.elapsed_s >= settings.seconds:
+            console.print(plain_line(screen, lang), highlight=False, soft_wrap=True)
+            next_line += _PLAIN_EVERY_S
+    console.print(draw())
