@@ -53,7 +53,7 @@ from wesh.hq.models import (
     SiteEvent,
     SyncLedger,
 )
-from wesh.hq.rollups import Point, driver_sql, reroll_windows
+from wesh.hq.rollups import Point, driver_sql, insert_many, reroll_windows
 from wesh.hq.timeutil import to_epoch_us
 from wesh.sync.sink import (
     IngestResult,
@@ -369,8 +369,7 @@ def _insert_readings(conn: Connection, rows: Sequence[tuple[object, ...]]) -> in
     """Insert reading rows, skipping existing keys; return how many were inserted."""
     dialect = conn.dialect.name
     if dialect in ("sqlite", "postgresql"):
-        statement = driver_sql(conn, _INSERT_READINGS_ON_CONFLICT)
-        return int(conn.exec_driver_sql(statement, list(rows)).rowcount)
+        return insert_many(conn, _INSERT_READINGS_ON_CONFLICT, rows)
     if dialect != "mysql":
         raise UsageError(f"ingestion does not support the {dialect!r} engine")
     statement = driver_sql(conn, _INSERT_READINGS_IGNORE)
