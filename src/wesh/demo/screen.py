@@ -47,24 +47,25 @@ _WIDE: Final = 140  # ... and the values their labels
 
 MESSAGES: Final[dict[str, dict[Lang, str]]] = {
     "step.hq": {
-        "fr": "① Siège : base {db} créée (schéma {revision}), inventaire {inventory} importé "
+        "fr": "① Siège\u00a0: base {db} créée (schéma {revision}), inventaire {inventory} importé "
         "({records} fiches).",
         "en": "① Headquarters: database {db} created (schema {revision}), inventory "
         "{inventory} imported ({records} records).",
     },
     "step.sim": {
-        "fr": "② {count} serveurs WES simulés (graine {seed}, temps x{speed}, départ {start}) :",
+        "fr": "② {count} serveurs WES simulés (graine {seed}, temps x{speed}, départ "
+        "{start})\u00a0:",
         "en": "② {count} simulated WES servers (seed {seed}, time x{speed}, start {start}):",
     },
     "step.weshd": {
-        "fr": "③ weshd : {config} exporté de l'inventaire ({boxes} boîtiers, {channels} voies),"
-        " API sur {socket}.",
+        "fr": "③ weshd\u00a0: {config} exporté de l'inventaire ({boxes} boîtiers, "
+        "{channels} voies), API sur {socket}.",
         "en": "③ weshd: {config} exported from the inventory ({boxes} boxes, {channels} "
         "channels), API on {socket}.",
     },
     "step.sync": {
-        "fr": "④ Synchronisation : agent sur le stockage de weshd → SMS simulés ({loss} % "
-        "perdus) → récepteur → base du siège.",
+        "fr": "④ Synchronisation\u00a0: agent sur le stockage de weshd → SMS simulés "
+        "({loss}\u00a0% perdus) → récepteur → base du siège.",
         "en": "④ Sync: agent on weshd's store → simulated SMS ({loss} % lost) → receiver → "
         "headquarters' database.",
     },
@@ -88,7 +89,7 @@ MESSAGES: Final[dict[str, dict[Lang, str]]] = {
     },
     "values.none": {"fr": "pas encore de valeur", "en": "no value yet"},
     "sync.title": {
-        "fr": "Synchronisation (SMS simulés, {loss} % perdus)",
+        "fr": "Synchronisation (SMS simulés, {loss}\u00a0% perdus)",
         "en": "Sync (simulated SMS, {loss} % lost)",
     },
     "sync.up": {"fr": "SMS bâtiment → siège", "en": "SMS building → HQ"},
@@ -108,37 +109,38 @@ MESSAGES: Final[dict[str, dict[Lang, str]]] = {
     "hq.last": {"fr": "dernière heure reçue", "en": "last hour received"},
     "none": {"fr": "—", "en": "—"},
     "narrow.boxes": {
-        "fr": "Boîtiers (weshd, via libwesh) : {up}/{total} en ligne ; hors ligne : {others}",
+        "fr": "Boîtiers (weshd, via libwesh)\u00a0: {up}/{total} en ligne\u00a0; hors ligne\u00a0: "
+        "{others}",
         "en": "Boxes (weshd, via libwesh): {up}/{total} up; down: {others}",
     },
     "narrow.sync": {
-        "fr": "SMS ↑ {up} · ↓ {down} accusés · {lost} perdus · {in_flight} non acquittés · "
-        "dernier n° {seq}, manquants {missing}",
-        "en": "SMS ↑ {up} · ↓ {down} ACKs · {lost} lost · {in_flight} not acknowledged · "
-        "last number {seq}, missing {missing}",
+        "fr": "SMS ↑ {up} · ↓ {down} (accusés) · perdus {lost} · paquets non acquittés "
+        "{in_flight} · dernier n° {seq}, manquants {missing}",
+        "en": "SMS ↑ {up} · ↓ {down} (ACKs) · lost {lost} · packets not acknowledged "
+        "{in_flight} · last number {seq}, missing {missing}",
     },
     "narrow.hours": {
-        "fr": "SMS par heure simulée : {hours}",
+        "fr": "SMS par heure simulée\u00a0: {hours}",
         "en": "SMS per simulated hour: {hours}",
     },
     "narrow.hq": {
-        "fr": "Siège ({db}) : {readings} relevés reçus, {hours} heures de consommation, "
+        "fr": "Siège ({db})\u00a0: {readings} relevés reçus, {hours} heures de consommation, "
         "dernière {last}",
         "en": "Headquarters ({db}): {readings} readings received, {hours} hours of "
         "consumption, last {last}",
     },
     "plain": {
         "fr": "[{elapsed:>4} s] {now} · boîtiers en ligne {up}/{boxes} · {value} · SMS ↑ {sms_up}"
-        " ↓ {sms_down} (perdus {lost}) · siège : {readings} relevés, {hours} h",
+        " ↓ {sms_down} (perdus {lost}) · siège\u00a0: {readings} relevés, {hours} h",
         "en": "[{elapsed:>4} s] {now} · boxes up {up}/{boxes} · {value} · SMS ↑ {sms_up}"
         " ↓ {sms_down} (lost {lost}) · HQ: {readings} readings, {hours} h",
     },
     "end.consumption": {
-        "fr": "Au siège, ce qui est arrivé par la synchronisation :",
+        "fr": "Au siège, ce qui est arrivé par la synchronisation\u00a0:",
         "en": "At headquarters, what arrived through the sync:",
     },
     "end.no_rows": {
-        "fr": "(aucune heure complète n'est encore arrivée au siège : relancez avec --seconds"
+        "fr": "(aucune heure complète n'est encore arrivée au siège\u00a0: relancez avec --seconds"
         " plus grand)",
         "en": "(no complete hour reached headquarters yet: run again with a larger --seconds)",
     },
@@ -147,19 +149,19 @@ MESSAGES: Final[dict[str, dict[Lang, str]]] = {
         "en": "({count} hours of the day outside the demo, without data, left out here)",
     },
     "end.narrow": {
-        "fr": "(les heures de la démo, resserrées pour {width} colonnes ; la commande "
+        "fr": "(les heures de la démo, resserrées pour {width} colonnes\u00a0; la commande "
         "ci-dessus montre la journée entière)",
         "en": "(the demo's hours, narrowed to {width} columns; the command above shows the "
         "whole day)",
     },
     "end.summary": {
-        "fr": "Bilan : {readings} relevés au siège, {sms_up} SMS envoyés et {sms_down} reçus "
-        "en {hours} heures simulées ; {answers} réponses de weshd à libwesh.",
+        "fr": "Bilan\u00a0: {readings} relevés au siège, {sms_up} SMS envoyés et {sms_down} reçus "
+        "en {hours} heures simulées\u00a0; {answers} réponses de weshd à libwesh.",
         "en": "Summary: {readings} readings at headquarters, {sms_up} SMS sent and {sms_down}"
         " received in {hours} simulated hours; {answers} answers from weshd to libwesh.",
     },
     "end.try": {
-        "fr": "À essayer ensuite, à la main (docs/demo.md) :",
+        "fr": "À essayer ensuite, à la main (docs/demo.md)\u00a0:",
         "en": "Try next, by hand (docs/demo.md):",
     },
     "try.consumption": {"fr": "la consommation par jour", "en": "consumption per day"},
@@ -178,7 +180,7 @@ MESSAGES: Final[dict[str, dict[Lang, str]]] = {
     "try.client": {"fr": "interroger weshd", "en": "ask weshd"},
     "try.tic": {"fr": "le décodage TIC seul", "en": "TIC decoding alone"},
     "ports.moved": {
-        "fr": "(ports habituels occupés : les boîtiers ont pris des ports libres)",
+        "fr": "(ports habituels occupés\u00a0: les boîtiers ont pris des ports libres)",
         "en": "(usual ports busy: the boxes took free ports)",
     },
 }
