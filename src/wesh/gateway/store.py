@@ -623,8 +623,8 @@ class Store:
         path: Path,
         *,
         clock: Callable[[], datetime] = _utc_now,
-        busy_timeout_s: float = 2.0,
-        ack_attempts: int = 4,
+        busy_timeout_s: float = 1.0,
+        ack_attempts: int = 3,
         ack_backoff_s: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
     ) -> QueueClient:
@@ -1578,8 +1578,8 @@ class QueueClient:
         path: Path,
         *,
         clock: Callable[[], datetime] = _utc_now,
-        busy_timeout_s: float = 2.0,
-        ack_attempts: int = 4,
+        busy_timeout_s: float = 1.0,
+        ack_attempts: int = 3,
         ack_backoff_s: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
     ) -> QueueClient:

@@ -1,7 +1,8 @@
 """The site agent: carries weshd's outbound queue to headquarters, reliably, within an SMS budget.
 
-It runs beside weshd (in the same process: weshd's store allows one opener) and owns a small
-SQLite file of its own (``sync-agent.sqlite3`` next to weshd's store). Data flows once,
+It runs beside weshd, as its own process reading weshd's store as a queue client
+(``Store.open_queue``), or in weshd's process on its ``Store``; it owns a small SQLite file
+of its own (``sync-agent.sqlite3`` next to weshd's store). Data flows once,
 in one direction, through durable steps::
 
     weshd Store queue ──pending()──▶ accumulators (hour)  ──close──▶ items ──pack──▶ packets
@@ -114,7 +115,7 @@ _SEQ_BLOCK: Final = 32  # numbers reserved at a time (a restart skips at most th
 
 
 class OutboundQueue(Protocol):
-    """What the agent needs of weshd's store (``wesh.gateway.store.Store`` is one)."""
+    """What the agent needs of weshd's store (``Store`` or ``QueueClient`` of its store module)."""
 
     def pending(self, *, after_seq: int = 0, limit: int = 1000) -> list[tuple[int, Sample]]:
         """Unacknowledged queued readings after ``after_seq``, in seq order."""

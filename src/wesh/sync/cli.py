@@ -4,6 +4,7 @@
 
     wesh sync keygen SITE [--dir DIR] [--force]
     wesh sync agent --config weshd.toml [--with-weshd] [--transport gammu --hq-number +33...]
+                    (beside a running weshd by default; --with-weshd runs weshd in it too)
     wesh sync receiver --db URL [--transport gammu|mqtt] [--state PATH]
     wesh sync status [--config weshd.toml | --agent-state PATH] [--receiver-state PATH] [--json]
 
@@ -16,21 +17,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
+import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from wesh.errors import ConfigError, ConnectionFailed, UsageError
+from wesh.errors import ConfigError, ConnectionFailed, UsageError, WeshError
 
 if TYPE_CHECKING:
     from wesh.gateway.config import GatewayConfig
     from wesh.sync.transport import Transport
 
 __all__ = ["sync"]
+
+_LOG = logging.getLogger(__name__)
 
 DEFAULT_KEY_DIR = Path("/etc/wesh/sync-keys")
 _PATH = click.Path(path_type=Path)
@@ -138,8 +143,6 @@ async def _open_transport(
 
 
 def _setup_logging(verbose: int) -> None:
-    import logging  # noqa: PLC0415
-
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -173,7 +176,11 @@ def _stop_on_signals(stop: Callable[[], None], seconds: float | None) -> asyncio
     default=None,
     help="HQ's phone number (gammu); MQTT uses HQ's id 'hq'.",
 )
-@click.option("--with-weshd", is_flag=True, help="Run weshd in this process too.")
+@click.option(
+    "--with-weshd",
+    is_flag=True,
+    help="Run weshd in this process too (default: weshd runs as its own process).",
+)
 @click.option("--mode", type=click.Choice(["hour", "sample"]), default="hour", show_default=True)
 @click.option("--sample-grid", type=int, default=60, show_default=True, help="Seconds.")
 @click.option("--budget", type=click.IntRange(0), default=200, show_default=True, help="SMS/day.")
@@ -192,8 +199,9 @@ def _stop_on_signals(stop: Callable[[], None], seconds: float | None) -> asyncio
 def agent(config_path: Path, **options: object) -> None:
     """Send weshd's readings and alarms to headquarters (see docs/sync.md).
 
-    weshd's store accepts one process: stop weshd, or use --with-weshd (one process runs
-    both, sharing the store).
+    By default the agent runs beside weshd (its own process): it opens weshd's store as
+    a queue client (no writer lock; weshd must have created the store). With --with-weshd
+    one process runs both. One agent per store (a lock file next to the store).
     """
     opts: dict[str, Any] = dict(options)
     _setup_logging(opts["verbose"])
@@ -231,9 +239,29 @@ def _agent_config(config: GatewayConfig, options: dict[str, Any]) -> Any:  # noq
     )
 
 
+@contextlib.contextmanager
+def _one_agent(store_path: Path) -> Iterator[None]:
+    """Hold ``<store>.sync-agent.lock``: a second agent would re-send under the same key."""
+    lock_path = store_path.with_name(store_path.name + ".sync-agent.lock")
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = lock_path.open("ab")
+    except OSError as exc:
+        raise ConfigError(f"cannot open the agent lock file: {exc}", where=str(lock_path)) from exc
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise ConfigError(
+                "another sync agent runs for this weshd store (separately or with --with-weshd)",
+                where=str(store_path),
+            ) from exc
+        yield
+
+
 async def _run_agent(config_path: Path, options: dict[str, Any]) -> None:
     from wesh.gateway.config import load_config  # noqa: PLC0415
-    from wesh.gateway.store import RetentionPolicy, Store  # noqa: PLC0415
+    from wesh.gateway.store import Store  # noqa: PLC0415
     from wesh.sync.agent import SyncAgent  # noqa: PLC0415
     from wesh.sync.keys import load_key  # noqa: PLC0415
     from wesh.sync.schema import schema_from_config  # noqa: PLC0415
@@ -245,6 +273,7 @@ async def _run_agent(config_path: Path, options: dict[str, Any]) -> None:
     state_path = options["state"] or config.store_path.parent / "sync-agent.sqlite3"
     schema = schema_from_config(config)
     async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(_one_agent(config.store_path))
         boxes: Callable[[], tuple[int, int]] | None = None
         if options["with_weshd"]:
             from wesh.gateway.daemon import Gateway  # noqa: PLC0415
@@ -264,19 +293,18 @@ async def _run_agent(config_path: Path, options: dict[str, Any]) -> None:
                 status = gateway.status().values()
                 return sum(1 for s in status if s.up), sum(1 for s in status if s.up is False)
 
-        else:
-            retention = RetentionPolicy(
-                retention_days=config.store.retention_days,
-                events_retention_days=config.store.events_retention_days,
-                queue_max_rows=config.store.queue_max_rows,
-            )
-            try:
-                queue = Store.open(config.store_path, retention=retention)
-            except ConfigError as exc:
-                raise ConfigError(
-                    f"{exc.message} (if weshd runs, stop it or use --with-weshd)", where=exc.where
-                ) from exc
-            stack.callback(queue.close)
+        else:  # beside weshd: its queue only, through our own connection
+            queue = stack.enter_context(Store.open_queue(config.store_path))
+            enabled = {box.id for box in config.boxes if box.enabled}
+
+            def boxes() -> tuple[int, int]:
+                try:
+                    states = [up for box, up in queue.box_states().items() if box in enabled]
+                except WeshError as exc:  # STATUS then says "unknown" (0 and 0)
+                    _LOG.warning("Sync agent: cannot read weshd's box states: %s", exc)
+                    return 0, 0
+                return sum(states), len(states) - sum(states)
+
         transport = await stack.enter_async_context(
             _open_transport(options, role="site", site=site)
         )
@@ -291,6 +319,12 @@ async def _run_agent(config_path: Path, options: dict[str, Any]) -> None:
         )
         stack.callback(sync_agent.close)
         timer = _stop_on_signals(sync_agent.stop, options["seconds"])
+        _LOG.info(
+            "Sync agent of site %s running %s weshd (store %s)",
+            site,
+            "with" if options["with_weshd"] else "beside",
+            config.store_path,
+        )
         try:
             await sync_agent.run()
         finally:
