@@ -48,8 +48,8 @@ def _snapshot(engine: Engine) -> dict[str, Any]:
     }
 
 
-def test_head_is_the_initial_revision() -> None:
-    assert head_revision() == "0001"
+def test_head_is_the_newest_revision() -> None:
+    assert head_revision() == "0002"
 
 
 def test_migrate_creates_every_table_from_empty(engine: Engine) -> None:

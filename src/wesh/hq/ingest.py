@@ -4,11 +4,17 @@
 
     Iterable[SyncReading] ──batches of 5,000──▶ check + resolve (site, box, path) → channel id
         ──▶ INSERT ... ON CONFLICT DO NOTHING / INSERT IGNORE (executemany of tuples)
-        ──▶ re-roll the hours and days the new rows touch        (one transaction per batch)
+        ──▶ one rollup_dirty row per channel: the span it touched (one transaction per batch)
+
+* **Rollups are refreshed lazily**: ingestion only records the spans it touched;
+  :func:`wesh.hq.rollups.refresh_rollups` re-rolls them. The consumption queries refresh
+  the channels they read first, and :class:`HqSink` refreshes everything pending after
+  each hand-over (by default; ``refresh_every_s`` spaces the refreshes out), so answers
+  are always up to date and the rollup tables themselves are current between hand-overs.
 
 * **Idempotent**: ``(channel_id, at)`` is the reading's key; a reading already stored is a
   duplicate (counted, not stored again, never overwritten). Ingesting the same batch
-  twice gives ``inserted=0`` the second time and leaves the rollups as they were.
+  twice gives ``inserted=0`` the second time and marks nothing stale.
 * **Bounded memory**: readings are consumed batch by batch from any iterable.
 * **Rejected** readings (invalid value, unknown site, box or channel, kind or unit that
   disagrees with the channel) are counted, and logged once per channel and reason (per
@@ -53,7 +59,7 @@ from wesh.hq.models import (
     SiteEvent,
     SyncLedger,
 )
-from wesh.hq.rollups import Point, driver_sql, insert_many, reroll_windows
+from wesh.hq.rollups import driver_sql, insert_many, mark_dirty, refresh_rollups, reroll_windows
 from wesh.hq.timeutil import to_epoch_us
 from wesh.sync.sink import (
     IngestResult,
@@ -66,6 +72,7 @@ from wesh.sync.sink import (
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_ROLLUP_REFRESH_S",
     "ChannelInfo",
     "ChannelResolver",
     "HqSink",
@@ -78,6 +85,8 @@ _LOG = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE: Final = 5000
 #: A site whose channels were loaded longer ago than this is reloaded on a miss.
 DEFAULT_REFRESH_S: Final = 60.0
+#: :class:`HqSink` refreshes the stale rollups at most this often (seconds; 0: every hand-over).
+DEFAULT_ROLLUP_REFRESH_S: Final = 0.0
 #: Rows per INSERT on MariaDB (one statement each, so SHOW WARNINGS covers it).
 _MYSQL_CHUNK: Final = 2000
 _MYSQL_DUPLICATE_KEY: Final = 1062
@@ -268,7 +277,6 @@ class _Batcher:
         self.warned = warned
         self.rejected = 0
         self.rows: list[tuple[int, int, float, str, str, str]] = []
-        self.indexes: set[int] = set()
 
     def _reject(self, reading: SyncReading, reason: str) -> None:
         self.rejected += 1
@@ -295,8 +303,6 @@ class _Batcher:
             info = channels.get(key)
             if info is None:
                 info = channels[key] = self._lookup(reading)
-                if not isinstance(info, str) and info.is_index:
-                    self.indexes.add(info.id)
             if isinstance(info, str):
                 self._reject(reading, info)
                 continue
@@ -344,25 +350,20 @@ class _Batcher:
             return f"{reading.kind} reading on {expected} channel"
         return f"unit {reading.unit!r} differs from the channel's {info.unit!r}"
 
-    def split(self) -> tuple[dict[int, tuple[int, int]], dict[int, list[Point]]]:
-        """Return each channel's span ``[first at, last at]`` and its rollup points.
-
-        The rows are sorted by key, so each channel's points are in time order.
-        """
+    def spans(self) -> dict[int, tuple[int, int]]:
+        """Return each channel's span ``[first at, last at + 1)`` (rows sorted by key)."""
         spans: dict[int, tuple[int, int]] = {}
-        points: dict[int, list[Point]] = {}
-        current = -1
-        series: list[Point] = []
-        for channel_id, at_us, value, _, quality, _ in self.rows:
+        rows = self.rows
+        if not rows:
+            return spans
+        current, first, last = rows[0][0], rows[0][1], rows[0][1]
+        for channel_id, at_us, *_ in rows:
             if channel_id != current:
-                if series:
-                    spans[current] = (series[0][0], series[-1][0] + 1)
-                current = channel_id
-                series = points[channel_id] = []
-            series.append((at_us, value, quality == "good"))
-        if series:
-            spans[current] = (series[0][0], series[-1][0] + 1)
-        return spans, points
+                spans[current] = (first, last + 1)
+                current, first = channel_id, at_us
+            last = at_us
+        spans[current] = (first, last + 1)
+        return spans
 
 
 def _insert_readings(conn: Connection, rows: Sequence[tuple[object, ...]]) -> int:
@@ -403,11 +404,8 @@ def _ingest_batch(
     if not rows:
         return IngestResult(0, 0, batcher.rejected)
     inserted = _insert_readings(conn, rows)
-    if inserted:
-        # All rows new: the re-roll may use them instead of reading its windows back.
-        spans, points = batcher.split()
-        fresh = points if inserted == len(rows) else None
-        reroll_windows(conn, spans, index_channels=batcher.indexes, fresh=fresh)
+    if inserted:  # a span may cover duplicates too: re-rolling them is harmless
+        mark_dirty(conn, batcher.spans())
     return IngestResult(inserted, len(rows) - inserted, batcher.rejected)
 
 
@@ -419,7 +417,10 @@ def ingest(
     auto_create: bool = False,
     resolver: ChannelResolver | None = None,
 ) -> IngestResult:
-    """Store readings idempotently, ``batch_size`` per transaction, and re-roll their buckets.
+    """Store readings idempotently, ``batch_size`` per transaction; mark their rollups stale.
+
+    The rollups of the spans touched are re-rolled later by
+    :func:`~wesh.hq.rollups.refresh_rollups` (the queries call it for what they read).
 
     Args:
         engine: the HQ store.
@@ -499,6 +500,10 @@ class HqSink(ReadingSink):
         auto_create: create unknown channels of known boxes (see :func:`ingest`).
         batch_size: readings per transaction.
         now: wall clock for ``received_at``/``updated_at`` (injectable for tests).
+        refresh_every_s: after a hand-over, refresh the stale rollups if the last refresh
+            is at least this old (``0``: after every hand-over). Queries refresh what they
+            read anyway; this keeps the rollup tables themselves nearly current.
+        clock: monotonic clock of that timer (injectable for tests).
     """
 
     def __init__(
@@ -508,12 +513,22 @@ class HqSink(ReadingSink):
         auto_create: bool = False,
         batch_size: int = DEFAULT_BATCH_SIZE,
         now: Callable[[], datetime] = _wall_clock,
+        refresh_every_s: float = DEFAULT_ROLLUP_REFRESH_S,
+        clock: Clock = time.monotonic,
     ) -> None:
         self._engine = engine
         self._auto_create = auto_create
         self._batch_size = batch_size
         self._now = now
+        self._refresh_every_s = refresh_every_s
+        self._clock = clock
+        self._refreshed_at: float | None = None
         self.resolver = ChannelResolver()
+
+    def refresh(self) -> int:
+        """Re-roll every stale rollup span now; return the spans cleared."""
+        self._refreshed_at = self._clock()
+        return refresh_rollups(self._engine)
 
     def ingest(self, readings: Sequence[SyncReading]) -> IngestResult:
         """Store readings (idempotent); count each site's readings in its ledger."""
@@ -532,6 +547,12 @@ class HqSink(ReadingSink):
             with transaction(self._engine) as conn:
                 for site, count in sorted(per_site.items()):
                     self._touch_ledger(conn, site, now, received=count)
+        if result.inserted:
+            last = self._refreshed_at
+            if last is None:  # the timer starts at the first hand-over
+                self._refreshed_at = last = self._clock()
+            if self._clock() - last >= self._refresh_every_s:
+                self.refresh()
         return result
 
     def ingest_alarm(self, alarm: SyncAlarm) -> None:

@@ -74,6 +74,7 @@ __all__ = [
     "Reading",
     "Residence",
     "RollupDay",
+    "RollupDirty",
     "RollupHour",
     "SiteEvent",
     "SyncLedger",
@@ -438,6 +439,26 @@ class RollupDay(Base):
     first_value: Mapped[float | None] = mapped_column(Double)
     last_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
     last_value: Mapped[float | None] = mapped_column(Double)
+
+
+class RollupDirty(Base):
+    """A span of a channel whose rollups are stale: readings were inserted in it.
+
+    :func:`wesh.hq.ingest.ingest` adds one row per channel and batch (``[start_at,
+    end_at)`` covers the batch's readings of the channel); :func:`wesh.hq.rollups.
+    refresh_rollups` re-rolls the spans and deletes their rows. Rows may repeat or overlap
+    (re-rolling is idempotent).
+    """
+
+    __tablename__ = "rollup_dirty"
+    __table_args__ = (MYSQL_OPTIONS,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channel.id", ondelete="CASCADE"), index=True
+    )
+    start_at: Mapped[datetime] = mapped_column(UtcTimestamp)
+    end_at: Mapped[datetime] = mapped_column(UtcTimestamp)
 
 
 # --- synchronisation and alerts --------------------------------------------------------

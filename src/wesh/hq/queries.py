@@ -20,7 +20,9 @@
   buckets Paris months.
 * Values are rounded to 3 decimals (mWh, mL), so that the two computations compare equal.
 
-:func:`consumption` reads the rollups (``rollup_hour`` for hours, ``rollup_day`` otherwise);
+:func:`consumption` reads the rollups (``rollup_hour`` for hours, ``rollup_day`` otherwise),
+after refreshing the stale spans of the scope's channels (:func:`wesh.hq.rollups.
+refresh_rollups`: ingestion re-rolls lazily), so it always answers from every stored reading;
 :func:`consumption_raw` computes the same answer from the raw readings with the same rule
 (:mod:`wesh.hq.rollups`): the benchmark's baseline and the tests' oracle.
 :func:`previous_year` sets each day or month beside the same one a year earlier;
@@ -53,7 +55,7 @@ from wesh.hq.models import (
     RollupDay,
     RollupHour,
 )
-from wesh.hq.rollups import MeterBreak, chain_steps
+from wesh.hq.rollups import MeterBreak, chain_steps, refresh_rollups
 from wesh.hq.timeutil import (
     HOUR_US,
     PARIS,
@@ -346,7 +348,9 @@ def consumption(
         channels = _scope(
             conn, dwelling=dwelling, building=building, residence=residence, kind=kind
         )
-        series = _series(channels)
+    refresh_rollups(engine, channels=channels)
+    series = _series(channels)
+    with translate_errors(engine), engine.connect() as conn:
         sums = _sums(conn, series, buckets, by)
     return _rows(series, buckets, sums)
 
@@ -581,6 +585,8 @@ def building_average_per_m2(
         channels = _scope(
             conn, dwelling=None, building=building, residence=None, kind=kind, dwellings_only=True
         )
+    refresh_rollups(engine, channels=channels)
+    with translate_errors(engine), engine.connect() as conn:
         surfaces: dict[int, tuple[int, float]] = {}
         for chunk in _chunks(sorted(channels)):
             rows = conn.execute(

@@ -63,6 +63,8 @@ __all__ = [
     "driver_sql",
     "hour_rows",
     "insert_many",
+    "mark_dirty",
+    "refresh_rollups",
     "reroll",
     "reroll_windows",
     "roll_days",
@@ -768,7 +770,8 @@ def reroll(engine: Engine | Connection, channel_id: int, start: datetime, end: d
     """Recompute the rollups of one channel for readings changed in ``[start, end)``.
 
     Use it after changing readings or meter events by other means than
-    :func:`wesh.hq.ingest.ingest` (which re-rolls by itself). Returns the hour rows written.
+    :func:`wesh.hq.ingest.ingest` (which records its spans for :func:`refresh_rollups`).
+    Returns the hour rows written.
 
     Raises:
         UsageError: naive or reversed bounds, or no such channel.
@@ -789,3 +792,149 @@ def _reroll_one(conn: Connection, channel_id: int, lo_us: int, hi_us: int) -> in
         raise UsageError(f"no channel with id {channel_id}", channel=str(channel_id))
     indexes = [channel_id] if found[0] else []
     return reroll_windows(conn, {channel_id: (lo_us, hi_us)}, index_channels=indexes)
+
+
+# ----------------------------------------------------------------------------- lazy refresh
+#
+# Ingestion records the spans it touched in ``rollup_dirty`` (:func:`mark_dirty`, one row
+# per channel and batch); :func:`refresh_rollups` re-rolls them later, in bounded
+# transactions. Several refreshers may run at once: each deletes only the rows it read,
+# and re-rolling a span twice gives the same rollups.
+
+_INSERT_DIRTY = "INSERT INTO rollup_dirty (channel_id, start_at, end_at) VALUES (?, ?, ?)"
+_MAX_DIRTY = "SELECT MAX(id) FROM rollup_dirty"
+_SELECT_DIRTY = (  # last id, ids...
+    "SELECT id, channel_id, start_at, end_at FROM rollup_dirty WHERE id <= ? "
+    "AND channel_id IN (#IDS#) ORDER BY id"
+)
+_SELECT_DIRTY_ALL = (  # last id, limit
+    "SELECT id, channel_id, start_at, end_at FROM rollup_dirty WHERE id <= ? ORDER BY id LIMIT ?"
+)
+_DELETE_DIRTY = "DELETE FROM rollup_dirty WHERE id IN (#IDS#)"
+_INDEX_OF = "SELECT id, is_index FROM channel WHERE id IN (#IDS#)"
+#: Dirty rows handled per refresh transaction.
+REFRESH_BATCH: Final = 2000
+#: Spans of one channel closer than this are re-rolled as one span.
+_MERGE_GAP_US: Final = 24 * HOUR_US
+_REFRESH_ATTEMPTS: Final = 3
+
+
+def mark_dirty(conn: Connection, spans: Mapping[int, tuple[int, int]]) -> None:
+    """Record that the rollups of each channel's span ``[lo_us, hi_us)`` are stale.
+
+    One row per channel, inside the caller's transaction (the ingest batch's).
+    """
+    rows = [(cid, lo, max(hi, lo + 1)) for cid, (lo, hi) in sorted(spans.items())]
+    insert_many(conn, _INSERT_DIRTY, rows)
+
+
+def _rounds(rows: Iterable[tuple[int, int, int]]) -> list[dict[int, tuple[int, int]]]:
+    """Merge dirty spans per channel; return rounds of at most one span per channel.
+
+    Spans of a channel that overlap or are less than a day apart merge into one; spans
+    further apart stay separate (a late reading months back does not re-roll the months
+    between), the k-th span of every channel going to the k-th round.
+    """
+    per_channel: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for cid, lo, hi in rows:
+        per_channel[cid].append((lo, hi))
+    rounds: list[dict[int, tuple[int, int]]] = []
+    for cid, spans in per_channel.items():
+        spans.sort()
+        merged: list[tuple[int, int]] = []
+        for lo, hi in spans:
+            if merged and lo <= merged[-1][1] + _MERGE_GAP_US:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+            else:
+                merged.append((lo, hi))
+        for position, span in enumerate(merged):
+            if position == len(rounds):
+                rounds.append({})
+            rounds[position][cid] = span
+    return rounds
+
+
+def _refresh_batch(conn: Connection, rows: Sequence[tuple[int, int, int, int]]) -> None:
+    """Re-roll the spans of ``rows`` (id, channel, lo, hi) and delete those rows."""
+    channels = sorted({int(row[1]) for row in rows})
+    indexes: set[int] = set()
+    for chunk in _chunks(channels, _CHUNK):
+        for cid, is_index in _run(conn, _INDEX_OF, chunk, len(chunk)):
+            if is_index:
+                indexes.add(int(cid))
+    for spans in _rounds((int(cid), int(lo), int(hi)) for _, cid, lo, hi in rows):
+        reroll_windows(conn, spans, index_channels=indexes & set(spans))
+    ids = [int(row[0]) for row in rows]
+    for chunk in _chunks(ids, _CHUNK):
+        _run(conn, _DELETE_DIRTY, chunk, len(chunk))
+
+
+def _pending(
+    conn: Connection, last_id: int, channels: Sequence[int] | None, size: int
+) -> list[tuple[int, int, int, int]]:
+    if channels is None:
+        return [tuple(row) for row in _run(conn, _SELECT_DIRTY_ALL, (last_id, size))]
+    out: list[tuple[int, int, int, int]] = []
+    for chunk in _chunks(channels, _CHUNK):
+        out.extend(tuple(row) for row in _run(conn, _SELECT_DIRTY, (last_id, *chunk), len(chunk)))
+        if len(out) >= size:
+            break
+    out.sort()
+    return out[:size]
+
+
+def refresh_rollups(
+    engine: Engine,
+    *,
+    limit: int | None = None,
+    channels: Iterable[int] | None = None,
+    batch_size: int = REFRESH_BATCH,
+) -> int:
+    """Re-roll the stale spans recorded by ingestion and clear them; return rows cleared.
+
+    Args:
+        engine: the HQ store.
+        limit: most dirty rows to handle (``None``: every row present when the call starts;
+            rows added meanwhile wait for the next call).
+        channels: only these channels' rows (a query's scope); ``None``: every channel.
+        batch_size: dirty rows per transaction.
+
+    Safe to run from several processes at once: a batch re-rolled twice writes the same
+    rollups, and a batch that collides with a concurrent one is retried.
+
+    Raises:
+        UsageError: ``limit`` < 0 or ``batch_size`` < 1.
+        TransientError, ConnectionFailed: the database failed (batches committed stay done).
+    """
+    if limit is not None and limit < 0:
+        raise UsageError(f"limit must not be negative, not {limit}")
+    if batch_size < 1:
+        raise UsageError(f"batch_size must be at least 1, not {batch_size}")
+    wanted = None if channels is None else sorted(set(channels))
+    if wanted is not None and not wanted:
+        return 0
+    with transaction(engine) as conn:
+        last = next(iter(_run(conn, _MAX_DIRTY, ())))[0]
+    if last is None:
+        return 0
+    cleared = 0
+    rows: list[tuple[int, int, int, int]] = []
+    while limit is None or cleared < limit:
+        size = batch_size if limit is None else min(batch_size, limit - cleared)
+        for attempt in range(1, _REFRESH_ATTEMPTS + 1):
+            try:
+                with transaction(engine) as conn:
+                    rows = _pending(conn, int(last), wanted, size)
+                    if rows:
+                        _refresh_batch(conn, rows)
+                break
+            except TransientError:
+                if attempt == _REFRESH_ATTEMPTS:
+                    raise
+                _LOG.info("Rollups: refresh batch collided (attempt %d); retrying", attempt)
+        if not rows:
+            break
+        cleared += len(rows)
+    if cleared:
+        _LOG.debug("Rollups: refreshed %d stale spans", cleared)
+    return cleared
