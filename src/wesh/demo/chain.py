@@ -333,9 +333,11 @@ async def _refresh(
     for box_ref, path in WATCHED:
         try:
             value = await client.value(box_ref, path)
+        except UsageError:  # 404: a configured channel not read yet
+            answers.append(Answer(box_ref, path, message(lang, "values.none"), ok=False))
+            continue
         except WeshError as exc:
-            text = message(lang, "values.none") if "no_value" in str(exc) else exc.message
-            answers.append(Answer(box_ref, path, text, ok=False))
+            answers.append(Answer(box_ref, path, exc.message, ok=False))
             continue
         screen.answers_ok += 1
         answers.append(
