@@ -17,6 +17,7 @@ from wesh.errors import UsageError
 from wesh.hq.ingest import ChannelResolver, HqSink, ingest
 from wesh.hq.migrate import migrate
 from wesh.hq.models import Channel, Gateway, Reading, SiteEvent, SyncLedger
+from wesh.hq.rollups import refresh_rollups
 from wesh.sync.sink import IngestResult, ReadingSink, SiteStatus, SyncAlarm, SyncReading
 
 SITE = "site-B1"
@@ -105,10 +106,12 @@ def test_the_same_batch_twice_inserts_nothing_the_second_time(
     readings = hourly("box-B1-01", 30) + hourly("box-B1-02", 30)
     first = ingest(store, readings)
     assert first == IngestResult(inserted=len(readings), duplicates=0, rejected=0)
+    assert refresh_rollups(store) == 6  # one stale span per channel of the batch (2 boxes x 3)
     before = dump(store)
     assert len(before["rollup_hour"]) == len(readings)
     second = ingest(store, readings)
     assert second == IngestResult(inserted=0, duplicates=len(readings), rejected=0)
+    assert refresh_rollups(store) == 0  # nothing new: nothing marked stale
     assert dump(store) == before
 
 
@@ -130,6 +133,7 @@ def test_stored_rows_carry_provenance_quality_and_aggregate(store: Engine, estat
     ]
     alone = SyncReading(SITE, "box-B1-02", "temp.1", START, 85.0, "°C", "gauge", "suspect")
     assert ingest(store, [alone]).inserted == 1
+    refresh_rollups(store)
     with store.connect() as conn:
         quality = conn.execute(select(Reading.quality).where(Reading.value == 85.0)).scalar_one()
         hours = conn.execute(text("SELECT count(*) FROM rollup_hour")).scalar_one()
@@ -199,6 +203,7 @@ def test_unknown_channels_of_known_boxes_are_created_on_request(
     unknown_box = SyncReading(SITE, "box-new", "temp.1", START, 1.0, "°C", "gauge", "measured")
     assert ingest(store, new) == IngestResult(0, 0, 3)
     assert ingest(store, [*new, unknown_box], auto_create=True) == IngestResult(3, 0, 1)
+    refresh_rollups(store)
     with store.connect() as conn:
         channel = conn.execute(
             select(Channel.id, Channel.kind, Channel.unit, Channel.is_index).where(
@@ -239,12 +244,14 @@ def test_batches_stream_with_bounded_memory_and_give_the_same_rollups(
         assert size <= 7
         assert pulled_then - done <= 7  # never more than one batch read ahead
         done += size
+    refresh_rollups(store)
     small_batches = dump(store)
     monkeypatch.undo()
     with store.begin() as conn:
         for table in ("rollup_day", "rollup_hour", "reading"):
             conn.execute(text(f"DELETE FROM {table}"))
     ingest(store, readings)  # one batch
+    refresh_rollups(store)
     assert _approx(dump(store)) == _approx(small_batches)
 
 

@@ -27,6 +27,7 @@ from wesh.hq.models import RollupDay, RollupHour
 from wesh.hq.rollups import (
     MeterBreak,
     chain_steps,
+    refresh_rollups,
     reroll,
     roll_days,
     roll_hours,
@@ -292,7 +293,9 @@ def _channel_ids(estate: Estate) -> tuple[int, int]:
 
 
 def _ingest(store: Engine, sent: list[Sent], batch_size: int = 5000) -> None:
+    """Ingest, then bring the rollups up to date (ingestion only marks them stale)."""
     ingest(store, [s.reading() for s in sent], batch_size=batch_size)
+    refresh_rollups(store)
 
 
 @pytest.mark.parametrize(
