@@ -23,7 +23,9 @@ reported in an event. Data loss is never silent.
 
 Concurrency: one Store (one writer connection) per file, enforced with a lock file. Every
 method is short, synchronous and guarded by a lock, so the daemon may call it from the
-event loop or through :func:`asyncio.to_thread`. See ``docs/weshd-store.md``.
+event loop or through :func:`asyncio.to_thread`. A sync agent in another process opens
+the queue alone with :meth:`Store.open_queue` (a :class:`QueueClient`: no lock, its own
+connection, acknowledgements only). See ``docs/weshd-store.md``.
 """
 
 from __future__ import annotations
@@ -1781,11 +1783,11 @@ class QueueClient:
                 nothing was acknowledged (the agent retries later).
         """
         wanted = _ack_wanted(upto_seq, seqs)
-        if upto_seq is None and not wanted:
-            return 0
         with self._mutex:
             if self._closed:
                 raise UsageError("the queue client is closed", where=self._where)
+            if upto_seq is None and not wanted:
+                return 0
             for attempt in range(1, self._ack_attempts + 1):
                 try:
                     return self._acknowledge_once(upto_seq, wanted)
