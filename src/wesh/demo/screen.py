@@ -155,10 +155,10 @@ MESSAGES: Final[dict[str, dict[Lang, str]]] = {
         "whole day)",
     },
     "end.summary": {
-        "fr": "Bilan\u00a0: {readings} relevés au siège, {sms_up} SMS envoyés et {sms_down} reçus "
-        "en {hours} heures simulées\u00a0; {answers} réponses de weshd à libwesh.",
-        "en": "Summary: {readings} readings at headquarters, {sms_up} SMS sent and {sms_down}"
-        " received in {hours} simulated hours; {answers} answers from weshd to libwesh.",
+        "fr": "Bilan\u00a0: {readings} relevés au siège en {hours} heures simulées,\n"
+        "{sms_up} SMS envoyés et {sms_down} reçus, {answers} réponses de weshd à libwesh.",
+        "en": "Summary: {readings} readings at headquarters in {hours} simulated hours,\n"
+        "{sms_up} SMS sent and {sms_down} received, {answers} answers from weshd to libwesh.",
     },
     "end.try": {
         "fr": "À essayer ensuite, à la main (docs/demo.md)\u00a0:",
