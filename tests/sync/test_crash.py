@@ -2,7 +2,7 @@
 
 A private Mosquitto carries the packets (persistent sessions: what is sent to a dead
 process waits for it). While the agent is down the test appends readings and an alarm to
-weshd's store (the store admits one process at a time). Over several rounds the agent,
+weshd's store (as weshd would; the agent reads it as a queue client). Over several rounds the agent,
 the receiver or both are killed at random points; then both run to the end. Every
 reading is in the sink once with its exact value, every alarm arrived, weshd's queue is
 empty: nothing lost, nothing duplicated.
