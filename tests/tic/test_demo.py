@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from wesh.cli import cli
+from wesh.errors import UsageError
 from wesh.tic.demo import DEFAULT_SECONDS, run_demo
 
 NAMES = [
@@ -34,16 +35,18 @@ class FakeTime:
         self.slept += seconds
 
 
-def demo_output(seconds: float | None, *, terminal: bool = False) -> tuple[str, FakeTime]:
+def demo_output(
+    seconds: float | None, *, terminal: bool = False, lang: str = "en"
+) -> tuple[str, FakeTime]:
     fake = FakeTime()
     out = io.StringIO()
     console = Console(file=out, width=80, force_terminal=terminal, color_system=None)
-    run_demo(seconds=seconds, console=console, clock=fake.clock, sleep=fake.sleep)
+    run_demo(seconds=seconds, console=console, clock=fake.clock, sleep=fake.sleep, lang=lang)
     return out.getvalue(), fake
 
 
 def test_run_demo_one_second_prints_the_tables(capsys: pytest.CaptureFixture[str]) -> None:
-    run_demo(seconds=1)
+    run_demo(seconds=1, lang="en")
     out = capsys.readouterr().out
     for name in NAMES:
         assert name in out
@@ -81,8 +84,22 @@ def test_live_display_on_a_terminal() -> None:
     assert "frames ok/bad" in out
 
 
+def test_the_screen_speaks_french_by_default() -> None:
+    out, _ = demo_output(8, lang="fr")
+    assert "compteurs TIC décodés en direct" in out
+    assert "DÉPASSEMENT ADIR2" in out
+    assert "HC.. heures creuses" in out
+    for row in ("compteur", "index", "puissance", "courants", "trames ok/ko"):
+        assert row in out
+    assert "frames ok/bad" not in out
+    with pytest.raises(UsageError):
+        demo_output(1, lang="de")
+
+
 def test_tic_demo_command() -> None:
-    result = CliRunner().invoke(cli, ["tic", "demo", "--seconds", "0.3"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["tic", "demo", "--seconds", "0.3", "--lang", "en"], catch_exceptions=False
+    )
     assert result.exit_code == 0
     assert "TIC meters decoded live" in result.stdout
     for name in NAMES:

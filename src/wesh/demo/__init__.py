@@ -267,7 +267,7 @@ def run_demo(
     DemoClock(start, speed)  # checks start and speed before anything starts
     with hold_workdir(paths.workdir):
         if tic_duration > 0:
-            run_tic_demo(seconds=tic_duration, console=console)
+            run_tic_demo(seconds=tic_duration, console=console, lang=lang)
             console.print()
         with logs_to(paths.log):
             screen = asyncio.run(run_chain(settings, console))

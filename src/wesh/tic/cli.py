@@ -451,7 +451,8 @@ def simulate(
     default=None,
     help="Stop after this many seconds (default 15).",
 )
-def demo_command(seconds: float | None) -> None:
+@click.option("--lang", type=click.Choice(["fr", "en"]), help="Language (default from LANG).")
+def demo_command(seconds: float | None, lang: str | None) -> None:
     """Decode four simulated meters live (both modes, single- and three-phase).
 
     On a terminal the tables are redrawn as frames arrive; otherwise the tables are
@@ -459,4 +460,6 @@ def demo_command(seconds: float | None) -> None:
     """
     from wesh.tic.demo import run_demo  # noqa: PLC0415 - Rich Live only when asked for
 
-    run_demo(seconds=seconds)
+    if lang is None:
+        lang = "en" if os.environ.get("LANG", "").lower().startswith("en") else "fr"
+    run_demo(seconds=seconds, lang=lang)

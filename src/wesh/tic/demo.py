@@ -23,6 +23,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from wesh.errors import UsageError
 from wesh.tic.decoder import FrameDecoder
 from wesh.tic.horodate import PARIS
 from wesh.tic.meter import MeterReading, MeterState
@@ -138,6 +139,51 @@ def _number(value: int | None, unit: str) -> str:
     return "—" if value is None else f"{value:,} {unit}".replace(",", " ")
 
 
+#: The screen's words; the user interface speaks French by default.
+LABELS: dict[str, dict[str, str]] = {
+    "fr": {
+        "waiting": "en attente",
+        "for a frame": "d'une trame…",
+        "identity": "compteur",
+        "mode": "mode",
+        "period": "période",
+        "indexes": "index",
+        "power": "puissance",
+        "injected": "injection",
+        "currents": "courants",
+        "status": "état",
+        "meter time": "heure compteur",
+        "line time": "heure ligne",
+        "frames ok/bad": "trames ok/ko",
+        "checksum err.": "erreurs checksum",
+        "ok": "normal",
+        "OVERLOAD": "DÉPASSEMENT",
+        "short": "trame courte",
+        "title": "{n} compteurs TIC décodés en direct, débit ligne x{speed}",
+    },
+    "en": {
+        "waiting": "waiting",
+        "for a frame": "for a frame…",
+        "identity": "identity",
+        "mode": "mode",
+        "period": "period",
+        "indexes": "indexes",
+        "power": "power",
+        "injected": "injected",
+        "currents": "currents",
+        "status": "status",
+        "meter time": "meter time",
+        "line time": "line time",
+        "frames ok/bad": "frames ok/bad",
+        "checksum err.": "checksum err.",
+        "ok": "ok",
+        "OVERLOAD": "OVERLOAD",
+        "short": "short",
+        "title": "{n} TIC meters decoded live, line rate x{speed}",
+    },
+}
+
+
 def _indexes(r: MeterReading) -> str:
     """List the registers worth a glance: a historique option's, or EAST and the current one."""
     if r.mode is Mode.STANDARD:
@@ -151,62 +197,66 @@ def _indexes(r: MeterReading) -> str:
     return "\n".join(lines) or "—"
 
 
-def _status(r: MeterReading) -> Text:
+def _status(r: MeterReading, words: dict[str, str]) -> Text:
     if not r.overload:
-        return Text("ok", style="green")
-    text = Text("OVERLOAD", style="bold red")
+        return Text(words["ok"], style="green")
+    text = Text(words["OVERLOAD"], style="bold red")
     adir = [label for label in ("ADIR1", "ADIR2", "ADIR3", "ADPS") if label in r.values]
     if adir:
         text.append(" " + " ".join(adir), style="red")
     if r.short_frame:
-        text.append(" short", style="yellow")
+        text.append(" " + words["short"], style="yellow")
     return text
 
 
-def _meter_table(meter: _Meter) -> Table:
+def _meter_table(meter: _Meter, lang: str = "fr") -> Table:
+    w = LABELS[lang]
     table = Table(title=meter.name, title_justify="left", box=box.ROUNDED, show_header=False)
     table.add_column("what", style="bold", no_wrap=True)
     table.add_column("value", no_wrap=True, overflow="ellipsis")
     r = meter.reading
     if r is None:
-        table.add_row("waiting", "for a frame…")
+        table.add_row(w["waiting"], w["for a frame"])
     else:
         phases = "tri" if r.three_phase else "mono"
-        table.add_row("identity", r.identity.raw if r.identity else "—")
-        table.add_row("mode", f"{r.mode.value if r.mode else '?'} · {phases}")
+        table.add_row(w["identity"], r.identity.raw if r.identity else "—")
+        table.add_row(w["mode"], f"{r.mode.value if r.mode else '?'} · {phases}")
         period = r.tariff_period
         if isinstance(period, TariffPeriod):
-            table.add_row("period", f"{period.value} {period.name_en}")
+            table.add_row(
+                w["period"], f"{period.value} {period.name_fr if lang == 'fr' else period.name_en}"
+            )
         else:
-            table.add_row("period", (period or "—").strip())
-        table.add_row("indexes", _indexes(r))
-        table.add_row("power", _number(r.apparent_power_va, "VA"))
+            table.add_row(w["period"], (period or "—").strip())
+        table.add_row(w["indexes"], _indexes(r))
+        table.add_row(w["power"], _number(r.apparent_power_va, "VA"))
         if r.producer:
-            table.add_row("injected", _number(r.injected_power_va, "VA"))
+            table.add_row(w["injected"], _number(r.injected_power_va, "VA"))
             if r.injected_index_wh is not None:
                 table.add_row("", f"EAIT {_kwh(r.injected_index_wh)}")
         currents = " / ".join("—" if a is None else str(a) for a in r.currents_a)
-        table.add_row("currents", f"{currents} A" if currents else "—")
-        table.add_row("status", _status(r))
+        table.add_row(w["currents"], f"{currents} A" if currents else "—")
+        table.add_row(w["status"], _status(r, w))
         meter_time = f"{r.meter_time.local:%Y-%m-%d %H:%M:%S}" if r.meter_time else "—"
-        table.add_row("meter time", meter_time)
-    table.add_row("line time", f"{meter.sim.now.astimezone(PARIS):%Y-%m-%d %H:%M:%S}")
+        table.add_row(w["meter time"], meter_time)
+    table.add_row(w["line time"], f"{meter.sim.now.astimezone(PARIS):%Y-%m-%d %H:%M:%S}")
     bad = f"[red]{meter.frames_bad}[/red]" if meter.frames_bad else "0"
-    table.add_row("frames ok/bad", f"{meter.frames_ok} / {bad}")
-    table.add_row("checksum err.", str(meter.decoder.stats.groups_bad_checksum))
+    table.add_row(w["frames ok/bad"], f"{meter.frames_ok} / {bad}")
+    table.add_row(w["checksum err."], str(meter.decoder.stats.groups_bad_checksum))
     return table
 
 
-def _render(meters: list[_Meter], elapsed_s: float) -> RenderableType:
+def _render(meters: list[_Meter], elapsed_s: float, lang: str = "fr") -> RenderableType:
     grid = Table.grid(padding=(0, 1))
     grid.add_column()
     grid.add_column()
-    tables = [_meter_table(m) for m in meters]
+    tables = [_meter_table(m, lang) for m in meters]
     for i in range(0, len(tables), 2):
         grid.add_row(*tables[i : i + 2])
     title = Text.assemble(
         ("wesh demo", "bold"),
-        f" · {len(meters)} TIC meters decoded live, line rate x{SPEED:g} · {elapsed_s:4.1f} s",
+        " · " + LABELS[lang]["title"].format(n=len(meters), speed=f"{SPEED:g}"),
+        f" · {elapsed_s:4.1f} s",
     )
     return Group(title, grid)
 
@@ -217,11 +267,15 @@ def run_demo(
     console: Console | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
+    lang: str = "fr",
 ) -> None:
     """Run the demo for ``seconds`` (default 15): live on a terminal, else print the end.
 
-    ``clock`` and ``sleep`` (wall time) may be replaced, e.g. by tests.
+    ``clock`` and ``sleep`` (wall time) may be replaced, e.g. by tests. The screen
+    speaks French unless ``lang="en"``.
     """
+    if lang not in LABELS:
+        raise UsageError(f"language must be 'fr' or 'en', not {lang!r}")
     console = console or Console()
     duration = DEFAULT_SECONDS if seconds is None else max(0.0, seconds)
     meters = _meters()
@@ -240,17 +294,17 @@ def run_demo(
     logger.addHandler(quiet)
     try:
         if console.is_terminal:
-            with Live(_render(meters, 0), console=console, refresh_per_second=8) as live:
+            with Live(_render(meters, 0, lang), console=console, refresh_per_second=8) as live:
                 elapsed = 0.0
                 while elapsed < duration:
                     sleep(_TICK_S)
                     elapsed = step()
-                    live.update(_render(meters, elapsed))
+                    live.update(_render(meters, elapsed, lang))
         else:
             elapsed = 0.0
             while elapsed < duration:
                 sleep(min(_TICK_S, duration - elapsed))
                 elapsed = step()
-            console.print(_render(meters, elapsed))
+            console.print(_render(meters, elapsed, lang))
     finally:
         logger.removeHandler(quiet)
