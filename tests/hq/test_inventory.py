@@ -28,6 +28,7 @@ from wesh.hq.inventory import (
 )
 from wesh.hq.migrate import migrate
 from wesh.hq.models import Box, Channel, Dwelling, Gateway, Meter, MeterEvent, Tenancy
+from wesh.hq.rollups import refresh_rollups
 from wesh.hq.timeutil import to_epoch_us
 from wesh.sync.sink import SyncReading
 
@@ -243,6 +244,7 @@ def test_a_meter_event_imported_later_rerolls_its_channel(store: Engine, tmp_pat
             for n, v in enumerate(values)
         ],
     )
+    refresh_rollups(store)  # ingestion only marks the rollups stale
     fourth = to_epoch_us(start + timedelta(hours=3))
     assert hour_consumption(store, fourth) == 7.0  # under 1 % of 5,020: a restart from zero
     events = tmp_path / "events.csv"

@@ -805,10 +805,11 @@ _INSERT_DIRTY = "INSERT INTO rollup_dirty (channel_id, start_at, end_at) VALUES 
 _MAX_DIRTY = "SELECT MAX(id) FROM rollup_dirty"
 _SELECT_DIRTY = (  # last id, ids...
     "SELECT id, channel_id, start_at, end_at FROM rollup_dirty WHERE id <= ? "
-    "AND channel_id IN (#IDS#) ORDER BY id"
+    "AND channel_id IN (#IDS#) ORDER BY channel_id, id"
 )
-_SELECT_DIRTY_ALL = (  # last id, limit
-    "SELECT id, channel_id, start_at, end_at FROM rollup_dirty WHERE id <= ? ORDER BY id LIMIT ?"
+_SELECT_DIRTY_ALL = (  # last id, limit; by channel: a batch takes a channel's spans together
+    "SELECT id, channel_id, start_at, end_at FROM rollup_dirty WHERE id <= ? "
+    "ORDER BY channel_id, id LIMIT ?"
 )
 _DELETE_DIRTY = "DELETE FROM rollup_dirty WHERE id IN (#IDS#)"
 _INDEX_OF = "SELECT id, is_index FROM channel WHERE id IN (#IDS#)"
@@ -879,7 +880,7 @@ def _pending(
         out.extend(tuple(row) for row in _run(conn, _SELECT_DIRTY, (last_id, *chunk), len(chunk)))
         if len(out) >= size:
             break
-    out.sort()
+    out.sort(key=lambda row: (row[1], row[0]))
     return out[:size]
 
 
