@@ -15,7 +15,6 @@ from wesh.hq.migrate import migrate
 from wesh.hq.models import RollupDirty, RollupHour
 from wesh.hq.queries import building_average_per_m2, consumption, consumption_raw, previous_year
 from wesh.hq.rollups import refresh_rollups
-from wesh.hq.timeutil import to_epoch_us
 from wesh.sync.sink import SyncReading
 
 HOUR = timedelta(hours=1)
@@ -47,14 +46,18 @@ def series(box: str, hours: int, *, start: datetime = START) -> list[SyncReading
     return [index(box, start + n * HOUR, 1_000.0 + 10.0 * n) for n in range(hours)]
 
 
-def dirty(store: Engine) -> list[tuple[int, int, int]]:
+def dirty(store: Engine) -> list[tuple[int, int, datetime, datetime]]:
+    """The stale spans: (first channel, last channel, start, end), in insertion order."""
     with store.connect() as conn:
         rows = conn.execute(
-            select(RollupDirty.channel_id, RollupDirty.start_at, RollupDirty.end_at).order_by(
-                RollupDirty.id
-            )
+            select(
+                RollupDirty.first_channel_id,
+                RollupDirty.last_channel_id,
+                RollupDirty.start_at,
+                RollupDirty.end_at,
+            ).order_by(RollupDirty.id)
         ).all()
-    return [(int(cid), to_epoch_us(lo), to_epoch_us(hi)) for cid, lo, hi in rows]
+    return [(int(first), int(last), lo, hi) for first, last, lo, hi in rows]
 
 
 def rollups(store: Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -77,15 +80,35 @@ def test_ingest_records_one_stale_span_per_channel_and_batch(store: Engine, esta
     second = estate.channels[SITE, "box-B1-02", INDEX]
     readings = series("box-B1-01", 30) + series("box-B1-02", 5, start=START + 2 * HOUR)
     ingest(store, readings, batch_size=20)  # box-B1-01 spans two batches
-    lo = to_epoch_us(START)
-    assert sorted(dirty(store)) == sorted(
+    assert sorted(dirty(store)) == sorted(  # widened to whole hours
         [
-            (first, lo, to_epoch_us(START + 19 * HOUR) + 1),
-            (first, to_epoch_us(START + 20 * HOUR), to_epoch_us(START + 29 * HOUR) + 1),
-            (second, to_epoch_us(START + 2 * HOUR), to_epoch_us(START + 6 * HOUR) + 1),
+            (first, first, START, START + 20 * HOUR),
+            (first, first, START + 20 * HOUR, START + 30 * HOUR),
+            (second, second, START + 2 * HOUR, START + 7 * HOUR),
         ]
     )
     assert rollups(store) == {"rollup_hour": [], "rollup_day": []}  # nothing rolled yet
+
+
+def test_channels_with_the_same_hours_and_consecutive_ids_share_a_row(
+    store: Engine, estate: Estate
+) -> None:
+    ids = sorted(cid for (_, box, _), cid in estate.channels.items() if box == "box-B1-01")
+    assert ids == list(range(ids[0], ids[0] + len(ids)))  # the estate's ids are consecutive
+    readings = []
+    for n in range(3):
+        at = START + n * HOUR
+        readings += [
+            index("box-B1-01", at, 1_000.0 + n),
+            gauge("box-B1-01", at, 19.0),
+            SyncReading(
+                SITE, "box-B1-01", "impulsion.1.index", at, 5.0 + n, "L", "index", "measured"
+            ),
+        ]
+    ingest(store, readings)
+    assert dirty(store) == [(ids[0], ids[-1], START, START + 3 * HOUR)]
+    assert refresh_rollups(store) == 1
+    assert len(rollups(store)["rollup_hour"]) == 9
 
 
 def test_duplicates_only_mark_nothing(store: Engine, estate: Estate) -> None:
@@ -129,7 +152,15 @@ def test_two_refreshes_in_a_row_are_idempotent(store: Engine, estate: Estate) ->
     with store.begin() as conn:
         conn.execute(
             RollupDirty.__table__.insert(),
-            [{"channel_id": channel, "start_at": START, "end_at": START + 48 * HOUR}] * 2,
+            [
+                {
+                    "first_channel_id": channel,
+                    "last_channel_id": channel,
+                    "start_at": START,
+                    "end_at": START + 48 * HOUR,
+                }
+            ]
+            * 2,
         )
     assert refresh_rollups(store) == 2
     assert rollups(store) == once
@@ -146,7 +177,7 @@ def test_limit_and_channels_bound_a_refresh(store: Engine, estate: Estate) -> No
     assert refresh_rollups(store, limit=2, batch_size=1) == 2
     assert len(dirty(store)) == total - 2
     refresh_rollups(store, channels=[first])
-    assert first not in {cid for cid, _, _ in dirty(store)}
+    assert not any(low <= first <= high for low, high, _, _ in dirty(store))
     assert dirty(store)  # the other channel waits
     assert refresh_rollups(store, channels=[]) == 0
     remaining = len(dirty(store))
@@ -171,9 +202,7 @@ def test_a_late_reading_rerolls_only_its_buckets(store: Engine, estate: Estate) 
             .values(consumption=-1.0)
         )
     ingest(store, [index("box-B1-01", START + 10 * HOUR, 1_100.0)])
-    assert dirty(store) == [
-        (channel, to_epoch_us(START + 10 * HOUR), to_epoch_us(START + 10 * HOUR) + 1)
-    ]
+    assert dirty(store) == [(channel, channel, START + 10 * HOUR, START + 11 * HOUR)]
     refresh_rollups(store)
     with store.connect() as conn:
         hours = dict(

@@ -442,21 +442,20 @@ class RollupDay(Base):
 
 
 class RollupDirty(Base):
-    """A span of a channel whose rollups are stale: readings were inserted in it.
+    """Stale rollups: channels ``first_channel_id..last_channel_id`` in ``[start_at, end_at)``.
 
-    :func:`wesh.hq.ingest.ingest` adds one row per channel and batch (``[start_at,
-    end_at)`` covers the batch's readings of the channel); :func:`wesh.hq.rollups.
-    refresh_rollups` re-rolls the spans and deletes their rows. Rows may repeat or overlap
-    (re-rolling is idempotent).
+    :func:`wesh.hq.ingest.ingest` adds, per batch, one row per run of consecutive channel
+    ids that received readings in the same hours (every id of the run did); :func:`wesh.hq.
+    rollups.refresh_rollups` re-rolls the spans and deletes their rows. Rows may repeat or
+    overlap (re-rolling is idempotent). No foreign key: a row names a range of channels.
     """
 
     __tablename__ = "rollup_dirty"
     __table_args__ = (MYSQL_OPTIONS,)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    channel_id: Mapped[int] = mapped_column(
-        ForeignKey("channel.id", ondelete="CASCADE"), index=True
-    )
+    first_channel_id: Mapped[int] = mapped_column(Integer, index=True)
+    last_channel_id: Mapped[int] = mapped_column(Integer)
     start_at: Mapped[datetime] = mapped_column(UtcTimestamp)
     end_at: Mapped[datetime] = mapped_column(UtcTimestamp)
 

@@ -801,15 +801,19 @@ def _reroll_one(conn: Connection, channel_id: int, lo_us: int, hi_us: int) -> in
 # transactions. Several refreshers may run at once: each deletes only the rows it read,
 # and re-rolling a span twice gives the same rollups.
 
-_INSERT_DIRTY = "INSERT INTO rollup_dirty (channel_id, start_at, end_at) VALUES (?, ?, ?)"
+_INSERT_DIRTY = (
+    "INSERT INTO rollup_dirty (first_channel_id, last_channel_id, start_at, end_at) "
+    "VALUES (?, ?, ?, ?)"
+)
 _MAX_DIRTY = "SELECT MAX(id) FROM rollup_dirty"
-_SELECT_DIRTY = (  # last id, ids...
-    "SELECT id, channel_id, start_at, end_at FROM rollup_dirty WHERE id <= ? "
-    "AND channel_id IN (#IDS#) ORDER BY channel_id, id"
+_SELECT_DIRTY = (  # last id, highest channel id wanted, lowest channel id wanted
+    "SELECT id, first_channel_id, last_channel_id, start_at, end_at FROM rollup_dirty "
+    "WHERE id <= ? AND first_channel_id <= ? AND last_channel_id >= ? "
+    "ORDER BY first_channel_id, id"
 )
 _SELECT_DIRTY_ALL = (  # last id, limit; by channel: a batch takes a channel's spans together
-    "SELECT id, channel_id, start_at, end_at FROM rollup_dirty WHERE id <= ? "
-    "ORDER BY channel_id, id LIMIT ?"
+    "SELECT id, first_channel_id, last_channel_id, start_at, end_at FROM rollup_dirty "
+    "WHERE id <= ? ORDER BY first_channel_id, id LIMIT ?"
 )
 _DELETE_DIRTY = "DELETE FROM rollup_dirty WHERE id IN (#IDS#)"
 _INDEX_OF = "SELECT id, is_index FROM channel WHERE id IN (#IDS#)"
@@ -820,13 +824,28 @@ _MERGE_GAP_US: Final = 24 * HOUR_US
 _REFRESH_ATTEMPTS: Final = 3
 
 
-def mark_dirty(conn: Connection, spans: Mapping[int, tuple[int, int]]) -> None:
+def mark_dirty(conn: Connection, spans: Mapping[int, tuple[int, int]]) -> int:
     """Record that the rollups of each channel's span ``[lo_us, hi_us)`` are stale.
 
-    One row per channel, inside the caller's transaction (the ingest batch's).
+    Spans are widened to whole hours (re-rolls work by hour); channels with the same span
+    and consecutive ids share one row. Inside the caller's transaction (the ingest
+    batch's); returns the rows written.
     """
-    rows = [(cid, lo, max(hi, lo + 1)) for cid, (lo, hi) in sorted(spans.items())]
-    insert_many(conn, _INSERT_DIRTY, rows)
+    by_span: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for cid, (lo, hi) in spans.items():
+        by_span[lo - lo % HOUR_US, _hour_ceil(max(hi, lo + 1))].append(cid)
+    rows: list[tuple[int, int, int, int]] = []
+    for (lo, hi), ids in by_span.items():
+        ids.sort()
+        first = last = ids[0]
+        for cid in ids[1:]:
+            if cid != last + 1:
+                rows.append((first, last, lo, hi))
+                first = cid
+            last = cid
+        rows.append((first, last, lo, hi))
+    rows.sort()
+    return insert_many(conn, _INSERT_DIRTY, rows)
 
 
 def _rounds(rows: Iterable[tuple[int, int, int]]) -> list[dict[int, tuple[int, int]]]:
@@ -855,15 +874,23 @@ def _rounds(rows: Iterable[tuple[int, int, int]]) -> list[dict[int, tuple[int, i
     return rounds
 
 
-def _refresh_batch(conn: Connection, rows: Sequence[tuple[int, int, int, int]]) -> None:
-    """Re-roll the spans of ``rows`` (id, channel, lo, hi) and delete those rows."""
-    channels = sorted({int(row[1]) for row in rows})
+Dirty = tuple[int, int, int, int, int]  # id, first channel, last channel, lo, hi
+
+
+def _refresh_batch(conn: Connection, rows: Sequence[Dirty]) -> None:
+    """Re-roll the spans of ``rows`` and delete those rows."""
+    expanded = [
+        (cid, int(lo), int(hi))
+        for _, first, last, lo, hi in rows
+        for cid in range(int(first), int(last) + 1)
+    ]
+    channels = sorted({cid for cid, _, _ in expanded})
     indexes: set[int] = set()
     for chunk in _chunks(channels, _CHUNK):
         for cid, is_index in _run(conn, _INDEX_OF, chunk, len(chunk)):
             if is_index:
                 indexes.add(int(cid))
-    for spans in _rounds((int(cid), int(lo), int(hi)) for _, cid, lo, hi in rows):
+    for spans in _rounds(expanded):
         reroll_windows(conn, spans, index_channels=indexes & set(spans))
     ids = [int(row[0]) for row in rows]
     for chunk in _chunks(ids, _CHUNK):
@@ -872,16 +899,17 @@ def _refresh_batch(conn: Connection, rows: Sequence[tuple[int, int, int, int]]) 
 
 def _pending(
     conn: Connection, last_id: int, channels: Sequence[int] | None, size: int
-) -> list[tuple[int, int, int, int]]:
+) -> list[Dirty]:
     if channels is None:
         return [tuple(row) for row in _run(conn, _SELECT_DIRTY_ALL, (last_id, size))]
-    out: list[tuple[int, int, int, int]] = []
-    for chunk in _chunks(channels, _CHUNK):
-        out.extend(tuple(row) for row in _run(conn, _SELECT_DIRTY, (last_id, *chunk), len(chunk)))
-        if len(out) >= size:
-            break
-    out.sort(key=lambda row: (row[1], row[0]))
-    return out[:size]
+    wanted = set(channels)
+    rows = _run(conn, _SELECT_DIRTY, (last_id, channels[-1], channels[0]))
+    found = [
+        tuple(row)
+        for row in rows
+        if any(cid in wanted for cid in range(int(row[1]), int(row[2]) + 1))
+    ]
+    return found[:size]
 
 
 def refresh_rollups(
@@ -919,7 +947,7 @@ def refresh_rollups(
     if last is None:
         return 0
     cleared = 0
-    rows: list[tuple[int, int, int, int]] = []
+    rows: list[Dirty] = []
     while limit is None or cleared < limit:
         size = batch_size if limit is None else min(batch_size, limit - cleared)
         for attempt in range(1, _REFRESH_ATTEMPTS + 1):

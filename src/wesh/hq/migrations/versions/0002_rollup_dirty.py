@@ -23,21 +23,16 @@ def upgrade() -> None:
     op.create_table(
         "rollup_dirty",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("channel_id", sa.Integer(), nullable=False),
+        sa.Column("first_channel_id", sa.Integer(), nullable=False),
+        sa.Column("last_channel_id", sa.Integer(), nullable=False),
         sa.Column("start_at", sa.BigInteger(), nullable=False),
         sa.Column("end_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["channel_id"],
-            ["channel.id"],
-            name="fk_rollup_dirty_channel_id_channel",
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("id", name="pk_rollup_dirty"),
         mysql_engine="InnoDB",
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_nopad_bin",
     )
-    op.create_index("ix_rollup_dirty_channel_id", "rollup_dirty", ["channel_id"])
+    op.create_index("ix_rollup_dirty_first_channel_id", "rollup_dirty", ["first_channel_id"])
 
 
 def downgrade() -> None:
