@@ -62,8 +62,8 @@ def test_the_chain_end_to_end(tmp_path: Path) -> None:
     )
     text = out.getvalue()
     # the TIC part came first, briefly
-    assert "TIC meters decoded live" in text
-    assert text.index("TIC meters decoded live") < text.index("① Siège")
+    assert "compteurs TIC décodés en direct" in text
+    assert text.index("compteurs TIC décodés en direct") < text.index("① Siège")
     # HQ: readings arrived through the sync, and the consumption table has rows
     assert summary.readings_at_hq > 0
     assert summary.consumption_rows >= 1
