@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -251,6 +252,7 @@ def run(
         for line in log_path.read_text().splitlines()
         if " ERROR " in line or "Traceback" in line
     ]
+    shutil.rmtree(root, ignore_errors=True)
     if errors:
         print("bench: weshd logged errors:", *errors[:10], sep="\n  ", file=sys.stderr)
     return result
