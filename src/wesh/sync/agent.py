@@ -55,8 +55,7 @@ import logging
 import math
 import random
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,6 +64,7 @@ from zoneinfo import ZoneInfo
 
 from wesh.errors import ConfigError, TransientError, UsageError, WeshError
 from wesh.gateway.channels import GatewayEvent, Sample
+from wesh.sync._statedb import StateDb
 from wesh.sync._wire import PacketError, Reader, Reason
 from wesh.sync.crypto import Direction, SeqReservation
 from wesh.sync.fragment import Reassembler, fragment_packet
@@ -349,56 +349,20 @@ _COUNTERS: Final = (
 )
 
 
-class _State:
-    """The agent's SQLite file: one connection, explicit transactions, meta cached."""
+class _State(StateDb):
+    """The agent's SQLite file, with its ``meta`` table cached."""
 
     def __init__(self, path: Path) -> None:
-        self.where = str(path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(
-                self.where, isolation_level=None, check_same_thread=False, timeout=10.0
-            )
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = NORMAL")
-            for statement in _SCHEMA_SQL:
-                self.conn.execute(statement)
-        except (sqlite3.Error, OSError) as exc:
-            raise ConfigError(f"cannot open the agent state: {exc}", where=self.where) from exc
+        super().__init__(path, _SCHEMA_SQL, what="agent state")
         self._meta: dict[str, Any] = {}
         self._load_meta()
 
     def _load_meta(self) -> None:
         self._meta = {str(k): v for k, v in self.rows("SELECT key, value FROM meta")}
 
-    def close(self) -> None:
-        self.conn.close()
-
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                self._load_meta()  # the cache may hold what was rolled back
-                raise
-        except sqlite3.Error as exc:
-            raise TransientError(f"agent state: {exc}", where=self.where) from exc
-
-    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        try:
-            return list(self.conn.execute(sql, params).fetchall())
-        except sqlite3.Error as exc:
-            raise TransientError(f"agent state: {exc}", where=self.where) from exc
-
-    def one(self, sql: str, params: Sequence[object] = ()) -> Any:  # noqa: ANN401 - SQLite values
-        rows = self.rows(sql, params)
-        return rows[0][0] if rows else None
+    def on_rollback(self) -> None:
+        """Reload the cache: it may hold what was rolled back."""
+        self._load_meta()
 
     def meta(self, key: str, default: Any = None) -> Any:  # noqa: ANN401 - SQLite values
         value = self._meta.get(key)

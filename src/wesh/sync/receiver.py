@@ -36,15 +36,14 @@ import contextlib
 import json
 import logging
 import math
-import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
 from wesh.errors import ConfigError, TransientError, UsageError, WeshError
+from wesh.sync._statedb import StateDb
 from wesh.sync._wire import PacketError, Reason
 from wesh.sync.crypto import Direction, SeqReservation
 from wesh.sync.fragment import Reassembler, fragment_packet
@@ -210,46 +209,11 @@ def _at_ms(ms: int | None) -> datetime | None:
     return None if ms is None else _EPOCH + timedelta(milliseconds=int(ms))
 
 
-class _Db:
+class _Db(StateDb):
     """The receiver's SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        self.where = str(path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(
-                self.where, isolation_level=None, check_same_thread=False, timeout=10.0
-            )
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = NORMAL")
-            for statement in _SCHEMA_SQL:
-                self.conn.execute(statement)
-        except (sqlite3.Error, OSError) as exc:
-            raise ConfigError(f"cannot open the receiver state: {exc}", where=self.where) from exc
-
-    def close(self) -> None:
-        self.conn.close()
-
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise TransientError(f"receiver state: {exc}", where=self.where) from exc
-
-    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        try:
-            return list(self.conn.execute(sql, params).fetchall())
-        except sqlite3.Error as exc:
-            raise TransientError(f"receiver state: {exc}", where=self.where) from exc
+        super().__init__(path, _SCHEMA_SQL, what="receiver state")
 
 
 def _ledger(db: _Db, site: str, *, partials: int = 0) -> SiteLedger | None:
