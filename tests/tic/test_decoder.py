@@ -613,6 +613,9 @@ def test_constructor_arguments() -> None:
     with pytest.raises(UsageError):
         FrameDecoder(max_group_bytes=4)
     with pytest.raises(UsageError):
+        FrameDecoder(max_group_bytes=513)  # the checksum shortcut is exact up to 512
+    FrameDecoder(max_group_bytes=512)
+    with pytest.raises(UsageError):
         FrameDecoder(mode="linky")  # type: ignore[arg-type]
     data = encode_frame(BASE_FRAME, mode=H)
     assert decode(data, mode="historique") == [Frame(H, base_groups(), True)]  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ from wesh.tic.decoder import (
     _parse_body,
     _parse_detailed,
     decode,
+    parse_group,
 )
 from wesh.tic.encoder import checksum, encode_frame, encode_group, make_group
 from wesh.tic.model import Frame, Group, Mode
@@ -282,6 +283,16 @@ def near_valid_bodies(draw: st.DrawFn) -> bytes:
 @given(group_bodies | near_valid_bodies())
 def test_fast_group_parser_agrees_with_the_reference(body: bytes) -> None:
     assert _parse_body(body) == _parse_detailed(body)
+
+
+@given(st.integers(520, 2000), st.integers(0x20, 0x5F))
+def test_long_bodies_use_the_exact_sum(length: int, fill: int) -> None:
+    # Above 512 bytes the Adler-32 shortcut could wrap: parse_group must not use it.
+    data = bytes([fill]) * length
+    for body in (b"LABEL " + data + b" ", b"LABEL\t" + data + b"\t"):
+        for chk in range(0x20, 0x60):
+            group = parse_group(body + bytes((chk,)))
+            assert group == _parse_detailed(body + bytes((chk,)))
 
 
 def test_fast_constructors_build_equal_objects() -> None:

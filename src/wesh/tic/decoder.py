@@ -50,6 +50,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import types
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -332,17 +333,27 @@ _HIST_GROUP = re.compile(r"([A-Z0-9+\-_]{1,9}) ([!-_]+) (.)", re.DOTALL)
 _STD_GROUP = re.compile(r"([A-Z0-9+\-_]{1,9})\t(?:([EHeh ][0-9]{12})\t)?([ -_]*)\t(.)", re.DOTALL)
 
 
+# Adler-32's low half is 1 + the byte sum modulo 65521 and its high half is a multiple
+# of 64, so for 7-bit bodies of at most _MAX_GROUP_LIMIT bytes (512 * 127 < 65521)
+# (adler32 - 1) & 0x3F is exactly the TIC checksum's sum & 0x3F, computed in C.
+_adler32 = zlib.adler32
+_MAX_GROUP_LIMIT = 512
+
+
 def _parse_body(body: bytes) -> Group:
-    """Parse the 7-bit bytes between LF and CR (same result as :func:`_parse_detailed`)."""
+    """Parse the 7-bit bytes between LF and CR (same result as :func:`_parse_detailed`).
+
+    Only for bodies of at most ``_MAX_GROUP_LIMIT`` bytes (see ``_adler32``).
+    """
     text = body.decode("ascii")
     if (m := _HIST_GROUP.fullmatch(text)) is not None:
-        if (sum(body[:-2]) & 0x3F) + 0x20 == body[-1]:
+        if ((_adler32(body[:-2]) - 1) & 0x3F) + 0x20 == body[-1]:
             label, value, chk = m.groups()
             return _new_group(label, value, None, chk, True, _HIST, None)
     elif (m := _STD_GROUP.fullmatch(text)) is not None:
         label, horodate, value, chk = m.groups()
         if (
-            (sum(body[:-1]) & 0x3F) + 0x20 == body[-1]
+            ((_adler32(body[:-1]) - 1) & 0x3F) + 0x20 == body[-1]
             and (value or horodate)
             and (horodate or len(value) < _HORODATE_LEN or not _HORODATE_START.match(value))
         ):
@@ -396,7 +407,8 @@ def parse_group(body: bytes, *, mode: Mode | None = None) -> Group:
     """
     if not body.isascii():
         body = body.translate(_MASK_BIT7)
-    group = _parse_body(bytes(body))
+    body = bytes(body)
+    group = _parse_body(body) if len(body) <= _MAX_GROUP_LIMIT else _parse_detailed(body)
     if mode is not None and group.valid and group.mode is not mode:
         return _wrong_mode(group, mode, forced=True)
     return group
@@ -433,8 +445,11 @@ class FrameDecoder:
     ) -> None:
         if max_frame_bytes < 2 + _MIN_GROUP + 2:
             raise UsageError(f"max_frame_bytes must be at least {2 + _MIN_GROUP + 2}")
-        if max_group_bytes < _MIN_GROUP:
-            raise UsageError(f"max_group_bytes must be at least {_MIN_GROUP}")
+        if not _MIN_GROUP <= max_group_bytes <= _MAX_GROUP_LIMIT:
+            raise UsageError(
+                f"max_group_bytes must be {_MIN_GROUP} to {_MAX_GROUP_LIMIT}"
+                " (the longest real group, PJOURF+1, has 109 bytes)"
+            )
         try:
             self._mode = None if mode is None else Mode(mode)
         except ValueError as exc:
