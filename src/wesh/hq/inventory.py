@@ -583,6 +583,10 @@ class _Outcome:
     unchanged: list[str] = field(default_factory=list)
 
 
+#: the patrimony levels above a dwelling, each with its parent level (None: the top)
+_PARENT: dict[str, str | None] = {"agency": None, "residence": "agency", "building": "residence"}
+
+
 class _Applier:
     """Upserts records on one connection, with caches of the ids it looked up."""
 
@@ -681,33 +685,12 @@ class _Applier:
         spec = RECORDS[kind]
         self.missing = [name for name in spec if spec[name].required and name not in f]
         self.where = item.where
-        if kind == "agency":
+        if kind in _PARENT:  # agency, residence, building: a code, a name, a parent
             code = f.pop("code")
-            self.ids["agency", (code,)] = self.upsert(
-                table,
-                kind,
-                where={"code": code},
-                values=f,
-                defaults={"name": code},
-                outcome=outcome,
-            )
-        elif kind == "residence":
-            code = f.pop("code")
-            if "agency" in f:
-                f["agency_id"] = self.agency(f.pop("agency"))
-            self.ids["residence", (code,)] = self.upsert(
-                table,
-                kind,
-                where={"code": code},
-                values=f,
-                defaults={"name": code},
-                outcome=outcome,
-            )
-        elif kind == "building":
-            code = f.pop("code")
-            if "residence" in f:
-                f["residence_id"] = self.residence(f.pop("residence"))
-            self.ids["building", (code,)] = self.upsert(
+            parent = _PARENT[kind]
+            if parent is not None and parent in f:
+                f[f"{parent}_id"] = getattr(self, parent)(f.pop(parent))
+            self.ids[kind, (code,)] = self.upsert(
                 table,
                 kind,
                 where={"code": code},
