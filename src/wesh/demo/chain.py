@@ -15,11 +15,11 @@ import fcntl
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from rich.console import Console, RenderableType
 from rich.live import Live
@@ -28,6 +28,7 @@ from wesh.demo.building import (
     BASE_ADDRESS,
     BOX_COUNT,
     DWELLING_COUNT,
+    POLL_INTERVAL_S,
     SEED,
     SITE,
     WATCHED,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from wesh.client import AsyncWeshClient
+    from wesh.gateway.config import GatewayConfig
     from wesh.gateway.daemon import Gateway
     from wesh.sim import SimFarm
     from wesh.sync.pair import SyncPair
@@ -50,12 +52,14 @@ __all__ = [
     "DEFAULT_SPEED",
     "SIM_START",
     "SMS_LOSS",
+    "Chain",
     "DemoClock",
     "Paths",
     "Settings",
     "hold_workdir",
     "logs_to",
     "run_chain",
+    "start_chain",
 ]
 
 DEFAULT_SPEED: Final = 360.0  # simulated seconds per wall second: an hour every 10 s
@@ -350,10 +354,41 @@ async def _refresh(
     screen.hq_readings, screen.hq_hours, screen.hq_last_hour = _hq_counts(engine)
 
 
-async def run_chain(settings: Settings, console: Console) -> Screen:
-    """Set everything up, show it running for ``settings.seconds``, stop everything."""
-    from wesh.client import AsyncWeshClient  # noqa: PLC0415 - heavy imports, demo only
-    from wesh.gateway.config import load_config  # noqa: PLC0415
+@dataclass(slots=True)
+class Chain:
+    """The running chain (see :func:`start_chain`): every part, for the screen and tests."""
+
+    clock: DemoClock
+    farm: SimFarm
+    boxes: list[DemoBox]
+    engine: Engine  # headquarters' database
+    gateway: Gateway
+    pair: SyncPair
+    config: GatewayConfig
+
+
+def _ignore(key: str, values: Mapping[str, object]) -> None:
+    """Say nothing (the default step reporter)."""
+
+
+@contextlib.asynccontextmanager
+async def start_chain(
+    settings: Settings,
+    *,
+    clock: DemoClock,
+    report: Callable[[str, Mapping[str, object]], None] = _ignore,
+    poll_interval_s: float = POLL_INTERVAL_S,
+    agent_options: Mapping[str, object] | None = None,
+) -> AsyncIterator[Chain]:
+    """Start the boxes, headquarters, weshd and the sync pair; stop them all on exit.
+
+    ``report(key, values)`` is told each step (``step.hq``, ``step.sim``, ``step.weshd``,
+    ``step.sync``, and ``ports.moved``) with the values of its message. The clock begins
+    when weshd starts. ``agent_options`` override fields of the demo's agent
+    configuration (e.g. ``status_interval_s``). Used by the demo and by the alert
+    scenario test (``tests/hq/alerts/test_scenario.py``).
+    """
+    from wesh.gateway.config import load_config  # noqa: PLC0415 - heavy imports, demo only
     from wesh.gateway.daemon import Gateway  # noqa: PLC0415
     from wesh.hq.db import make_engine  # noqa: PLC0415
     from wesh.hq.gateway_export import export_gateway_config  # noqa: PLC0415
@@ -365,16 +400,7 @@ async def run_chain(settings: Settings, console: Console) -> Screen:
     from wesh.sync.pair import HQ_PEER, quick_configs, run_sync_pair  # noqa: PLC0415
     from wesh.sync.schema import schema_from_config  # noqa: PLC0415
 
-    lang, paths = settings.lang, settings.paths
-    clock = DemoClock(settings.start, settings.speed)
-    screen = Screen(
-        start=settings.start,
-        speed=settings.speed,
-        total_s=settings.seconds,
-        socket=paths.shown(paths.socket),
-        db=paths.shown(paths.db),
-        loss_pct=round(SMS_LOSS * 100),
-    )
+    paths = settings.paths
     async with contextlib.AsyncExitStack() as stack:
         farm, usual_ports = await _start_farm(settings, clock, stack)
         boxes = _demo_boxes(farm)
@@ -386,74 +412,71 @@ async def run_chain(settings: Settings, console: Console) -> Screen:
         imported = import_inventory(engine, paths.inventory)
         if not imported.ok:
             raise imported.errors[0]
-        console.print(
-            message(
-                lang,
-                "step.hq",
-                db=paths.shown(paths.db),
-                revision=revision,
-                inventory=paths.shown(paths.inventory),
-                records=imported.applied,
-            ),
-            highlight=False,
+        report(
+            "step.hq",
+            {
+                "db": paths.shown(paths.db),
+                "revision": revision,
+                "inventory": paths.shown(paths.inventory),
+                "records": imported.applied,
+            },
         )
         exported = export_gateway_config(engine, SITE)
-        paths.config.write_text(with_local_settings(exported, boxes), encoding="utf-8")
+        paths.config.write_text(
+            with_local_settings(exported, boxes, poll_interval_s=poll_interval_s),
+            encoding="utf-8",
+        )
         config = load_config(paths.config)
         # 2. the simulated boxes
-        console.print(
-            message(
-                lang,
-                "step.sim",
-                count=len(boxes),
-                seed=SEED,
-                speed=f"{settings.speed:g}",
-                start=local_time(settings.start, "%Y-%m-%d %H:%M"),
-            ),
-            highlight=False,
+        report(
+            "step.sim",
+            {
+                "count": len(boxes),
+                "seed": SEED,
+                "speed": f"{settings.speed:g}",
+                "start": local_time(settings.start, "%Y-%m-%d %H:%M"),
+                "listing": tuple(
+                    f"   {handle.describe()['name']:<9} {handle.url}  m2m={handle.m2m}"
+                    for handle in farm.boxes
+                ),
+            },
         )
-        for handle in farm.boxes:
-            console.print(
-                f"   {handle.describe()['name']:<9} {handle.url}  m2m={handle.m2m}",
-                highlight=False,
-            )
         if not usual_ports and not settings.free_ports:
-            console.print(message(lang, "ports.moved"), highlight=False)
+            report("ports.moved", {})
         # 3. weshd, on the exported file, on the simulated clock
         gateway = Gateway(config, config_path=paths.config, clock=clock.now, stats_interval_s=0)
         clock.begin()
         weshd = asyncio.create_task(gateway.run(), name="demo-weshd")
         stack.push_async_callback(_stop_gateway, gateway, weshd)
         await _wait_ready(gateway, weshd)
-        channels = sum(len(b.channels) for b in config.boxes)
-        console.print(
-            message(
-                lang,
-                "step.weshd",
-                config=paths.shown(paths.config),
-                boxes=len(config.boxes),
-                channels=channels,
-                socket=paths.shown(paths.socket),
-            ),
-            highlight=False,
+        report(
+            "step.weshd",
+            {
+                "config": paths.shown(paths.config),
+                "boxes": len(config.boxes),
+                "channels": sum(len(b.channels) for b in config.boxes),
+                "socket": paths.shown(paths.socket),
+            },
         )
         # 4. the sync: agent on weshd's store, receiver into HQ, over lossy SMS
         _, receiver_config = quick_configs(config.site.id)
-        agent_config = AgentConfig(  # times in simulated seconds, except poll_s
-            site=config.site.id,
-            hq_peer=HQ_PEER,
-            mode="hour",  # hourly indexes and means, as a real site sends them
-            close_delay_s=120.0,
-            upload_interval_s=0.0,  # each hour as soon as it closes (a site waits longer)
-            sms_budget_per_day=200,
-            retry_initial_s=600.0,
-            retry_max_s=3600.0,
-            fragment_retry_s=120.0,
-            status_interval_s=6 * 3600.0,
-            max_chars=160,
-            poll_s=0.5,
-            seed=SEED,
-        )
+        agent_fields: dict[str, Any] = {  # times in simulated seconds, except poll_s
+            "site": config.site.id,
+            "hq_peer": HQ_PEER,
+            "mode": "hour",  # hourly indexes and means, as a real site sends them
+            "close_delay_s": 120.0,
+            "upload_interval_s": 0.0,  # each hour as soon as it closes (a site waits longer)
+            "sms_budget_per_day": 200,
+            "retry_initial_s": 600.0,
+            "retry_max_s": 3600.0,
+            "fragment_retry_s": 120.0,
+            "status_interval_s": 6 * 3600.0,
+            "max_chars": 160,
+            "poll_s": 0.5,
+            "seed": SEED,
+            **(agent_options or {}),
+        }
+        agent_config = AgentConfig(**agent_fields)
 
         def boxes_up_down() -> tuple[int, int]:
             states = [s.up for s in gateway.status().values()]
@@ -473,7 +496,32 @@ async def run_chain(settings: Settings, console: Console) -> Screen:
                 boxes=boxes_up_down,
             )
         )
-        console.print(message(lang, "step.sync", loss=round(SMS_LOSS * 100)), highlight=False)
+        report("step.sync", {"loss": round(SMS_LOSS * 100)})
+        yield Chain(clock, farm, boxes, engine, gateway, pair, config)
+
+
+async def run_chain(settings: Settings, console: Console) -> Screen:
+    """Set everything up, show it running for ``settings.seconds``, stop everything."""
+    from wesh.client import AsyncWeshClient  # noqa: PLC0415 - heavy imports, demo only
+
+    lang, paths = settings.lang, settings.paths
+    clock = DemoClock(settings.start, settings.speed)
+    screen = Screen(
+        start=settings.start,
+        speed=settings.speed,
+        total_s=settings.seconds,
+        socket=paths.shown(paths.socket),
+        db=paths.shown(paths.db),
+        loss_pct=round(SMS_LOSS * 100),
+    )
+
+    def say(key: str, values: Mapping[str, object]) -> None:
+        console.print(message(lang, key, **values), highlight=False)
+        for line in cast("tuple[str, ...]", values.get("listing", ())):
+            console.print(line, highlight=False)
+
+    async with contextlib.AsyncExitStack() as stack:
+        chain = await stack.enter_async_context(start_chain(settings, clock=clock, report=say))
         client = await stack.enter_async_context(AsyncWeshClient(socket=paths.socket))
         # 5. the screen
         await _show(
@@ -481,9 +529,9 @@ async def run_chain(settings: Settings, console: Console) -> Screen:
             settings,
             console,
             client=client,
-            gateway=gateway,
-            pair=pair,
-            engine=engine,
+            gateway=chain.gateway,
+            pair=chain.pair,
+            engine=chain.engine,
             clock=clock,
         )
     return screen
