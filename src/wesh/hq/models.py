@@ -7,7 +7,8 @@
                                └─< gateway ─< box (serves a dwelling) ─< channel ─< reading
                                   (site_id)    │                          │   ├─< rollup_hour
                                                └─< meter ─< meter_event >─┘   └─< rollup_day
-    sync_ledger (per site)    site_event (alarms received)    alert (alert engine state)
+    sync_ledger (per site)    site_event (alarms received)
+    alert (alert engine state) ─< alert_event (history)    alert_mute    mail_outbox
 
 One code base for SQLite, MariaDB and PostgreSQL:
 
@@ -21,8 +22,8 @@ One code base for SQLite, MariaDB and PostgreSQL:
   that uniqueness and comparisons of codes behave as on SQLite and PostgreSQL (exact,
   case- and trailing-space-sensitive).
 
-The first migration (``migrations/versions/0001_initial.py``) is written by hand to match
-these models; a test checks that Alembic's autogenerate finds no difference on each engine.
+The migrations (``migrations/versions/``) are written by hand to match these models; a
+test checks that Alembic's autogenerate finds no difference on each engine.
 """
 
 from __future__ import annotations
@@ -53,15 +54,21 @@ from wesh.hq.timeutil import from_epoch_us, to_epoch_us
 
 __all__ = [
     "AGGREGATES",
+    "ALERT_EVENT_KINDS",
     "ALERT_STATES",
     "BOX_DRIVERS",
     "CHANNEL_KINDS",
     "DWELLING_KINDS",
     "METER_EVENT_KINDS",
+    "MUTE_SCOPES",
+    "NOTICE_KINDS",
     "PROVENANCES",
     "QUALITIES",
+    "SEVERITIES",
     "Agency",
     "Alert",
+    "AlertEvent",
+    "AlertMute",
     "Base",
     "Box",
     "Building",
@@ -69,6 +76,7 @@ __all__ = [
     "Dwelling",
     "Gateway",
     "JsonText",
+    "MailOutbox",
     "Meter",
     "MeterEvent",
     "Reading",
@@ -103,6 +111,32 @@ PROVENANCES: Final = ("measured", "estimated", "manual", "corrected")
 QUALITIES: Final = ("good", "suspect")
 AGGREGATES: Final = ("sample", "hour_mean", "hour_last")
 ALERT_STATES: Final = ("pending", "firing", "resolved")
+SEVERITIES: Final = ("info", "warning", "critical")
+ALERT_EVENT_KINDS: Final = (
+    "pending",
+    "fired",
+    "resolved",
+    "reminder",
+    "escalated",
+    "acked",
+    "muted",
+    "unmuted",
+    "suppressed",
+    "grouped",
+    "ungrouped",
+    "cancelled",
+)
+MUTE_SCOPES: Final = (
+    "agency",
+    "residence",
+    "building",
+    "dwelling",
+    "box",
+    "channel",
+    "gateway",
+    "alert",
+)
+NOTICE_KINDS: Final = ("fired", "reminder", "escalated", "resolved")
 
 NAMING_CONVENTION: Final = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -124,6 +158,8 @@ CODE_LEN: Final = 64  # agency/residence/building/dwelling codes, site and box i
 NAME_LEN: Final = 200
 PATH_LEN: Final = 64  # weshd reading paths (gateway config limit)
 SHORT_LEN: Final = 16  # vocabulary values, units
+NOTE_LEN: Final = 1000  # free text (notes, reasons, error messages)
+DEDUP_LEN: Final = 128  # mail_outbox.dedup_key
 
 
 class UtcTimestamp(TypeDecorator[datetime]):
@@ -511,11 +547,26 @@ class SiteEvent(Base):
 
 
 class Alert(Base):
-    """The state of one alert rule for one subject (filled by the alert engine)."""
+    """One episode of one alert rule for one subject (the alert engine's state).
+
+    ``state`` goes ``pending`` → ``firing`` → ``resolved``; a resolved row is history and a
+    new episode opens a new row. ``open_key`` (a digest of rule and subject, see
+    :func:`wesh.hq.alerts.store.open_key`) is set while the alert is open (pending or
+    firing) and NULL once resolved: the UNIQUE constraint allows one open alert per rule
+    and subject, whichever worker opens it. Every change bumps ``version`` (optimistic
+    locking: ``UPDATE ... WHERE id = :id AND version = :seen``). ``place`` is the
+    :class:`~wesh.hq.alerts.model.Place` of the subject as JSON (to write mails even when
+    the rule no longer reports the subject). ``grouped_under`` names the open alert of a
+    coarser subject that covers this one (no mail of its own meanwhile).
+
+    ``started_at`` is when the condition began according to the data (shown in mails);
+    ``opened_at`` the first evaluation that saw it (``hold_for`` counts from there).
+    """
 
     __tablename__ = "alert"
     __table_args__ = (
         _one_of("state", ALERT_STATES),
+        _one_of("severity", SEVERITIES),
         Index("ix_alert_rule_subject_kind_subject_id", "rule", "subject_kind", "subject_id"),
         Index("ix_alert_state", "state"),
         MYSQL_OPTIONS,
@@ -526,11 +577,120 @@ class Alert(Base):
     subject_kind: Mapped[str] = mapped_column(String(SHORT_LEN))
     subject_id: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(SHORT_LEN), default="pending")
+    open_key: Mapped[str | None] = mapped_column(String(CODE_LEN), unique=True)
+    severity: Mapped[str] = mapped_column(String(SHORT_LEN), default="warning")
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    place: Mapped[Any] = mapped_column(JsonText, nullable=True)
     started_at: Mapped[datetime] = mapped_column(UtcTimestamp)
+    opened_at: Mapped[datetime] = mapped_column(UtcTimestamp)
     fired_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
     last_value: Mapped[float | None] = mapped_column(Double)
+    value_unit: Mapped[str | None] = mapped_column(String(SHORT_LEN))
+    threshold: Mapped[float | None] = mapped_column(Double)
     data: Mapped[Any] = mapped_column(JsonText, nullable=True)
+    last_seen_on_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
+    off_since: Mapped[datetime | None] = mapped_column(UtcTimestamp)
+    notified_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    next_reminder_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
+    grouped_under: Mapped[int | None] = mapped_column(
+        ForeignKey("alert.id", ondelete="SET NULL"), index=True
+    )
     acked_by: Mapped[str | None] = mapped_column(String(NAME_LEN))
     acked_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
+    ack_note: Mapped[str | None] = mapped_column(String(NOTE_LEN))
     muted_until: Mapped[datetime | None] = mapped_column(UtcTimestamp)
+    updated_at: Mapped[datetime] = mapped_column(UtcTimestamp)
+    updated_by: Mapped[str | None] = mapped_column(String(CODE_LEN))
+
+
+class AlertEvent(Base):
+    """The history of an alert: transitions, notices, acks, mutes (for the CLI and web app).
+
+    ``kind`` is one of :data:`ALERT_EVENT_KINDS`; ``actor`` the worker or the user;
+    ``data`` extra values as JSON (the notice's recipients, the suppressed notice...).
+    """
+
+    __tablename__ = "alert_event"
+    __table_args__ = (
+        _one_of("kind", ALERT_EVENT_KINDS),
+        Index("ix_alert_event_alert_id_at", "alert_id", "at"),
+        MYSQL_OPTIONS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UtcTimestamp)
+    kind: Mapped[str] = mapped_column(String(SHORT_LEN))
+    actor: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    note: Mapped[str | None] = mapped_column(String(NOTE_LEN))
+    data: Mapped[Any] = mapped_column(JsonText, nullable=True)
+
+
+class AlertMute(Base):
+    """A mute: no mail for alerts of ``rule`` (NULL: every rule) within a scope.
+
+    ``scope_kind``/``scope_id`` name a row (an agency, residence, building, dwelling,
+    box, channel, gateway, or one ``alert``). The mute applies until ``until_at`` (NULL:
+    until lifted) and stops at ``lifted_at``. Muted alerts still change state; their
+    notices are recorded as ``suppressed`` events instead of being mailed.
+    """
+
+    __tablename__ = "alert_mute"
+    __table_args__ = (
+        _one_of("scope_kind", MUTE_SCOPES),
+        Index("ix_alert_mute_scope_kind_scope_id", "scope_kind", "scope_id"),
+        MYSQL_OPTIONS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule: Mapped[str | None] = mapped_column(String(CODE_LEN))
+    scope_kind: Mapped[str] = mapped_column(String(SHORT_LEN))
+    scope_id: Mapped[int] = mapped_column(Integer)
+    until_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
+    created_by: Mapped[str] = mapped_column(String(NAME_LEN))
+    created_at: Mapped[datetime] = mapped_column(UtcTimestamp)
+    reason: Mapped[str | None] = mapped_column(String(NOTE_LEN))
+    lifted_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
+    lifted_by: Mapped[str | None] = mapped_column(String(NAME_LEN))
+
+
+class MailOutbox(Base):
+    """A mail to send, recorded before sending (durable outbox, ``wesh.hq.alerts.outbox``).
+
+    ``dedup_key`` makes enqueuing idempotent (one row per alert, notice, language and
+    recipient set, whichever worker enqueues it). A worker claims due rows
+    (``claimed_by``/``claimed_until``: a lease), sends them, then sets ``sent_at`` or
+    ``attempts``/``next_attempt_at``/``last_error`` (backoff). ``failed_at`` marks a mail
+    given up on (permanent error); such rows are kept for inspection.
+    """
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (
+        _one_of("notice_kind", NOTICE_KINDS),
+        Index("ix_mail_outbox_sent_at_next_attempt_at", "sent_at", "next_attempt_at"),
+        MYSQL_OPTIONS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(DEDUP_LEN), unique=True)
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alert.id", ondelete="SET NULL"), index=True
+    )
+    notice_kind: Mapped[str | None] = mapped_column(String(SHORT_LEN))
+    lang: Mapped[str] = mapped_column(String(2))
+    recipients: Mapped[Any] = mapped_column(JsonText)
+    subject: Mapped[str] = mapped_column(String(400))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcTimestamp)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcTimestamp)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(NOTE_LEN))
+    claimed_by: Mapped[str | None] = mapped_column(String(CODE_LEN))
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcTimestamp)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
+    failed_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
