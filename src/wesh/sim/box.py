@@ -11,6 +11,19 @@ with integer arithmetic::
 so counters only grow (until a reset, a reboot that loses them, or a meter
 replacement). The TIC meter integrates itself (:mod:`wesh.sim.electricity`).
 
+Faults that change what the box measures (set by :mod:`wesh.sim.device`)::
+
+    leak     a constant extra flow on a counter, day and night (:meth:`set_leaks`)
+    burst    an extra volume spread evenly over the next hour (:meth:`add_burst`)
+    probes   probes that read a fixed value (:attr:`probe_overrides`)
+    overload TIC inputs whose meter reports IINST above ISOUSC (:attr:`overloaded`)
+
+Extra flows are integrated apart from the model's, exactly, in ml·s/h::
+
+    extra residue += ml/h * seconds * pulses per unit     a pulse every 3600 * ml per unit
+
+so a leak of L l/h on a 1 pulse/l counter adds exactly L pulses per hour.
+
 Layout of a farm (:func:`make_identity`): boxes are grouped by building of
 ``flats + 1`` boxes; position 0 of a building is its common-areas box, positions
 1..flats are dwellings.
@@ -18,8 +31,8 @@ Layout of a farm (:func:`make_identity`): boxes are grouped by building of
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
@@ -32,7 +45,7 @@ from wesh.sim.consumption import (
     DwellingModel,
     SlotRates,
 )
-from wesh.sim.electricity import ElectricityModel, SimulatedMeter, Tariff
+from wesh.sim.electricity import ElectricityModel, SimulatedMeter, Tariff, TicReading
 from wesh.sim.model import (
     BoxIdentity,
     BoxKind,
@@ -58,6 +71,10 @@ _MILLI_PER_PULSE_MIN = 60_000  # milli-pulses/min * s → pulses
 _J_PER_WH = 3600
 _KEY_INDEX = 0x1DE7
 _KEY_METER = 0x3E7E
+_S_PER_H = 3600
+_BURST_S = 3600
+_ML_PER_UNIT = {"l": 1000, "m3": 1_000_000}  # other units: the value counts as litres
+_OVERLOAD_MIN_EXCESS_A = 5
 
 _DWELLING_COUNTERS = (
     CounterConfig("Eau froide", "l", 1),
@@ -120,9 +137,39 @@ class _Counter:
     yesterday: int = 0
     month_start: int = 0
     year_start: int = 0
+    leak_ml_h: int = 0  # a constant extra flow (leak fault)
+    bursts: list[tuple[int, int]] = field(default_factory=list)  # (ml/h, until POSIX s)
+    extra_residue: int = 0  # ml/h * s * pulses per unit, not yet a whole pulse
 
     def reset(self) -> None:
         self.pulses = self.residue = self.day_start = self.month_start = self.year_start = 0
+        self.extra_residue = 0
+
+    @property
+    def has_extra(self) -> bool:
+        return bool(self.leak_ml_h or self.bursts)
+
+    @property
+    def pulse_step(self) -> int:
+        """Extra residue worth one pulse."""
+        return _S_PER_H * _ML_PER_UNIT.get(self.config.unit.lower(), 1000)
+
+    def extra_ml_h(self, t: int) -> int:
+        """Return the extra flow at POSIX time ``t`` (ml/h)."""
+        return self.leak_ml_h + sum(ml_h for ml_h, until in self.bursts if t < until)
+
+    def integrate_extra(self, start: int, end: int) -> None:
+        """Add the extra flows of ``[start, end)`` (exact integer arithmetic)."""
+        ml_s = self.leak_ml_h * (end - start)
+        for ml_h, until in self.bursts:
+            ml_s += ml_h * max(0, min(end, until) - start)
+        self.extra_residue += ml_s * self.config.pulses_per_unit
+        step = self.pulse_step
+        if self.extra_residue >= step:
+            whole, self.extra_residue = divmod(self.extra_residue, step)
+            self.pulses += whole
+        if self.bursts:
+            self.bursts = [(ml_h, until) for ml_h, until in self.bursts if until > end]
 
 
 @dataclass(slots=True)
@@ -191,6 +238,9 @@ class SimulatedBox:
         self._alarm = False
         self._skew_s = 0.0
         self._unplugged: frozenset[int] = frozenset()
+        self._overloaded: frozenset[int] = frozenset()
+        self._probe_overrides: Mapping[int, float] = MappingProxyType({})
+        self._extra = False  # some counter has a leak or a burst
         self.booted_at = self._t
         self.version = 0
         self._rates: tuple[int, SlotRates] | None = None
@@ -257,6 +307,48 @@ class SimulatedBox:
         self._unplugged = frozenset(inputs)
         self.version += 1
 
+    @property
+    def overloaded(self) -> frozenset[int]:
+        """TIC inputs whose meter reports an overload (IINST above ISOUSC)."""
+        return self._overloaded
+
+    @overloaded.setter
+    def overloaded(self, inputs: Collection[int]) -> None:
+        self._overloaded = frozenset(inputs)
+        self.version += 1
+
+    @property
+    def probe_kinds(self) -> tuple[str, ...]:
+        """What each 1-Wire probe measures: ``"temperature"`` or ``"humidity"``."""
+        return self._model.probe_kinds
+
+    @property
+    def probe_overrides(self) -> Mapping[int, float]:
+        """Probes (by number) that read a fixed value instead of the model's."""
+        return self._probe_overrides
+
+    @probe_overrides.setter
+    def probe_overrides(self, values: Mapping[int, float]) -> None:
+        self._probe_overrides = MappingProxyType(dict(values))
+        self.version += 1
+
+    def set_leaks(self, leaks: Mapping[int, float]) -> None:
+        """Set the constant extra flow of each pulse counter (number → litres/hour).
+
+        Counters not named have no leak. Call :meth:`advance_to` the current time first:
+        the new flows count from the box's time on. Unknown counters are ignored.
+        """
+        for number, counter in enumerate(self._counters, start=1):
+            counter.leak_ml_h = round(max(leaks.get(number, 0.0), 0.0) * 1000)
+        self._extra = any(c.has_extra for c in self._counters)
+        self.version += 1
+
+    def add_burst(self, number: int, litres: float) -> None:
+        """Add ``litres`` on pulse counter ``number``, spread evenly over the next hour."""
+        counter = self._counters[self._check("pulse counter", number, len(self._counters))]
+        counter.bursts.append((round(litres * 1000 * _S_PER_H / _BURST_S), self._t + _BURST_S))
+        self._extra = True
+
     def _slot_rates(self, slot: int) -> SlotRates:
         cached = self._rates
         if cached is not None and cached[0] == slot:
@@ -283,6 +375,10 @@ class SimulatedBox:
                 if counter.residue >= _MILLI_PER_PULSE_MIN:
                     whole, counter.residue = divmod(counter.residue, _MILLI_PER_PULSE_MIN)
                     counter.pulses += whole
+            if self._extra:
+                for counter in counters:
+                    if counter.has_extra:
+                        counter.integrate_extra(self._t, end)
             for clamp, watts in zip(clamps, rates.clamp_w, strict=False):
                 clamp.residue_j += watts * dt
                 if clamp.residue_j >= _J_PER_WH:
@@ -298,6 +394,8 @@ class SimulatedBox:
                 if self._sampler is not None and end % self._sample_every_s == 0:
                     self._meter.advance_to(end)
                     self._sampler(self.state())
+        if self._extra:
+            self._extra = any(c.has_extra for c in counters)
         self._meter.advance_to(target)
 
     def _roll_day(self, ts: float) -> None:
@@ -322,6 +420,8 @@ class SimulatedBox:
         skew = self._skew_s if skew_s is None else skew_s
         absent = self._unplugged.union(unplugged)
         reading = None if 1 in absent else self._meter.reading()
+        if reading is not None and 1 in self._overloaded:
+            reading = _overloaded(reading)
         tics = (TicState(1, reading), *(TicState(n, None) for n in range(2, _TIC_INPUTS + 1)))
         counters = tuple(
             CounterState(
@@ -334,7 +434,8 @@ class SimulatedBox:
                 pulses_year=c.pulses - c.year_start,
                 flow=(rates.pulse_mpm[n - 1] if n <= len(rates.pulse_mpm) else 0)
                 / 1000
-                / c.config.pulses_per_unit,
+                / c.config.pulses_per_unit
+                + (c.extra_ml_h(self._t) * 60 / c.pulse_step if c.has_extra else 0.0),
             )
             for n, c in enumerate(self._counters, start=1)
         )
@@ -356,6 +457,9 @@ class SimulatedBox:
                 )
             )
         probes = {n: round(v, 1) for n, v in enumerate(self._model.probes(), start=1)}
+        for number, value in self._probe_overrides.items():
+            if number in probes:
+                probes[number] = round(value, 1)
         sim_time = datetime.fromtimestamp(self._t, tz=UTC)
         return BoxState(
             identity=self.identity,
@@ -469,3 +573,16 @@ class SimulatedBox:
         if not keep_counters:
             self.reset_counter()
             self.reset_clamp()
+
+
+def _overloaded(reading: TicReading) -> TicReading:
+    """Return ``reading`` with phase 1 drawing more than the subscribed current.
+
+    IINST1 becomes at least ISOUSC + max(5 A, 20 %); PAPP follows (230 V per ampere).
+    This is what a historique meter signals with ADPS (or ADIR1 on three phases).
+    """
+    isousc = reading.isousc_a
+    floor_a = isousc + max(_OVERLOAD_MIN_EXCESS_A, isousc // 5)
+    currents = (max(reading.iinst_a[0], floor_a), *reading.iinst_a[1:])
+    power_va = max(reading.power_va, 230 * sum(currents))
+    return replace(reading, iinst_a=currents, power_va=power_va)

@@ -78,7 +78,13 @@ class SlotRates:
 
 
 class ConsumptionModel(Protocol):
-    """A model of what one box measures, slot by slot."""
+    """A model of what one box measures, slot by slot.
+
+    ``probe_kinds`` says what each value of :meth:`probes` is (``"temperature"`` or
+    ``"humidity"``), in order.
+    """
+
+    probe_kinds: tuple[str, ...]
 
     def rates(self, slot: int) -> SlotRates:
         """Return the constant rates of ``slot`` (depends on the state at its start)."""
@@ -197,6 +203,7 @@ class DwellingModel:
     """
 
     counters = 3
+    probe_kinds: tuple[str, ...] = ("temperature", "humidity")
 
     def __init__(self, *, seed: int, box: int, climate: OutdoorClimate, start: float) -> None:
         self.seed = seed
@@ -302,6 +309,7 @@ class CommonAreaModel:
     """
 
     counters = 1
+    probe_kinds: tuple[str, ...] = ("temperature", "temperature", "temperature")
 
     def __init__(
         self,

@@ -185,6 +185,7 @@ class VirtualBox:
         self.reboot_s = reboot_s
         self._monotonic = monotonic
         self._down_until = 0.0
+        self._leaks: dict[int, float] = {}
         self._logs_written = -1
         self._cache: tuple[tuple[object, ...], bytes] | None = None
         install_site(self.card, model.identity.firmware, mtime=clock.timestamp())
@@ -218,21 +219,65 @@ class VirtualBox:
 
     @property
     def down(self) -> bool:
-        """True while the box is rebooting (connections are dropped)."""
-        return self._monotonic() < self._down_until
+        """True while the box is rebooting or dead (connections are dropped)."""
+        return self.faults.dead or self._monotonic() < self._down_until
 
     # -- faults ---------------------------------------------------------------------
 
     def set_fault(self, fault: Fault | str) -> None:
-        """Set a fault (a :class:`Fault` or its text, ``"latency=2"``); plain events happen now."""
+        """Set a fault (a :class:`Fault` or its text, ``"latency=2"``); plain events happen now.
+
+        A state fault (leak, temp, humidity, overload) acts from the clock's time on.
+        """
         parsed = Fault.parse(fault) if isinstance(fault, str) else fault
+        if parsed.kind.is_state:
+            self.sync()
         self.faults.add(parsed)
+        if parsed.kind.is_state:
+            self._apply_states()
         for event in self.faults.take_pending():
             self.apply_event(event)
 
     def clear_faults(self, kind: FaultKind | str | None = None) -> None:
-        """Remove every fault, or those of one kind."""
+        """Remove every fault, or those of one kind (a state fault ends at the clock's time)."""
+        self.sync()
         self.faults.clear(FaultKind(kind) if isinstance(kind, str) else kind)
+        self._apply_states()
+
+    def _apply_states(self) -> None:
+        """Give the model what the state faults set now say (later faults win for probes)."""
+        model = self.model
+        leaks: dict[int, float] = {}
+        probes: dict[int, float] = {}
+        overloaded: set[int] = set()
+        kinds = model.probe_kinds
+        for fault in self.faults.states():
+            value = fault.value
+            if fault.kind is FaultKind.OVERLOAD:
+                overloaded.add(value if isinstance(value, int) else 1)
+            elif not isinstance(value, int | float):
+                continue
+            elif fault.kind is FaultKind.LEAK:
+                number = fault.number or 1
+                leaks[number] = leaks.get(number, 0.0) + float(value)
+            else:
+                wanted = "temperature" if fault.kind is FaultKind.TEMP else "humidity"
+                numbers: list[int] = (
+                    [fault.number]
+                    if fault.number is not None
+                    else [n for n, kind in enumerate(kinds, start=1) if kind == wanted]
+                )
+                for number in numbers:
+                    if number > len(kinds):
+                        _LOG.warning("box %d: no probe %d for %s", self.index, number, fault)
+                    probes[number] = float(value)
+        if leaks != self._leaks:
+            model.set_leaks(leaks)
+            self._leaks = leaks
+        if probes != dict(model.probe_overrides):
+            model.probe_overrides = probes
+        if overloaded != model.overloaded:
+            model.overloaded = overloaded
 
     def draw_faults(self) -> RequestFaults:
         """Decide the faults of the next request and apply its events (except reboot)."""
@@ -243,9 +288,15 @@ class VirtualBox:
         return draw
 
     def apply_event(self, fault: Fault) -> None:
-        """Make an event fault happen now (reset, meter replacement, reboot)."""
+        """Make an event fault happen now (reset, meter replacement, reboot, burst)."""
         self.sync()
-        if fault.kind is FaultKind.RESET:
+        if fault.kind is FaultKind.BURST:
+            counter = fault.number or 1
+            litres = fault.value
+            if isinstance(litres, int | float) and counter <= len(self.model.state().counters):
+                self.model.add_burst(counter, float(litres))
+                _LOG.info("box %d: burst of %g l on counter %d", self.index, litres, counter)
+        elif fault.kind is FaultKind.RESET:
             number = fault.value if isinstance(fault.value, int) else None
             if number is None or number <= len(self.model.state().counters):
                 self.model.reset_counter(number)
@@ -274,6 +325,8 @@ class VirtualBox:
         faults: RequestFaults = NO_FAULTS,
     ) -> HttpReply:
         """Answer one request (after the server applied latency and timeout faults)."""
+        if faults.dead:
+            return DROP
         if any(e.kind is FaultKind.REBOOT for e in faults.events):
             event = next(e for e in faults.events if e.kind is FaultKind.REBOOT)
             self.apply_event(event)
@@ -408,6 +461,8 @@ class VirtualBox:
 
     def m2m(self, command: str, faults: RequestFaults = NO_FAULTS) -> str | None:
         """Answer one M2M command line; ``None`` when the box drops the connection."""
+        if faults.dead:
+            return None
         if any(e.kind is FaultKind.REBOOT for e in faults.events):
             event = next(e for e in faults.events if e.kind is FaultKind.REBOOT)
             self.apply_event(event)

@@ -23,12 +23,22 @@ Fault names (aliases in brackets)::
     reset[=N]      [counter_reset]      pulse counter N (default: all) back to zero   (event)
     replace        [meter_replacement]  new meter on TIC1: new ADCO, indexes from 0   (event)
     reboot[=keep|lose]                  the box restarts; pulse/clamp indexes kept or lost (event)
+    dead           [unreachable]        every connection is closed at once, unanswered
+    leak[=L[/N]]   [water_leak]         + L litres/hour (default 60) on pulse counter N
+                                        (default 1, cold water), day and night     (state)
+    burst[=L[/N]]                       L litres (default 1000) on counter N over the
+                                        next hour                                   (event)
+    temp=X[/N]     [temperature]        temperature probes (or probe N) read X °C   (state)
+    humidity=P[/N] [hum, rh]            humidity probes (or probe N) read P %RH     (state)
+    overload[=N]   [tic_overload]       the meter on TIC N (default 1) is overloaded:
+                                        IINST above ISOUSC                          (state)
 
 Without ``@p`` a *condition* applies to every request and an *event* happens once, when
 the fault is set. With ``@p`` (0 < p <= 1) each request draws: the condition applies to
 that request, or the event happens then, with probability p. Draws come from a
 generator seeded by the farm seed and the box index: same seed, same requests, same
-faults.
+faults. *State* faults (leak, temp, humidity, overload) change what the box measures,
+from the moment they are set until they are cleared; they take no probability.
 """
 
 from __future__ import annotations
@@ -65,11 +75,22 @@ class FaultKind(StrEnum):
     RESET = "reset"
     REPLACE = "replace"
     REBOOT = "reboot"
+    DEAD = "dead"
+    LEAK = "leak"
+    BURST = "burst"
+    TEMP = "temp"
+    HUMIDITY = "humidity"
+    OVERLOAD = "overload"
 
     @property
     def is_event(self) -> bool:
-        """True for faults that happen once (reset, replace, reboot)."""
-        return self in (FaultKind.RESET, FaultKind.REPLACE, FaultKind.REBOOT)
+        """True for faults that happen once (reset, replace, reboot, burst)."""
+        return self in (FaultKind.RESET, FaultKind.REPLACE, FaultKind.REBOOT, FaultKind.BURST)
+
+    @property
+    def is_state(self) -> bool:
+        """True for faults that change what the box measures until cleared (no ``@p``)."""
+        return self in _STATE_KINDS
 
 
 _ALIASES = {
@@ -83,6 +104,22 @@ _ALIASES = {
     "tic_unplugged": FaultKind.UNPLUGGED,
     "counter_reset": FaultKind.RESET,
     "meter_replacement": FaultKind.REPLACE,
+    "unreachable": FaultKind.DEAD,
+    "water_leak": FaultKind.LEAK,
+    "temperature": FaultKind.TEMP,
+    "hum": FaultKind.HUMIDITY,
+    "rh": FaultKind.HUMIDITY,
+    "tic_overload": FaultKind.OVERLOAD,
+}
+_STATE_KINDS = frozenset({FaultKind.LEAK, FaultKind.TEMP, FaultKind.HUMIDITY, FaultKind.OVERLOAD})
+DEFAULT_LEAK_L_H = 60.0
+DEFAULT_BURST_L = 1000.0
+_MAX_VOLUME_L = 100_000.0  # per hour (leak) or per burst: 100 m3
+_MAX_COUNTER = 6
+_MAX_PROBE = 30
+_RANGES = {  # kind: (low, high, unit) of a temp/humidity value
+    FaultKind.TEMP: (-55.0, 125.0, "°C"),
+    FaultKind.HUMIDITY: (0.0, 100.0, "%RH"),
 }
 _DURATION_RE = re.compile(r"^([+-]?\d+(?:\.\d+)?)\s*([smhd]?)$")
 _UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -110,18 +147,22 @@ class Fault:
     """One fault: its kind, its value (seconds, counter, ``"lose"``...) and probability.
 
     ``value`` is normalised by :meth:`parse`: seconds as ``float`` for latency and skew,
-    an ``int`` (or ``None`` = all / TIC1) for reset and unplugged, ``"keep"``/``"lose"``
-    for reboot, ``None`` otherwise. ``probability`` ``None`` means "always" (condition)
-    or "once, now" (event).
+    an ``int`` (or ``None`` = all / TIC1) for reset, unplugged and overload,
+    ``"keep"``/``"lose"`` for reboot, a ``float`` for leak (litres per hour), burst
+    (litres), temp (°C) and humidity (%RH), ``None`` otherwise. ``number`` is the pulse
+    counter of a leak or burst, or the probe of a temp or humidity fault (``None``: the
+    default, counter 1 or every probe of that kind). ``probability`` ``None`` means
+    "always" (condition) or "once, now" (event).
     """
 
     kind: FaultKind
     value: float | int | str | None = None
     probability: float | None = None
+    number: int | None = None
 
     @classmethod
     def parse(cls, text: str) -> Fault:
-        """Parse ``name[=value][@probability]``."""
+        """Parse ``name[=value[/number]][@probability]``."""
         body, _, prob_text = text.partition("@")
         name, has_value, value_text = body.partition("=")
         kind = _kind(name)
@@ -130,12 +171,15 @@ class Fault:
             probability = _number(prob_text.strip(), "a fault probability")
             if not 0 < probability <= 1:
                 raise UsageError(f"a fault probability must be in ]0, 1], not {probability}")
+            if kind.is_state:
+                raise UsageError(f"{kind} is a lasting state of the box: it takes no probability")
         elif "@" in text:
             raise UsageError(f"missing probability after '@' in {text.strip()!r}")
         value_text = value_text.strip()
         if has_value and not value_text:
             raise UsageError(f"missing value after '=' in {text.strip()!r}")
-        return cls(kind, _value(kind, value_text if has_value else None), probability)
+        value, number = _value(kind, value_text if has_value else None)
+        return cls(kind, value, probability, number)
 
     def __str__(self) -> str:
         text = self.kind.value
@@ -144,12 +188,52 @@ class Fault:
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             text += f"={value}"
+            if self.number is not None:
+                text += f"/{self.number}"
         if self.probability is not None:
             text += f"@{self.probability:g}"
         return text
 
 
-def _value(kind: FaultKind, text: str | None) -> float | int | str | None:
+def _value(kind: FaultKind, text: str | None) -> tuple[float | int | str | None, int | None]:
+    """Return the normalised ``(value, number)`` of a fault's ``=`` text."""
+    if kind in (FaultKind.LEAK, FaultKind.BURST, FaultKind.TEMP, FaultKind.HUMIDITY):
+        return _measure(kind, text)
+    if text is not None and "/" in text:
+        raise UsageError(f"{kind} takes no '/number'")
+    return _plain_value(kind, text), None
+
+
+def _measure(kind: FaultKind, text: str | None) -> tuple[float, int | None]:
+    """Parse ``L[/N]`` (leak, burst) or ``X[/N]`` (temp, humidity)."""
+    if text is None:
+        if kind is FaultKind.LEAK:
+            return DEFAULT_LEAK_L_H, None
+        if kind is FaultKind.BURST:
+            return DEFAULT_BURST_L, None
+        unit = _RANGES[kind][2]
+        raise UsageError(f"{kind} needs a value in {unit}: {kind}=8 or {kind}=8/2 (probe 2)")
+    amount_text, slash, number_text = text.partition("/")
+    amount = _number(amount_text.strip(), f"a {kind} value")
+    number: int | None = None
+    limit = _MAX_PROBE if kind in _RANGES else _MAX_COUNTER
+    if slash:
+        digits = number_text.strip()
+        if not digits.isdigit() or not 1 <= int(digits) <= limit:
+            what = "probe" if kind in _RANGES else "pulse counter"
+            raise UsageError(f"bad {what} number {digits!r} in {kind}={text} (1..{limit})")
+        number = int(digits)
+    if kind in _RANGES:
+        low, high, unit = _RANGES[kind]
+        if not low <= amount <= high:
+            raise UsageError(f"{kind} must be between {low:g} and {high:g} {unit}, not {amount:g}")
+    elif not 0 < amount <= _MAX_VOLUME_L:
+        per = " per hour" if kind is FaultKind.LEAK else ""
+        raise UsageError(f"{kind} must be above 0 and at most {_MAX_VOLUME_L:g} litres{per}")
+    return amount, number
+
+
+def _plain_value(kind: FaultKind, text: str | None) -> float | int | str | None:
     if kind is FaultKind.LATENCY:
         if text is None:
             raise UsageError("latency needs a value in seconds: latency=2")
@@ -164,7 +248,7 @@ def _value(kind: FaultKind, text: str | None) -> float | int | str | None:
         if match is None:
             raise UsageError(f"bad clock skew {text!r}: a number with s, m, h or d")
         return float(match.group(1)) * _UNIT_S[match.group(2)]
-    if kind in (FaultKind.RESET, FaultKind.UNPLUGGED):
+    if kind in (FaultKind.RESET, FaultKind.UNPLUGGED, FaultKind.OVERLOAD):
         if text is None or (kind is FaultKind.RESET and text.lower() == "all"):
             return None
         if not text.isdigit() or not 1 <= int(text) <= (6 if kind is FaultKind.RESET else 3):
@@ -259,11 +343,12 @@ class RequestFaults:
     ``cut`` (0..1) says where a truncated document is cut; ``damage`` picks the kind of
     malformation. ``skew_s`` and ``unplugged`` override the box's own clock offset and
     unplugged inputs for this request when not ``None``/empty. ``events`` must be
-    applied to the box before answering.
+    applied to the box before answering. ``dead``: close the connection unanswered.
     """
 
     latency_s: float = 0.0
     timeout: bool = False
+    dead: bool = False
     http500: bool = False
     truncated: bool = False
     malformed: bool = False
@@ -311,17 +396,27 @@ class FaultState:
             self.faults = [f for f in self.faults if f.kind is not kind]
             self.pending = [f for f in self.pending if f.kind is not kind]
 
+    @property
+    def dead(self) -> bool:
+        """True while a ``dead`` fault without probability is set (nothing answers)."""
+        return any(f.kind is FaultKind.DEAD and f.probability is None for f in self.faults)
+
+    def states(self) -> list[Fault]:
+        """Return the *state* faults set (leak, temp, humidity, overload), in order."""
+        return [f for f in self.faults if f.kind.is_state]
+
     def take_pending(self) -> list[Fault]:
         """Return and forget the events waiting to happen once."""
         pending, self.pending = self.pending, []
         return pending
 
     def draw(self) -> RequestFaults:
-        """Decide what the faults do to the next request."""
-        if not self.faults:
+        """Decide what the faults do to the next request (state faults are not drawn)."""
+        drawn = [f for f in self.faults if not f.kind.is_state]
+        if not drawn:
             return NO_FAULTS
         rng = self.rng
-        active = [f for f in self.faults if f.probability is None or rng.random() < f.probability]
+        active = [f for f in drawn if f.probability is None or rng.random() < f.probability]
         if not active:
             return NO_FAULTS
         latency = 0.0
@@ -344,6 +439,7 @@ class FaultState:
         return RequestFaults(
             latency_s=latency,
             timeout=FaultKind.TIMEOUT in flags,
+            dead=FaultKind.DEAD in flags,
             http500=FaultKind.HTTP500 in flags,
             truncated=FaultKind.TRUNCATED in flags,
             malformed=FaultKind.MALFORMED in flags,

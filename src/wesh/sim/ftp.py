@@ -180,6 +180,7 @@ class BoxFtpServer(aioftp.Server):
     """An aioftp server whose listings look like the box's (MS-DOS style, Paris time)."""
 
     _closing = False
+    owner: VirtualBox | None = None  # set by make_ftp_server: its box, when it is down
 
     async def start_on(self, sock: socket.socket) -> tuple[str, int]:
         """Start listening on an already bound socket; return its ``(host, port)``.
@@ -199,7 +200,11 @@ class BoxFtpServer(aioftp.Server):
 
         asyncio (3.11) reports a cancelled connection handler as an unhandled error, and
         aioftp's ``close`` cancels every handler: only that cancellation is absorbed.
+        A box that is down (dead, rebooting) closes the connection at once.
         """
+        if self.owner is not None and self.owner.down:
+            writer.close()
+            return
         try:
             await super().dispatcher(reader, writer)
         except asyncio.CancelledError:
@@ -224,10 +229,12 @@ def make_ftp_server(box: VirtualBox) -> BoxFtpServer:
     """Return the (not yet started) FTP server of ``box``."""
     login, password = box.credentials.ftp
     factory = functools.partial(SdPathIO, box=box)
-    return BoxFtpServer(
+    server = BoxFtpServer(
         [aioftp.User(login, password, base_path="/", home_path="/")],
         path_io_factory=cast("type[AbstractPathIO[Any]]", factory),
         welcome_message=_WELCOME,
         system_type="Windows_NT",
         idle_timeout=300,
     )
+    server.owner = box
+    return server
