@@ -18,6 +18,7 @@ from wesh.errors import ConfigError
 from wesh.hq.gateway_export import toml_string
 
 __all__ = [
+    "ALERT_CONTACT",
     "BASE_ADDRESS",
     "BOX_COUNT",
     "BUILDING",
@@ -27,6 +28,7 @@ __all__ = [
     "SITE",
     "WATCHED",
     "DemoBox",
+    "alerts_toml",
     "inventory_toml",
     "with_local_settings",
 ]
@@ -54,6 +56,10 @@ _DWELLINGS: Final = (
 )
 DWELLING_COUNT: Final = len(_DWELLINGS)
 BOX_COUNT: Final = DWELLING_COUNT + 1  # and the common areas'
+
+#: Who the demo's alert mails go to (the residence's manager).
+ALERT_CONTACT: Final = "gestionnaire.tilleuls@bailleur.example"
+ALERT_SENDER: Final = "alertes@siege.bailleur.example"
 
 #: Channels of a dwelling box: path, kind, unit, label.
 _DWELLING_CHANNELS: Final = (
@@ -249,3 +255,32 @@ def with_local_settings(
         "backoff_max_s = 10.0",
     ]
     return "\n".join(out) + "\n"
+
+
+def alerts_toml(*, smtp_port: int, lang: str = "fr", evaluate_every: str = "10m") -> str:
+    """Return the demo's alert configuration (``wesh hq alerts --config``), pure text.
+
+    The rules keep their defaults; mails go to the residence's manager through the
+    capturing SMTP server the demo runs on loopback (``smtp_port``), in clear.
+    """
+    return "\n".join(
+        [
+            "# The demo's alert configuration (wesh hq alerts ... --config .demo/alerts.toml).",
+            "# Every rule keeps its default settings (docs/alerts-rules.md).",
+            f"lang = {toml_string(lang)}",
+            'base_url = "http://localhost:8000"',
+            f"sender = {toml_string(ALERT_SENDER)}",
+            f"evaluate_every = {toml_string(evaluate_every)}",
+            "",
+            "[smtp]  # local: the capturing SMTP server the demo runs on loopback",
+            'host = "127.0.0.1"',
+            f"port = {smtp_port}",
+            'starttls = "never"',
+            "",
+            "[[contacts]]",
+            'scope = "residence:R01"',
+            'name = "Gestionnaire Les Tilleuls"',
+            f"emails = [{toml_string(ALERT_CONTACT)}]",
+            "",
+        ]
+    )

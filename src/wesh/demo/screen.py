@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MESSAGES",
+    "AlertLine",
     "Answer",
     "Lang",
     "Screen",
@@ -131,9 +132,51 @@ MESSAGES: Final[dict[str, dict[Lang, str]]] = {
     },
     "plain": {
         "fr": "[{elapsed:>4} s] {now} · boîtiers en ligne {up}/{boxes} · {value} · SMS ↑ {sms_up}"
-        " ↓ {sms_down} (perdus {lost}) · siège\u00a0: {readings} relevés, {hours} h",
+        " ↓ {sms_down} (perdus {lost}) · siège\u00a0: {readings} relevés, {hours} h"
+        " · alertes {alerts}, courriels {mails}",
         "en": "[{elapsed:>4} s] {now} · boxes up {up}/{boxes} · {value} · SMS ↑ {sms_up}"
-        " ↓ {sms_down} (lost {lost}) · HQ: {readings} readings, {hours} h",
+        " ↓ {sms_down} (lost {lost}) · HQ: {readings} readings, {hours} h"
+        " · alerts {alerts}, mails {mails}",
+    },
+    "step.alerts": {
+        "fr": "⑤ Alertes\u00a0: moteur d'alertes du siège ({config}) évalué toutes les "
+        "{every} simulées, courriels vers un serveur SMTP de capture sur 127.0.0.1:{port}.",
+        "en": "⑤ Alerts: headquarters' alert engine ({config}) evaluated every simulated "
+        "{every}, mails to a capturing SMTP server on 127.0.0.1:{port}.",
+    },
+    "step.no_alerts": {
+        "fr": "⑤ Alertes\u00a0: pas de serveur SMTP de capture ({error})\u00a0; partie sautée.",
+        "en": "⑤ Alerts: no capturing SMTP server ({error}); part skipped.",
+    },
+    "alerts.title": {"fr": "Alertes (siège)", "en": "Alerts (headquarters)"},
+    "alerts.fault": {
+        "fr": "panne injectée\u00a0: {box} ne répond plus depuis {at}",
+        "en": "fault injected: {box} unreachable since {at}",
+    },
+    "alerts.fault_soon": {
+        "fr": "panne prévue\u00a0: {box} cessera de répondre vers {at}",
+        "en": "fault planned: {box} stops answering around {at}",
+    },
+    "alerts.none": {"fr": "aucune alerte ouverte", "en": "no open alert"},
+    "alerts.mails": {"fr": "courriels capturés", "en": "mails captured"},
+    "alerts.state.pending": {"fr": "en attente", "en": "pending"},
+    "alerts.state.firing": {"fr": "active", "en": "firing"},
+    "narrow.alerts": {
+        "fr": "Alertes\u00a0: {alerts} · courriels capturés\u00a0: {mails}",
+        "en": "Alerts: {alerts} · mails captured: {mails}",
+    },
+    "end.mail": {
+        "fr": "Le courriel d'alerte capturé (serveur SMTP local, {count} reçu(s))\u00a0:",
+        "en": "The alert mail captured (local SMTP server, {count} received):",
+    },
+    "end.no_mail": {
+        "fr": "(aucun courriel d'alerte n'est encore parti\u00a0: relancez avec --seconds plus "
+        "grand)",
+        "en": "(no alert mail was sent yet: run again with a larger --seconds)",
+    },
+    "try.alerts": {
+        "fr": "les alertes du siège et leur historique",
+        "en": "headquarters' alerts and their history",
     },
     "end.consumption": {
         "fr": "Au siège, ce qui est arrivé par la synchronisation\u00a0:",
@@ -234,6 +277,10 @@ class Screen:
     hq_readings: int = 0
     hq_hours: int = 0
     hq_last_hour: datetime | None = None
+    alerts: list[AlertLine] = field(default_factory=list)  # the open alerts
+    mails: int = 0  # captured by the local SMTP server
+    fault: str | None = None  # what was (or will be) injected, already worded
+    alerts_on: bool = False
 
     def __post_init__(self) -> None:
         self.sim_now = self.start
@@ -250,6 +297,15 @@ class Screen:
         if stats.ledger is not None:
             self.last_seq = stats.ledger.highest or None
             self.missing = stats.ledger.missing
+
+
+@dataclass(frozen=True, slots=True)
+class AlertLine:
+    """One open alert as the screen shows it."""
+
+    rule: str
+    where: str
+    state: str  # pending | firing
 
 
 def local_time(at: datetime, fmt: str = "%H:%M") -> str:
@@ -349,6 +405,30 @@ def _hq_table(screen: Screen, db: str, lang: Lang) -> Table:
     return table
 
 
+def _alert_text(alert: AlertLine, lang: Lang) -> Text:
+    state = (
+        message(lang, f"alerts.state.{alert.state}")
+        if alert.state in ("pending", "firing")
+        else alert.state
+    )
+    style = "bold red" if alert.state == "firing" else "yellow"
+    return Text(f"{alert.rule} {alert.where} ({state})", style=style)
+
+
+def _alerts_table(screen: Screen, lang: Lang) -> Table:
+    table = _table(message(lang, "alerts.title"), min_width=46)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    if screen.fault:
+        table.add_row(Text(screen.fault, style="magenta"), "")
+    for alert in screen.alerts[:4]:
+        table.add_row(_alert_text(alert, lang), "")
+    if not screen.alerts:
+        table.add_row(message(lang, "alerts.none"), "")
+    table.add_row(message(lang, "alerts.mails"), str(screen.mails))
+    return table
+
+
 def render(screen: Screen, *, lang: Lang, width: int) -> RenderableType:
     """Return the whole screen for a terminal ``width`` columns wide."""
     title = Text(
@@ -367,13 +447,16 @@ def render(screen: Screen, *, lang: Lang, width: int) -> RenderableType:
     if width < _TWO_COLUMNS:  # a small terminal: the same, in about 20 lines
         return Group(title, Text(), *_narrow(screen, values, lang))
     left = Group(_boxes_table(screen, lang), Text(), values)
-    right = Group(
+    right_parts: list[RenderableType] = [
         _sync_table(screen, lang),
         Text(),
         _hours_table(screen, lang),
         Text(),
         _hq_table(screen, screen.db, lang),
-    )
+    ]
+    if screen.alerts_on:
+        right_parts += [Text(), _alerts_table(screen, lang)]
+    right = Group(*right_parts)
     grid = Table.grid(padding=(0, 2))
     grid.add_column()
     grid.add_column()
@@ -418,7 +501,7 @@ def _narrow(screen: Screen, values: Table, lang: Lang) -> list[RenderableType]:
         hours=screen.hq_hours,
         last=local_time(last) if last else none,
     )
-    return [
+    parts: list[RenderableType] = [
         boxes,
         Text(),
         values,
@@ -429,6 +512,22 @@ def _narrow(screen: Screen, values: Table, lang: Lang) -> list[RenderableType]:
         Text(),
         Text(hq, style="bold"),
     ]
+    if screen.alerts_on:
+        shown = " · ".join(str(_alert_text(a, lang)) for a in screen.alerts[:3])
+        parts.append(
+            Text(
+                message(
+                    lang,
+                    "narrow.alerts",
+                    alerts=shown or message(lang, "alerts.none"),
+                    mails=screen.mails,
+                ),
+                style="bold red" if screen.alerts else "bold",
+            )
+        )
+        if screen.fault:
+            parts.append(Text(screen.fault, style="magenta"))
+    return parts
 
 
 def plain_line(screen: Screen, lang: Lang) -> str:
@@ -451,6 +550,8 @@ def plain_line(screen: Screen, lang: Lang) -> str:
         lost=screen.sms_lost,
         readings=screen.hq_readings,
         hours=screen.hq_hours,
+        alerts=len(screen.alerts),
+        mails=screen.mails,
     )
 
 
