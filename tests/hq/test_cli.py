@@ -6,20 +6,23 @@ import csv
 import io
 import json
 import tomllib
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from wesh.cli import cli as wesh_cli
 from wesh.gateway.config import load_config
 from wesh.hq.cli import format_quantity, hq, parse_period_bound
 from wesh.hq.db import make_engine
+from wesh.hq.ingest import ingest
 from wesh.hq.migrate import head_revision
-from wesh.hq.models import Box, Building, RollupDay
+from wesh.hq.models import Box, Building, Dwelling, Reading, RollupDay, RollupHour, Tenancy
 from wesh.hq.queries import consumption
+from wesh.hq.timeutil import paris_day
+from wesh.sync.sink import SyncReading
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -389,3 +392,152 @@ def test_consumption_of_an_unknown_building(estate: str) -> None:
     result = _consumption(estate, "--building", "B999", "--from", "2024-10", "--to", "2024-10")
     assert result.exit_code == 1
     assert "erreur : no building with code 'B999'" in result.output
+
+
+# ----------------------------------------------------------------------------- help
+
+
+HQ_COMMANDS = (
+    "init", "import", "export-gateway-config", "consumption", "generate", "purge-tenancies",
+    "refresh",
+)  # fmt: skip
+
+
+def test_every_command_is_listed_with_its_help() -> None:
+    listing = CliRunner().invoke(wesh_cli, ["hq", "--help"])
+    assert listing.exit_code == 0, listing.output
+    for name in HQ_COMMANDS:
+        assert f"  {name} " in listing.output
+        shown = CliRunner().invoke(wesh_cli, ["hq", name, "--help"])
+        assert shown.exit_code == 0, shown.output
+        assert "--db" in shown.output and "--lang" in shown.output
+    for name in ("import", "consumption", "purge-tenancies", "refresh"):
+        assert "--json" in CliRunner().invoke(hq, [name, "-h"]).output
+
+
+# ----------------------------------------------------------------------------- purge-tenancies
+
+
+def _end_lease(db: str, dwelling: str, end: date) -> None:
+    """End the running lease of a generated dwelling on ``end`` (its last day)."""
+    engine = make_engine(db)
+    try:
+        with engine.begin() as conn:
+            dwelling_id = conn.execute(
+                select(Dwelling.id).where(Dwelling.code == dwelling)
+            ).scalar_one()
+            conn.execute(
+                update(Tenancy)
+                .where(Tenancy.dwelling_id == dwelling_id, Tenancy.end_date.is_(None))
+                .values(end_date=end)
+            )
+    finally:
+        engine.dispose()
+
+
+def _count(db: str, model: type[Reading] | type[RollupHour] | type[RollupDay]) -> int:
+    engine = make_engine(db)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(model)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_purge_dry_run_then_purge_then_nothing(estate: str) -> None:
+    _end_lease(estate, "B001-L02", date(2024, 10, 31))
+    counts = {model: _count(estate, model) for model in (Reading, RollupHour, RollupDay)}
+    dry = run(
+        "purge-tenancies", "--db", estate, "--ended-before", "2024-11-01", "--dry-run", "--json"
+    )
+    assert dry.exit_code == 0, dry.output
+    planned = json.loads(dry.stdout)
+    assert planned["dry_run"] is True and planned["tenancies"] == 1
+    (item,) = planned["dwellings"]
+    assert item["dwelling"] == "B001-L02" and item["channels"] == 7
+    assert item["spans"][-1]["last_day"] == "2024-10-31"
+    assert item["readings_deleted"] > 0 and item["hours_deleted"] > 0
+    assert item["readings_kept"] == 4  # electricity, cold and hot water, heat
+    assert {model: _count(estate, model) for model in counts} == counts  # nothing changed
+
+    text = run("purge-tenancies", "--db", estate, "--ended-before", "2024-11-01")
+    assert text.exit_code == 0, text.output
+    assert "  B001-L02 : " in text.output and "→ 2024-10-31" in text.output
+    assert "1 bail(s) terminé(s) avant le 2024-11-01 purgé(s) dans 1 logement(s)" in text.output
+    assert _count(estate, Reading) == counts[Reading] - planned["readings_deleted"]
+    assert _count(estate, RollupHour) == counts[RollupHour] - planned["hours_deleted"]
+    assert _count(estate, RollupDay) == counts[RollupDay]
+
+    again = run("purge-tenancies", "--db", estate, "--ended-before", "2024-11-01", "--lang", "en")
+    assert again.exit_code == 0, again.output
+    assert "No lease ended before 2024-11-01 is left to purge." in again.output
+
+
+def test_purge_default_grace_is_a_year(estate: str) -> None:
+    before = paris_day(datetime.now(UTC))
+    result = run("purge-tenancies", "--db", estate, "--dry-run", "--json")
+    after = paris_day(datetime.now(UTC))
+    assert result.exit_code == 0, result.output
+    cutoff = date.fromisoformat(json.loads(result.stdout)["cutoff"])
+    assert cutoff in {before - timedelta(days=365), after - timedelta(days=365)}
+    grace = run("purge-tenancies", "--db", estate, "--grace", "0", "--dry-run", "--json")
+    assert json.loads(grace.stdout)["cutoff"] in {before.isoformat(), after.isoformat()}
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "expected"),
+    [
+        (["--ended-before", "2024-01-01", "--grace", "30"], 2,
+         "--ended-before et --grace s'excluent"),
+        (["--ended-before", "2024-13-01"], 2, "date invalide '2024-13-01' : AAAA-MM-JJ"),
+        (["--grace", "-1"], 2, "-1"),
+        (["--ended-before", "2999-01-01"], 1,
+         "wesh hq : erreur : the cutoff 2999-01-01 is after today"),
+    ],
+)  # fmt: skip
+def test_purge_refuses_bad_options(
+    estate: str, args: list[str], status: int, expected: str
+) -> None:
+    result = run("purge-tenancies", "--db", estate, *args)
+    assert result.exit_code == status, result.output
+    assert expected in result.output
+
+
+# ----------------------------------------------------------------------------- refresh
+
+
+def _temperature(site: str, box: str, at: datetime) -> SyncReading:
+    return SyncReading(site, box, "temp.1", at, 20.5, "°C", "gauge", "measured")
+
+
+def test_refresh_rolls_what_ingestion_left_stale(estate: str) -> None:
+    engine = make_engine(estate)
+    try:
+        readings = [
+            _temperature("b001", "b001-l01", datetime(2024, 11, 1, h, tzinfo=UTC)) for h in range(3)
+        ]
+        assert ingest(engine, readings).inserted == 3
+    finally:
+        engine.dispose()
+    hours = _count(estate, RollupHour)
+    result = run("refresh", "--db", estate, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["pending_before"] >= 1
+    assert summary["refreshed"] == summary["pending_before"]
+    assert summary["pending_after"] == 0
+    assert _count(estate, RollupHour) == hours + 3
+    text = run("refresh", "--db", estate)
+    assert text.exit_code == 0, text.output
+    assert "Agrégats à jour : rien à réagréger." in text.output
+
+
+def test_refresh_reports_in_english(estate: str) -> None:
+    engine = make_engine(estate)
+    try:
+        ingest(engine, [_temperature("b002", "b002-l01", datetime(2024, 11, 2, tzinfo=UTC))])
+    finally:
+        engine.dispose()
+    result = run("refresh", "--db", estate, "--lang", "en")
+    assert result.exit_code == 0, result.output
+    assert "1 stale span(s) re-rolled in" in result.output and "; 0 pending." in result.output

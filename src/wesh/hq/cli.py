@@ -7,6 +7,9 @@ Commands::
     wesh hq export-gateway-config SITE --db URL    weshd's TOML for a site, from the inventory
     wesh hq consumption --db URL --building B001 --from 2024-01 --to 2024-12 --by month
     wesh hq generate --db URL                      a realistic estate and a year of data
+    wesh hq purge-tenancies --db URL [--grace DAYS | --ended-before DAY] [--dry-run]
+                                                   delete ended leases' detailed data
+    wesh hq refresh --db URL                       re-roll every stale rollup now
 
 ``--db`` takes a URL or a SQLite path (``docs/hq-cli.md``); without it, ``WESH_HQ_DB``,
 then ``./wesh-hq.sqlite3``. The environment is read here only. The interface speaks
@@ -16,6 +19,7 @@ user-facing string is in :data:`MESSAGES`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -23,7 +27,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -149,6 +153,48 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "fr": "Surface des logements : {surface} m² ({dwellings} logements).",
         "en": "Dwellings' surface: {surface} m² ({dwellings} dwellings).",
     },
+    "bad_day": {
+        "fr": "date invalide {text!r} : AAAA-MM-JJ",
+        "en": "bad date {text!r}: YYYY-MM-DD",
+    },
+    "purge.cutoff_or_grace": {
+        "fr": "--ended-before et --grace s'excluent",
+        "en": "--ended-before and --grace exclude each other",
+    },
+    "purge.task": {"fr": "Purge", "en": "Purging"},
+    "purge.none": {
+        "fr": "Aucun bail terminé avant le {cutoff} à purger.",
+        "en": "No lease ended before {cutoff} is left to purge.",
+    },
+    "purge.dwelling": {
+        "fr": "  {dwelling} : {periods} ({readings} relevés, {hours} agrégats horaires)",
+        "en": "  {dwelling}: {periods} ({readings} readings, {hours} hourly rollups)",
+    },
+    "purge.dry": {
+        "fr": "Simulation : {tenancies} bail(s) terminé(s) avant le {cutoff} dans {dwellings} "
+        "logement(s) ; seraient supprimés {readings} relevés et {hours} agrégats horaires ; "
+        "resteraient {days} agrégats journaliers et {kept} index de sortie. Rien n'est modifié.",
+        "en": "Dry run: {tenancies} lease(s) ended before {cutoff} in {dwellings} dwelling(s); "
+        "{readings} readings and {hours} hourly rollups would be deleted; {days} daily "
+        "rollups and {kept} move-out indexes would stay. Nothing is changed.",
+    },
+    "purge.done": {
+        "fr": "{tenancies} bail(s) terminé(s) avant le {cutoff} purgé(s) dans {dwellings} "
+        "logement(s) : {readings} relevés et {hours} agrégats horaires supprimés ; "
+        "{days} agrégats journaliers et {kept} index de sortie conservés.",
+        "en": "{tenancies} lease(s) ended before {cutoff} purged in {dwellings} dwelling(s): "
+        "{readings} readings and {hours} hourly rollups deleted; {days} daily rollups and "
+        "{kept} move-out indexes kept.",
+    },
+    "refresh.task": {"fr": "Réagrégation", "en": "Re-rolling"},
+    "refresh.none": {
+        "fr": "Agrégats à jour : rien à réagréger.",
+        "en": "Rollups up to date: nothing to re-roll.",
+    },
+    "refresh.done": {
+        "fr": "{cleared} plage(s) périmée(s) réagrégée(s) en {seconds} s ; {left} en attente.",
+        "en": "{cleared} stale span(s) re-rolled in {seconds} s; {left} pending.",
+    },
 }
 
 #: Kinds of index channels (what has a consumption).
@@ -256,7 +302,7 @@ def _shown_url(engine: Engine) -> str:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def hq() -> None:
-    """Headquarters store: schema, inventory, gateway configs, consumption, test data."""
+    """Headquarters store: schema, inventory, gateway configs, consumption, test data, purge."""
 
 
 # ----------------------------------------------------------------------------- init
@@ -487,6 +533,187 @@ def generate(
             replacements=format_quantity(report.meter_replacements, lang),
         )
     )
+
+
+# ----------------------------------------------------------------------------- purge-tenancies
+
+
+@hq.command("purge-tenancies")
+@click.option(
+    "--ended-before",
+    "ended_before_text",
+    metavar="DATE",
+    help="Purge the leases whose last day is before DATE (YYYY-MM-DD).",
+)
+@click.option(
+    "--grace",
+    type=click.IntRange(min=0),
+    help="Purge the leases that ended more than DAYS days ago (default 365).",
+    metavar="DAYS",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_common
+def purge_tenancies(
+    *,
+    ended_before_text: str | None,
+    grace: int | None,
+    dry_run: bool,
+    as_json: bool,
+    db: str | None,
+    lang: Lang,
+) -> None:
+    """Delete the detailed data of ended leases; keep the daily rollups.
+
+    For every lease that ended before the cutoff and is not purged yet, deletes the raw
+    readings and hourly rollups of the dwelling's channels over the lease, except where
+    another, still-kept lease of the dwelling covers the same days. Daily rollups (charge
+    settlement) and each index channel's move-out index stay. Safe to interrupt and rerun.
+    """
+    from wesh.hq.purge import DEFAULT_GRACE_DAYS, cutoff_for_grace  # noqa: PLC0415
+    from wesh.hq.purge import purge_tenancies as run  # noqa: PLC0415
+    from wesh.hq.timeutil import paris_day  # noqa: PLC0415
+
+    if ended_before_text is not None and grace is not None:
+        raise click.UsageError(message(lang, "purge.cutoff_or_grace"))
+    now = datetime.now(UTC)
+    if ended_before_text is not None:
+        try:
+            cutoff = date.fromisoformat(ended_before_text.strip())
+        except ValueError:
+            raise click.BadParameter(message(lang, "bad_day", text=ended_before_text)) from None
+    else:
+        days = DEFAULT_GRACE_DAYS if grace is None else grace
+        cutoff = cutoff_for_grace(paris_day(now), days)
+    engine = _engine(db)
+    try:
+        with _progress_bar(message(lang, "purge.task")) as advance:
+            report = run(engine, cutoff=cutoff, now=now, dry_run=dry_run, progress=advance)
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(_dump_json(report.as_dict()))
+        return
+    if not report.dwellings:
+        click.echo(message(lang, "purge.none", cutoff=cutoff))
+        return
+    for item in report.dwellings:
+        periods = ", ".join(
+            f"{span['first_day']} → {span['last_day']}" for span in item.as_dict()["spans"]
+        )
+        click.echo(
+            message(
+                lang,
+                "purge.dwelling",
+                dwelling=item.dwelling,
+                periods=periods or "—",
+                readings=format_quantity(item.readings, lang),
+                hours=format_quantity(item.hours, lang),
+            )
+        )
+    click.echo(
+        message(
+            lang,
+            "purge.dry" if dry_run else "purge.done",
+            tenancies=report.tenancies,
+            cutoff=cutoff,
+            dwellings=len(report.dwellings),
+            readings=format_quantity(report.readings, lang),
+            hours=format_quantity(report.hours, lang),
+            days=format_quantity(report.kept_days, lang),
+            kept=format_quantity(report.kept_readings, lang),
+        )
+    )
+
+
+# ----------------------------------------------------------------------------- refresh
+
+
+@hq.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@_common
+def refresh(*, as_json: bool, db: str | None, lang: Lang) -> None:
+    """Re-roll every stale rollup span now (for cron, or after a bulk import)."""
+    from wesh.hq.rollups import REFRESH_BATCH, refresh_rollups  # noqa: PLC0415
+
+    engine = _engine(db)
+    started = time.perf_counter()
+    try:
+        pending = _stale_spans(engine)
+        cleared = 0
+        with _progress_bar(message(lang, "refresh.task")) as advance:
+            advance(0, pending)
+            while cleared < pending:
+                done = refresh_rollups(engine, limit=REFRESH_BATCH)
+                if not done:
+                    break
+                cleared += done
+                advance(cleared, max(pending, cleared))
+        left = _stale_spans(engine)
+    finally:
+        engine.dispose()
+    seconds = time.perf_counter() - started
+    if as_json:
+        summary = {
+            "pending_before": pending,
+            "refreshed": cleared,
+            "pending_after": left,
+            "seconds": round(seconds, 3),
+        }
+        click.echo(_dump_json(summary))
+    elif not cleared:
+        click.echo(message(lang, "refresh.none"))
+    else:
+        click.echo(
+            message(
+                lang,
+                "refresh.done",
+                cleared=format_quantity(cleared, lang),
+                seconds=format_quantity(seconds, lang, 1),
+                left=format_quantity(left, lang),
+            )
+        )
+
+
+def _stale_spans(engine: Engine) -> int:
+    """Return how many stale spans (``rollup_dirty`` rows) wait for a re-roll."""
+    from sqlalchemy import func, select  # noqa: PLC0415
+
+    from wesh.hq.db import transaction  # noqa: PLC0415
+    from wesh.hq.models import RollupDirty  # noqa: PLC0415
+
+    with transaction(engine) as conn:
+        return int(conn.execute(select(func.count()).select_from(RollupDirty)).scalar_one())
+
+
+@contextlib.contextmanager
+def _progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """Yield ``advance(done, total)`` drawing a bar on standard error when it is a terminal."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+        task = progress.add_task(description, total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield advance
 
 
 # ----------------------------------------------------------------------------- consumption
