@@ -558,6 +558,8 @@ class Alert(Base):
     :class:`~wesh.hq.alerts.model.Place` of the subject as JSON (to write mails even when
     the rule no longer reports the subject). ``grouped_under`` names the open alert of a
     coarser subject that covers this one (no mail of its own meanwhile).
+    ``agency_id`` ... ``dwelling_id`` copy the place's ids (no foreign keys: history
+    outlives the inventory) so that alerts can be listed per scope.
 
     ``started_at`` is when the condition began according to the data (shown in mails);
     ``opened_at`` the first evaluation that saw it (``hold_for`` counts from there).
@@ -581,6 +583,10 @@ class Alert(Base):
     severity: Mapped[str] = mapped_column(String(SHORT_LEN), default="warning")
     version: Mapped[int] = mapped_column(Integer, default=0)
     place: Mapped[Any] = mapped_column(JsonText, nullable=True)
+    agency_id: Mapped[int | None] = mapped_column(Integer)
+    residence_id: Mapped[int | None] = mapped_column(Integer)
+    building_id: Mapped[int | None] = mapped_column(Integer)
+    dwelling_id: Mapped[int | None] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(UtcTimestamp)
     opened_at: Mapped[datetime] = mapped_column(UtcTimestamp)
     fired_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
