@@ -641,7 +641,7 @@ def refresh(*, as_json: bool, db: str | None, lang: Lang) -> None:
     try:
         pending = _stale_spans(engine)
         cleared = 0
-        with _progress_bar(message(lang, "refresh.task")) as advance:
+        with _progress_bar(message(lang, "refresh.task"), shown=pending > 0) as advance:
             advance(0, pending)
             while cleared < pending:
                 done = refresh_rollups(engine, limit=REFRESH_BATCH)
@@ -687,7 +687,7 @@ def _stale_spans(engine: Engine) -> int:
 
 
 @contextlib.contextmanager
-def _progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+def _progress_bar(description: str, *, shown: bool = True) -> Iterator[Callable[[int, int], None]]:
     """Yield ``advance(done, total)`` drawing a bar on standard error when it is a terminal."""
     from rich.console import Console  # noqa: PLC0415
     from rich.progress import (  # noqa: PLC0415
@@ -707,7 +707,9 @@ def _progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+    with Progress(
+        *columns, console=console, disable=not (shown and console.is_terminal)
+    ) as progress:
         task = progress.add_task(description, total=None)
 
         def advance(done: int, total: int) -> None:
