@@ -165,7 +165,8 @@ class _Handler:
                 rcpt_tos=tuple(envelope.rcpt_tos),
                 data=_as_bytes(envelope.original_content or envelope.content),
                 authenticated_as=login if isinstance(login, str) else None,
-                tls=session.ssl is not None,
+                tls=server.transport is not None
+                and server.transport.get_extra_info("ssl_object") is not None,
             )
         )
         return "250 Message accepted"
@@ -179,7 +180,9 @@ class CaptureServer:
         port: 0 for a free port (kept across :meth:`stop`/:meth:`start`).
         cert: ``(cert.pem, key.pem)`` to offer STARTTLS.
         require_starttls: refuse MAIL before STARTTLS.
-        users: login → password; AUTH is then required (only after STARTTLS if ``cert``).
+        implicit_tls: TLS from the first byte (port 465 style) instead of STARTTLS.
+        users: login → password; AUTH is then offered (and required, after STARTTLS, when
+            ``cert`` is given without ``implicit_tls``).
         refusals: recipient address → SMTP reply to RCPT (e.g. ``"550 no such user"``).
         data_reply: if set, the reply to every DATA (nothing is recorded).
     """
@@ -191,6 +194,7 @@ class CaptureServer:
         port: int = 0,
         cert: tuple[Path, Path] | None = None,
         require_starttls: bool = False,
+        implicit_tls: bool = False,
         users: Mapping[str, str] | None = None,
         refusals: Mapping[str, str] | None = None,
         data_reply: str | None = None,
@@ -208,6 +212,9 @@ class CaptureServer:
         if cert is not None:
             self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self._tls.load_cert_chain(str(cert[0]), str(cert[1]))
+        if implicit_tls and self._tls is None:
+            raise UsageError("implicit TLS needs a certificate")
+        self._implicit_tls = implicit_tls
         self._require_starttls = require_starttls
         self._users = dict(users or {})
         self.refusals: dict[str, str] = {k.lower(): v for k, v in (refusals or {}).items()}
@@ -308,13 +315,16 @@ class CaptureServer:
             return AuthResult(success=ok, handled=False, auth_data=user if ok else None)
 
         self.connections += 1
+        starttls = self._tls is not None and not self._implicit_tls
         return self._smtp_class(
             _Handler(self),
             hostname="wesh-capture",
-            tls_context=self._tls,
+            tls_context=None if self._implicit_tls else self._tls,
             require_starttls=self._require_starttls,
-            auth_required=bool(self._users),
-            auth_require_tls=self._tls is not None,
+            # AUTH is required behind STARTTLS; elsewhere it is offered but optional
+            # (aiosmtpd warns about required AUTH without required STARTTLS).
+            auth_required=bool(self._users) and starttls,
+            auth_require_tls=starttls,
             authenticator=authenticate if self._users else None,
             timeout=30,
             loop=self._loop,
@@ -322,11 +332,13 @@ class CaptureServer:
 
     def _run(self, ready: threading.Event) -> None:
         loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)  # aiosmtpd's TLS code asks for "the" loop of the thread
         self._loop = loop
         try:
             loop.run_until_complete(self._serve(ready))
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
+            asyncio.set_event_loop(None)
             loop.close()
             self._loop = None
 
@@ -334,7 +346,12 @@ class CaptureServer:
         loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         try:
-            server = await loop.create_server(self._factory, self.host, self.port)
+            server = await loop.create_server(
+                self._factory,
+                self.host,
+                self.port,
+                ssl=self._tls if self._implicit_tls else None,
+            )
         except OSError as exc:
             self._error = exc
             ready.set()
