@@ -12,6 +12,7 @@ no permission on the socket, HTTP 403          :class:`~wesh.errors.PermissionDe
 no answer in time, HTTP 504                    :class:`~wesh.errors.DeviceTimeout`
 HTTP 401 (missing or wrong token)              :class:`~wesh.errors.AuthenticationError`
 HTTP 400, 404 (unknown box or path), 422       :class:`~wesh.errors.UsageError`
+HTTP 501 (not supported by the box or weshd)   :class:`~wesh.errors.UsageError`
 HTTP 503 (box unreachable, store degraded)     :class:`~wesh.errors.TransientError`
 HTTP 500, 502 (the box or weshd said no)       :class:`~wesh.errors.DeviceReportedError`
 an answer that is not the documented JSON      :class:`~wesh.errors.DecodeError`
@@ -34,7 +35,7 @@ from typing import Any, Generic, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import TypeAdapter, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from wesh.errors import (
     AuthenticationError,
@@ -62,13 +63,43 @@ from wesh.gateway.schema import (
     Value,
 )
 
-__all__ = ["DEFAULT_SOCKET", "AsyncWeshClient", "WeshClient"]
+__all__ = ["DEFAULT_SOCKET", "AsyncWeshClient", "BoxClock", "PollInterval", "WeshClient"]
 
 DEFAULT_SOCKET = Path("/run/wesh/weshd.sock")
 """Where weshd listens by default."""
 
 _BASE_UDS = "http://weshd"
 _T = TypeVar("_T")
+
+
+# The run-time endpoints' models: an identical copy of those of wesh.gateway.api, until
+# they move to wesh.gateway.schema (tests/client/test_runtime_client.py compares them).
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class PollInterval(_Model):
+    """A box's poll interval: configured, run-time override, in force."""
+
+    box: str
+    configured_s: float = Field(description="from weshd.toml")
+    override_s: float | None = Field(None, description="set at run time; null: none")
+    effective_s: float = Field(description="the interval in force")
+    enabled: bool
+
+
+class BoxClock(_Model):
+    """A box's clock as last read, and whether weshd can set it."""
+
+    box: str
+    driver: str
+    settable: bool = Field(description="whether weshd can set this box's clock")
+    now: AwareDatetime = Field(description="the gateway's clock when answering")
+    box_time: AwareDatetime | None = Field(None, description="the box's clock at its last read")
+    read_at: AwareDatetime | None = Field(None, description="the gateway's clock at that read")
+    offset_s: float | None = Field(None, description="box_time - read_at (box ahead: > 0)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +123,8 @@ _VALUES = TypeAdapter(list[Value])
 _HISTORY = TypeAdapter(HistoryPage)
 _EVENTS = TypeAdapter(list[EventInfo])
 _COMMAND = TypeAdapter(CommandResult)
+_INTERVAL = TypeAdapter(PollInterval)
+_CLOCK = TypeAdapter(BoxClock)
 
 
 def _seg(text: str) -> str:
@@ -164,6 +197,24 @@ class _Calls:
         path = f"/boxes/{_seg(box)}/{kind}/{int(number)}"
         return _Request("POST", path, _COMMAND, body=body)
 
+    @staticmethod
+    def poll_interval(box: str) -> _Request[PollInterval]:
+        return _Request("GET", f"/boxes/{_seg(box)}/interval", _INTERVAL)
+
+    @staticmethod
+    def set_poll_interval(box: str, interval_s: float | None) -> _Request[PollInterval]:
+        body = {"poll_interval_s": None if interval_s is None else float(interval_s)}
+        return _Request("PUT", f"/boxes/{_seg(box)}/interval", _INTERVAL, body=body)
+
+    @staticmethod
+    def clock(box: str) -> _Request[BoxClock]:
+        return _Request("GET", f"/boxes/{_seg(box)}/clock", _CLOCK)
+
+    @staticmethod
+    def set_clock(box: str, at: datetime | None) -> _Request[BoxClock]:
+        body = {"at": None if at is None else _iso(at, "at")}
+        return _Request("POST", f"/boxes/{_seg(box)}/clock", _CLOCK, body=body)
+
 
 _STATUS_ERRORS: dict[int, type[WeshError]] = {
     400: UsageError,
@@ -172,6 +223,7 @@ _STATUS_ERRORS: dict[int, type[WeshError]] = {
     404: UsageError,
     422: UsageError,
     500: DeviceReportedError,
+    501: UsageError,
     502: DeviceReportedError,
     503: TransientError,
     504: DeviceTimeout,
@@ -433,6 +485,22 @@ class WeshClient:
         """Set virtual switch ``number`` of ``box`` ``"on"``, ``"off"`` or ``"toggle"``."""
         return self._send(_Calls.command("switches", box, number, action))
 
+    def poll_interval(self, box: str) -> PollInterval:
+        """Return the poll interval of ``box``: configured, run-time override, in force."""
+        return self._send(_Calls.poll_interval(box))
+
+    def set_poll_interval(self, box: str, interval_s: float | None) -> PollInterval:
+        """Poll ``box`` every ``interval_s`` until weshd restarts (``None``: as configured)."""
+        return self._send(_Calls.set_poll_interval(box, interval_s))
+
+    def clock(self, box: str) -> BoxClock:
+        """Return the clock of ``box`` as last read, and whether weshd can set it."""
+        return self._send(_Calls.clock(box))
+
+    def set_clock(self, box: str, at: datetime | None = None) -> BoxClock:
+        """Set the clock of ``box`` (default: to the gateway's); ``UsageError`` if it cannot."""
+        return self._send(_Calls.set_clock(box, at))
+
 
 class AsyncWeshClient:
     """Asynchronous client of weshd; same arguments and methods as :class:`WeshClient`."""
@@ -556,3 +624,19 @@ class AsyncWeshClient:
     async def switch(self, box: str, number: int, action: CommandAction) -> CommandResult:
         """Set virtual switch ``number`` of ``box`` ``"on"``, ``"off"`` or ``"toggle"``."""
         return await self._send(_Calls.command("switches", box, number, action))
+
+    async def poll_interval(self, box: str) -> PollInterval:
+        """Return the poll interval of ``box``: configured, run-time override, in force."""
+        return await self._send(_Calls.poll_interval(box))
+
+    async def set_poll_interval(self, box: str, interval_s: float | None) -> PollInterval:
+        """Poll ``box`` every ``interval_s`` until weshd restarts (``None``: as configured)."""
+        return await self._send(_Calls.set_poll_interval(box, interval_s))
+
+    async def clock(self, box: str) -> BoxClock:
+        """Return the clock of ``box`` as last read, and whether weshd can set it."""
+        return await self._send(_Calls.clock(box))
+
+    async def set_clock(self, box: str, at: datetime | None = None) -> BoxClock:
+        """Set the clock of ``box`` (default: to the gateway's); ``UsageError`` if it cannot."""
+        return await self._send(_Calls.set_clock(box, at))

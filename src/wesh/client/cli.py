@@ -1,9 +1,10 @@
 """``weshclient``: the command-line client of weshd.
 
-Commands: ``ls``, ``get``, ``watch``, ``history``, ``relay``, ``switch``, ``events``,
-``health``; ``--json`` on each of them (or once before the command) prints the API's
-JSON instead of text. Where weshd is: ``--socket`` (``WESH_SOCKET``, default
-``/run/wesh/weshd.sock``) or ``--url`` with ``--token`` (``WESH_URL``, ``WESH_TOKEN``).
+Commands: ``ls``, ``get``, ``watch``, ``history``, ``relay``, ``switch``, ``interval``,
+``clock``, ``events``, ``health``; ``--json`` on each of them (or once before the
+command) prints the API's JSON instead of text. Where weshd is: ``--socket``
+(``WESH_SOCKET``, default ``/run/wesh/weshd.sock``) or ``--url`` with ``--token``
+(``WESH_URL``, ``WESH_TOKEN``).
 The environment is read here only.
 
 The interface speaks French, or English with ``--lang en`` or a ``LANG`` starting with
@@ -30,7 +31,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from wesh.client.api import DEFAULT_SOCKET, WeshClient
+from wesh.client.api import DEFAULT_SOCKET, BoxClock, PollInterval, WeshClient
 from wesh.errors import TransientError, UsageError, WeshError
 from wesh.gateway.schema import (
     BoxInfo,
@@ -115,6 +116,27 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "fr": "relevés en attente d'envoi au siège : {queue}",
         "en": "readings waiting for headquarters: {queue}",
     },
+    "interval.show": {
+        "fr": "Intervalle d'interrogation de {box} : {effective} s (configuré : {configured} s)",
+        "en": "Poll interval of {box}: {effective} s (configured: {configured} s)",
+    },
+    "interval.override": {
+        "fr": "modifié jusqu'au prochain redémarrage de weshd",
+        "en": "changed until weshd restarts",
+    },
+    "clock.box": {
+        "fr": "Horloge de {box} : {box_time} (relevée le {read_at}, écart {offset} s)",
+        "en": "Clock of {box}: {box_time} (read at {read_at}, offset {offset} s)",
+    },
+    "clock.unknown": {
+        "fr": "Horloge de {box} : inconnue (aucun relevé daté par le boîtier)",
+        "en": "Clock of {box}: unknown (no reading dated by the box)",
+    },
+    "clock.settable": {
+        "fr": "réglable par weshd : {answer}",
+        "en": "settable by weshd: {answer}",
+    },
+    "clock.set": {"fr": "Horloge de {box} réglée.", "en": "Clock of {box} set."},
     "watch.error": {"fr": "erreur : {error}", "en": "error: {error}"},
     "error": {"fr": "weshclient : erreur : {error}", "en": "weshclient: error: {error}"},
     "bad_when": {
@@ -619,6 +641,91 @@ def switch_command(settings: _Settings, box: str, number: int, action: str) -> N
     with settings.client() as client:
         result = client.switch(box, number, cast("CommandAction", action))
     _command_output(settings, result)
+
+
+def _print_interval(found: PollInterval, lang: Lang) -> None:
+    click.echo(
+        message(
+            lang,
+            "interval.show",
+            box=found.box,
+            effective=format_number(found.effective_s, lang),
+            configured=format_number(found.configured_s, lang),
+        )
+    )
+    if found.override_s is not None:
+        click.echo(message(lang, "interval.override"))
+
+
+@weshclient.command("interval")
+@click.argument("box")
+@click.argument("seconds", required=False)
+@_command
+def interval_command(settings: _Settings, box: str, seconds: str | None) -> None:
+    """Print the poll interval of BOX, or set it to SECONDS until weshd restarts.
+
+    SECONDS is a number of seconds (1 to 86400), or "config" to go back to the
+    configured interval.
+    """
+    wanted: float | None = None
+    if seconds is not None and seconds != "config":
+        try:
+            wanted = float(seconds)
+        except ValueError:
+            raise click.BadParameter(f"{seconds!r}: seconds or 'config'") from None
+    with settings.client() as client:
+        if seconds is None:
+            found = client.poll_interval(box)
+        else:
+            found = client.set_poll_interval(box, wanted)
+    if settings.json:
+        _echo_json(found)
+        return
+    _print_interval(found, settings.lang)
+
+
+def _print_clock(found: BoxClock, lang: Lang) -> None:
+    if found.box_time is None:
+        click.echo(message(lang, "clock.unknown", box=found.box))
+    else:
+        click.echo(
+            message(
+                lang,
+                "clock.box",
+                box=found.box,
+                box_time=format_time(found.box_time, lang),
+                read_at=format_time(found.read_at, lang),
+                offset=format_number(found.offset_s or 0.0, lang),
+            )
+        )
+    answer = message(lang, "yes" if found.settable else "no")
+    click.echo(message(lang, "clock.settable", answer=answer))
+
+
+@weshclient.command("clock")
+@click.argument("box")
+@click.option("--set", "set_it", is_flag=True, help="Set the box's clock (to --at or now).")
+@click.option("--at", help="The time to set (ISO-8601; default: the gateway's clock).")
+@_command
+def clock_command(settings: _Settings, box: str, set_it: bool, at: str | None) -> None:
+    """Print the clock of BOX as last read; with --set, set it (when the box can)."""
+    lang = settings.lang
+    moment = None
+    if at is not None:
+        if not set_it:
+            raise click.UsageError("--at goes with --set")
+        try:
+            moment = parse_when(at, datetime.now(UTC))
+        except UsageError:
+            raise click.BadParameter(message(lang, "bad_when", text=at)) from None
+    with settings.client() as client:
+        found = client.set_clock(box, moment) if set_it else client.clock(box)
+    if settings.json:
+        _echo_json(found)
+        return
+    if set_it:
+        click.echo(message(lang, "clock.set", box=box))
+    _print_clock(found, lang)
 
 
 @weshclient.command("events")

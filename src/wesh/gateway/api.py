@@ -18,6 +18,13 @@ Endpoints (all under ``/api/v1``; OpenAPI at ``/openapi.json``, Swagger UI at ``
     GET  /events?since=&box=&limit=       gateway events, oldest first
     POST /boxes/{box}/relays/{n}          {"action": "on" | "off" | "toggle"}
     POST /boxes/{box}/switches/{n}        idem, for the virtual switches
+    GET  /boxes/{box}/interval            the poll interval: configured, override, in force
+    PUT  /boxes/{box}/interval            {"poll_interval_s": 300 | null}: override until restart
+    GET  /boxes/{box}/clock               the box's clock as last read, and whether it can be set
+    POST /boxes/{box}/clock               {"at": "...Z" | null}: set it (501 when the box cannot)
+
+The run-time endpoints (``interval``, ``clock``) need a state that also implements
+:class:`RuntimeControl` (the daemon does); otherwise they answer ``501 not_supported``.
 
 Errors are JSON :class:`~wesh.gateway.schema.ErrorInfo` bodies. A
 :class:`~wesh.errors.WeshError` raised while serving (by the store, or by the driver
@@ -42,7 +49,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, runtime_checkable
 
 import uvicorn
 from fastapi import Body, FastAPI, Query, Request
@@ -50,6 +57,7 @@ from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -86,7 +94,19 @@ if TYPE_CHECKING:
     from wesh.gateway.config import BoxConfig, SiteConfig
     from wesh.gateway.store import Store
 
-__all__ = ["ApiServers", "GatewayState", "create_app", "parse_tcp_address", "serve_api"]
+__all__ = [
+    "ApiServers",
+    "BoxClock",
+    "ClockRequest",
+    "GatewayState",
+    "PollInterval",
+    "PollIntervalRequest",
+    "PollIntervalState",
+    "RuntimeControl",
+    "create_app",
+    "parse_tcp_address",
+    "serve_api",
+]
 
 _LOG = logging.getLogger(__name__)
 
@@ -123,6 +143,89 @@ class GatewayState(Protocol):
     async def command(self, box: str, command: Command) -> None:
         """Send a relay or switch command to a box (raises WeshError subclasses)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class PollIntervalState:
+    """A box's poll interval: as configured, its run-time override, and whether it is polled."""
+
+    box: str
+    configured_s: float
+    override_s: float | None
+    enabled: bool
+
+    @property
+    def effective_s(self) -> float:
+        """The interval in force."""
+        return self.configured_s if self.override_s is None else self.override_s
+
+
+@runtime_checkable
+class RuntimeControl(Protocol):
+    """Run-time changes a gateway may offer (the daemon does): poll interval, box clock."""
+
+    def poll_interval(self, box: str) -> PollIntervalState:
+        """Return a box's poll interval (``UsageError`` if unknown)."""
+        ...
+
+    async def set_poll_interval(self, box: str, interval_s: float | None) -> PollIntervalState:
+        """Override a box's poll interval until restart (``None``: as configured)."""
+        ...
+
+    def can_set_clock(self, box: str) -> bool:
+        """Tell whether the box's driver can set the box's clock."""
+        ...
+
+    async def set_clock(self, box: str, at: datetime) -> None:
+        """Set the box's clock (raises WeshError subclasses)."""
+        ...
+
+
+# The models of the run-time endpoints. They belong in wesh.gateway.schema (shared with
+# libwesh); until they move there, wesh.client.api carries an identical copy and
+# tests/client/test_runtime_client.py checks that the two agree.
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class PollIntervalRequest(_Model):
+    """Body of ``PUT /boxes/{box}/interval``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    poll_interval_s: float | None = Field(
+        ge=1, le=86_400, description="seconds; null: back to the configured interval"
+    )
+
+
+class PollInterval(_Model):
+    """A box's poll interval: configured, run-time override, in force."""
+
+    box: str
+    configured_s: float = Field(description="from weshd.toml")
+    override_s: float | None = Field(None, description="set at run time; null: none")
+    effective_s: float = Field(description="the interval in force")
+    enabled: bool
+
+
+class ClockRequest(_Model):
+    """Body of ``POST /boxes/{box}/clock``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    at: AwareDatetime | None = Field(None, description="the time to set; null: the gateway's")
+
+
+class BoxClock(_Model):
+    """A box's clock as last read, and whether weshd can set it."""
+
+    box: str
+    driver: str
+    settable: bool = Field(description="whether weshd can set this box's clock")
+    now: AwareDatetime = Field(description="the gateway's clock when answering")
+    box_time: AwareDatetime | None = Field(None, description="the box's clock at its last read")
+    read_at: AwareDatetime | None = Field(None, description="the gateway's clock at that read")
+    offset_s: float | None = Field(None, description="box_time - read_at (box ahead: > 0)")
 
 
 def _utcnow() -> datetime:
@@ -574,7 +677,100 @@ def create_app(
         """Set a virtual switch of a box on, off, or toggle it."""
         return await run_command(box, "switch", number, request)
 
+    _add_runtime_endpoints(app, state, known_box, command_errors, clock)
     return app
+
+
+def _add_runtime_endpoints(
+    app: FastAPI,
+    state: GatewayState,
+    known_box: Callable[[str], BoxConfig],
+    command_errors: dict[int | str, dict[str, Any]],
+    clock: Callable[[], datetime],
+) -> None:
+    """Add the ``interval`` and ``clock`` endpoints (a state without RuntimeControl: 501)."""
+    errors = {
+        **command_errors,
+        501: {"model": ErrorInfo, "description": "not supported by this box or gateway"},
+    }
+
+    def control(box: str) -> RuntimeControl:
+        known_box(box)
+        if not isinstance(state, RuntimeControl):
+            raise ApiError(501, "not_supported", "this gateway has no run-time control", box=box)
+        return state
+
+    def interval_model(found: PollIntervalState) -> PollInterval:
+        return PollInterval(
+            box=found.box,
+            configured_s=found.configured_s,
+            override_s=found.override_s,
+            effective_s=found.effective_s,
+            enabled=found.enabled,
+        )
+
+    def box_clock(box: str, settable: bool) -> BoxClock:
+        config = known_box(box)
+        read = [s for s in state.store.latest(box=box) if s.box_time is not None]
+        last = max(read, key=lambda s: s.at) if read else None
+        return BoxClock(
+            box=box,
+            driver=config.driver,
+            settable=settable,
+            now=clock(),
+            box_time=last.box_time if last is not None else None,
+            read_at=last.at if last is not None else None,
+            offset_s=(
+                round((last.box_time - last.at).total_seconds(), 3)
+                if last is not None and last.box_time is not None
+                else None
+            ),
+        )
+
+    @app.get(f"{API_PREFIX}/boxes/{{box}}/interval", tags=["runtime"], responses=errors)
+    async def get_interval(box: str) -> PollInterval:
+        """Return a box's poll interval: configured, run-time override, in force."""
+        return interval_model(control(box).poll_interval(box))
+
+    @app.put(f"{API_PREFIX}/boxes/{{box}}/interval", tags=["runtime"], responses=errors)
+    async def put_interval(
+        box: str, request: Annotated[PollIntervalRequest, Body()]
+    ) -> PollInterval:
+        """Poll a box at another interval until weshd restarts (null: as configured).
+
+        A reload that changes the box's configuration drops the override (the file wins).
+        """
+        runtime = control(box)
+        return interval_model(await runtime.set_poll_interval(box, request.poll_interval_s))
+
+    @app.get(f"{API_PREFIX}/boxes/{{box}}/clock", tags=["runtime"], responses=errors)
+    async def get_clock(box: str) -> BoxClock:
+        """Return the box's clock as last read, and whether weshd can set it."""
+        runtime = control(box)
+        return box_clock(box, runtime.can_set_clock(box))
+
+    @app.post(f"{API_PREFIX}/boxes/{{box}}/clock", tags=["runtime"], responses=errors)
+    async def set_clock(
+        box: str, request: Annotated[ClockRequest | None, Body()] = None
+    ) -> BoxClock:
+        """Set the box's clock (default: to the gateway's); 501 when the box cannot.
+
+        A WES has no documented HTTP command to set its clock (set it in its web
+        interface, or give it an NTP server): weshd answers ``not_supported``.
+        """
+        runtime = control(box)
+        config = known_box(box)
+        if not runtime.can_set_clock(box):
+            raise ApiError(
+                501,
+                "not_supported",
+                f"box {box!r} ({config.driver}) cannot have its clock set by weshd: "
+                "no documented command; set it on the box (web interface or NTP)",
+                box=box,
+            )
+        at = request.at if request is not None and request.at is not None else clock()
+        await runtime.set_clock(box, at)
+        return box_clock(box, True)
 
 
 # ----------------------------------------------------------------------------- serving

@@ -22,6 +22,13 @@ reconfigures the poller (added, removed and changed boxes; the others are undist
 the MQTT publisher and the API's view, with a ``config_reloaded`` event. The store stays
 open: nothing is lost. ``site``, ``state_dir``, ``store``, ``api`` and ``mqtt`` are read
 at start only (a change is logged as needing a restart).
+
+Run-time control (the API's ``/interval`` and ``/clock`` endpoints): a box's poll interval
+may be overridden until the daemon restarts, the override is cleared, or a reload brings
+a changed configuration for that box (the file then wins; an unchanged box keeps its
+override). Setting a box's clock goes to its driver if the driver has a
+``set_clock(at)`` coroutine; no driver has one today (a WES has no documented HTTP
+command for its clock), so the API answers ``501 not_supported``.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from pathlib import Path
 
 from wesh import __version__
 from wesh.errors import ConfigError, DeviceTimeout, UsageError, WeshError
-from wesh.gateway.api import ApiServers, create_app, serve_api
+from wesh.gateway.api import ApiServers, PollIntervalState, create_app, serve_api
 from wesh.gateway.channels import ChannelMapper, EventKind, GatewayEvent, Sample, Severity
 from wesh.gateway.config import (
     BoxConfig,
@@ -234,6 +241,77 @@ class Gateway:
             await self._event("command", "warning", f"{box}: {what} failed: {exc}", box, data)
             raise
         await self._event("command", "info", f"{box}: {what}", box, data)
+
+    # ----------------------------------------------------------------- run-time control
+
+    def _enabled_box(self, box: str) -> BoxConfig:
+        config = self._config.box(box)
+        if config is None:
+            raise UsageError(f"unknown box {box!r}", host=box)
+        if not config.enabled:
+            raise UsageError(f"box {box!r} is disabled", host=box)
+        return config
+
+    def poll_interval(self, box: str) -> PollIntervalState:
+        """Return a box's configured poll interval, its run-time override and the one in force."""
+        config = self._config.box(box)
+        if config is None:
+            raise UsageError(f"unknown box {box!r}", host=box)
+        if self._poller is None:
+            return PollIntervalState(box, config.poll_interval_s, None, config.enabled)
+        configured, override = self._poller.interval_of(box)
+        return PollIntervalState(box, configured, override, config.enabled)
+
+    async def set_poll_interval(self, box: str, interval_s: float | None) -> PollIntervalState:
+        """Override a box's poll interval until restart (``None``: back to the configured one).
+
+        Raises:
+            UsageError: unknown or disabled box, interval out of ``(0, 86400]``, not running.
+        """
+        self._enabled_box(box)
+        if self._poller is None:
+            raise UsageError("the gateway is not running")
+        before = self.poll_interval(box)
+        await self._poller.set_interval(box, interval_s)
+        after = self.poll_interval(box)
+        if after.effective_s != before.effective_s or after.override_s != before.override_s:
+            what = (
+                f"poll interval {after.effective_s:g} s (configured {after.configured_s:g} s)"
+                if after.override_s is not None
+                else f"poll interval back to the configured {after.configured_s:g} s"
+            )
+            data = {"kind": "poll_interval", "interval_s": after.effective_s}
+            await self._event("command", "info", f"{box}: {what}", box, data)
+        return after
+
+    def can_set_clock(self, box: str) -> bool:
+        """Tell whether a box's driver can set the box's clock (none can today)."""
+        self._enabled_box(box)
+        return callable(getattr(self._drivers.get(box), "set_clock", None))
+
+    async def set_clock(self, box: str, at: datetime) -> None:
+        """Set a box's clock to ``at`` through its driver, within its ``timeout_s``.
+
+        Raises:
+            UsageError: unknown or disabled box, or a driver that cannot set a clock.
+            WeshError: what the driver raised (box unreachable, refused...).
+        """
+        config = self._enabled_box(box)
+        setter = getattr(self._drivers.get(box), "set_clock", None)
+        if not callable(setter):
+            raise UsageError(f"box {box!r} ({config.driver}) cannot set its clock", host=box)
+        data = {"kind": "clock", "at": at.isoformat()}
+        try:
+            async with asyncio.timeout(config.timeout_s):
+                await setter(at)
+        except TimeoutError as exc:
+            error: WeshError = DeviceTimeout(f"no answer within {config.timeout_s:g} s", host=box)
+            await self._event("command", "warning", f"{box}: clock not set: {error}", box, data)
+            raise error from exc
+        except WeshError as exc:
+            await self._event("command", "warning", f"{box}: clock not set: {exc}", box, data)
+            raise
+        await self._event("command", "info", f"{box}: clock set to {at.isoformat()}", box, data)
 
     # ----------------------------------------------------------------- control
 

@@ -20,6 +20,10 @@ Schedule (pure functions below, tested alone):
   good poll marks it up and puts it back on its grid.
 * Lag is the time from the scheduled instant to the start of the poll (after waiting
   for a concurrency slot); it is recorded for every poll.
+* A box's interval may be overridden at run time (:meth:`Poller.set_interval`, from the
+  API): the box restarts on a new grid of the new interval, keeping its up/down state.
+  The override lasts until it is cleared, the daemon restarts, or a reload brings a
+  changed configuration for that box (then the file wins).
 
 State is edge-triggered: a box going down is logged once (WARNING) with a ``box_down``
 event, its recovery once (INFO) with ``box_up``; failures in between are counted, not
@@ -41,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
-from wesh.errors import DeviceTimeout, WeshError
+from wesh.errors import DeviceTimeout, UsageError, WeshError
 from wesh.gateway.channels import ChannelMapper, GatewayEvent, Sample
 from wesh.gateway.config import BoxConfig, PollConfig
 from wesh.gateway.drivers import Driver, PollResult
@@ -237,6 +241,8 @@ class Poller:
         self._on_samples = on_samples
         self._on_event = on_event
         self._runs: dict[str, _BoxRun] = {}
+        #: run-time interval overrides: box id -> (the configuration it overrides, seconds)
+        self._overrides: dict[str, tuple[BoxConfig, float]] = {}
         self._initial_up = dict(initial_up or {})
         self._write_in_thread = write_in_thread
         # one dedicated thread: writes stay in order and use one malloc arena, not six
@@ -278,7 +284,7 @@ class Poller:
             now = loop.time()
             for box_id, config in self._boxes.items():
                 if config.enabled:
-                    self._add_run(box_id, config, self._drivers[box_id], now=now)
+                    self._add_run(box_id, self._effective(box_id), self._drivers[box_id], now=now)
             await self._stopping.wait()
         finally:
             await self._cancel_runs(list(self._runs), keep=True)
@@ -327,13 +333,17 @@ class Poller:
         self._drivers = dict(drivers)
         self._boxes = dict(boxes)
         self._mapper = mapper
+        for box_id, (base, _seconds) in list(self._overrides.items()):
+            if self._boxes.get(box_id) != base:  # removed or changed: the file wins
+                del self._overrides[box_id]
+                _LOG.info("Poll interval override of %s dropped: its configuration changed", box_id)
         if self._running and not self._stopping.is_set():
             restart = [
                 box_id
                 for box_id, run in self._runs.items()
                 if box_id not in boxes
                 or not boxes[box_id].enabled
-                or run.config != boxes[box_id]
+                or run.config != self._effective(box_id)
                 or run.driver is not self._drivers.get(box_id)
             ]
             previous = {box_id: self._runs[box_id] for box_id in restart}
@@ -345,7 +355,7 @@ class Poller:
                     added += box_id not in previous
                     self._add_run(
                         box_id,
-                        config,
+                        self._effective(box_id),
                         self._drivers[box_id],
                         now=now,
                         previous=previous.get(box_id),
@@ -420,6 +430,58 @@ class Poller:
     async def flush(self) -> None:
         """Write the pending samples and events now."""
         await self._flush()
+
+    def interval_of(self, box_id: str) -> tuple[float, float | None]:
+        """Return a box's configured interval and its run-time override (``None``: none).
+
+        Raises:
+            UsageError: the box is not configured.
+        """
+        config = self._boxes.get(box_id)
+        if config is None:
+            raise UsageError(f"unknown box {box_id!r}", host=box_id)
+        override = self._overrides.get(box_id)
+        if override is not None and override[0] != config:
+            override = None
+        return config.poll_interval_s, None if override is None else override[1]
+
+    async def set_interval(self, box_id: str, interval_s: float | None) -> None:
+        """Poll an enabled box every ``interval_s`` from now on (``None``: as configured).
+
+        The box restarts on a new grid (its poll in flight, if any, is dropped), keeping
+        its up/down state. The override lasts until cleared, until the daemon restarts,
+        or until a reload brings a changed configuration for this box.
+
+        Raises:
+            UsageError: unknown or disabled box, or an interval out of ``(0, 86400]``.
+        """
+        config = self._boxes.get(box_id)
+        if config is None:
+            raise UsageError(f"unknown box {box_id!r}", host=box_id)
+        if not config.enabled:
+            raise UsageError(f"box {box_id!r} is disabled", host=box_id)
+        if interval_s is not None and not (0 < interval_s <= 86_400 and math.isfinite(interval_s)):
+            raise UsageError(f"a poll interval must be in (0, 86400] s, not {interval_s}")
+        if interval_s is None or interval_s == config.poll_interval_s:
+            self._overrides.pop(box_id, None)
+        else:
+            self._overrides[box_id] = (config, float(interval_s))
+        run = self._runs.get(box_id)
+        wanted = self._effective(box_id)
+        if run is None or run.config == wanted or not self._running or self._stopping.is_set():
+            return
+        await self._cancel_runs([box_id])
+        now = asyncio.get_running_loop().time()
+        self._add_run(box_id, wanted, run.driver, now=now, previous=run)
+        _LOG.info("Box %s now polled every %g s", box_id, wanted.poll_interval_s)
+
+    def _effective(self, box_id: str) -> BoxConfig:
+        """Return the configuration a box is polled with (its interval maybe overridden)."""
+        config = self._boxes[box_id]
+        override = self._overrides.get(box_id)
+        if override is None or override[0] != config:
+            return config
+        return config.model_copy(update={"poll_interval_s": override[1]})
 
     # ----------------------------------------------------------------- box tasks
 
