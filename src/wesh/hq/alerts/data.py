@@ -1,0 +1,746 @@
+"""What the alert rules read from the HQ store: set-based SQL, plain rows out.
+
+Every fetcher is one statement (or one per chunk of ids when a caller limits the
+channels) over a whole family of subjects; none loops over channels:
+
+=========================  ============================================================
+fetcher                    reads
+=========================  ============================================================
+:func:`load_inventory`     agency/residence/building, dwelling, gateway, box, channel
+:func:`latest_reading_at`  ``max(reading.at)`` per channel (an index seek per channel)
+:func:`gateway_links`      gateway ⟕ sync_ledger: last packet, last STATUS document
+:func:`hour_values`        rollup_hour (mean or consumption) of some kinds over a span
+:func:`night_flows`        rollup_hour grouped by channel and night (count, min, sum)
+:func:`day_values`         rollup_day (mean or consumption) of some kinds over days
+:func:`dwelling_days`      rollup_day summed per dwelling, kind and unit over days
+:func:`occupied_dwellings` tenancy rows covering a day
+:func:`index_decreases`    rollup_hour with ``LAG`` (first value below the previous last)
+:func:`hour_consumption_over`  rollup_hour rows of index channels above a floor
+:func:`meter_event_times`  meter_event per channel over a span
+:func:`site_events`        site_event of some kinds over a span
+=========================  ============================================================
+
+Instants are epoch microseconds (the stored form, :mod:`wesh.hq.timeutil`). The
+:class:`Inventory` turns subjects into :class:`~wesh.hq.alerts.model.Place` objects;
+:class:`InventoryCache` keeps one between evaluations and reloads it when the inventory
+tables change (row counts and highest ids) or after ``max_age_s``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Final
+
+from sqlalchemy import Connection, Date, bindparam, text
+from sqlalchemy.sql.elements import TextClause
+
+from wesh.hq.alerts.model import Place, Subject
+
+__all__ = [
+    "BoxInfo",
+    "ChannelInfo",
+    "Decrease",
+    "DwellingInfo",
+    "GatewayInfo",
+    "GatewayLink",
+    "Inventory",
+    "InventoryCache",
+    "NightFlow",
+    "SiteEventRow",
+    "day_values",
+    "dwelling_days",
+    "gateway_links",
+    "hour_consumption_over",
+    "hour_values",
+    "index_decreases",
+    "latest_reading_at",
+    "load_inventory",
+    "meter_event_times",
+    "night_flows",
+    "occupied_dwellings",
+    "site_events",
+]
+
+_LOG = logging.getLogger(__name__)
+_CHUNK: Final = 500
+_UNPLACED: Final = Place(0, "-", "-", 0, "-", "-", 0, "-", "(sans bâtiment)")
+
+
+# ----------------------------------------------------------------------------- inventory
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """A channel as the rules see it."""
+
+    id: int
+    box_id: int
+    path: str
+    kind: str
+    unit: str | None
+    is_index: bool
+    label: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BoxInfo:
+    """A box: its gateway and the dwelling it serves (if any)."""
+
+    id: int
+    gateway_id: int
+    box_ref: str
+    dwelling_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DwellingInfo:
+    """A dwelling or common area."""
+
+    id: int
+    building_id: int
+    code: str
+    label: str
+    kind: str
+    surface_m2: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayInfo:
+    """A building gateway (``site_id`` names its sync link)."""
+
+    id: int
+    site_id: str
+    building_id: int | None
+
+
+@dataclass
+class Inventory:
+    """The patrimony and equipment, by id, and the :class:`Place` of every subject."""
+
+    buildings: Mapping[int, Place]
+    dwellings: Mapping[int, DwellingInfo]
+    gateways: Mapping[int, GatewayInfo]
+    boxes: Mapping[int, BoxInfo]
+    channels: Mapping[int, ChannelInfo]
+    _places: dict[Subject, Place | None] = field(default_factory=dict, repr=False)
+    _boxes_of_gateway: dict[int, list[int]] | None = field(default=None, repr=False)
+    _channels_of_box: dict[int, list[int]] | None = field(default=None, repr=False)
+
+    def boxes_of_gateway(self, gateway_id: int) -> list[int]:
+        """Return the ids of a gateway's boxes."""
+        if self._boxes_of_gateway is None:
+            found: dict[int, list[int]] = defaultdict(list)
+            for box in self.boxes.values():
+                found[box.gateway_id].append(box.id)
+            self._boxes_of_gateway = dict(found)
+        return self._boxes_of_gateway.get(gateway_id, [])
+
+    def channels_of_box(self, box_id: int) -> list[int]:
+        """Return the ids of a box's channels."""
+        if self._channels_of_box is None:
+            found: dict[int, list[int]] = defaultdict(list)
+            for channel in self.channels.values():
+                found[channel.box_id].append(channel.id)
+            self._channels_of_box = dict(found)
+        return self._channels_of_box.get(box_id, [])
+
+    def dwelling_of_channel(self, channel_id: int) -> int | None:
+        """Return the dwelling a channel's box serves, if any."""
+        channel = self.channels.get(channel_id)
+        box = None if channel is None else self.boxes.get(channel.box_id)
+        return None if box is None else box.dwelling_id
+
+    def subjects_of_channels(self, channel_ids: Iterable[int]) -> set[Subject]:
+        """Return the subjects data rules may judge from these channels' data."""
+        found: set[Subject] = set()
+        for cid in channel_ids:
+            if cid not in self.channels:
+                continue
+            found.add(Subject("channel", cid))
+            dwelling = self.dwelling_of_channel(cid)
+            if dwelling is not None:
+                found.add(Subject("dwelling", dwelling))
+        return found
+
+    def place(self, subject: Subject) -> Place | None:
+        """Return where a subject is (``None``: no such row)."""
+        if subject in self._places:
+            return self._places[subject]
+        made = self._make_place(subject)
+        self._places[subject] = made
+        return made
+
+    def _building_place(self, building_id: int | None) -> Place:
+        if building_id is None:
+            return _UNPLACED
+        return self.buildings.get(building_id, _UNPLACED)
+
+    def _dwelling_place(self, base: Place, dwelling_id: int | None) -> Place:
+        dwelling = None if dwelling_id is None else self.dwellings.get(dwelling_id)
+        if dwelling is None:
+            return base
+        return _with(
+            self._building_place(dwelling.building_id),
+            dwelling_id=dwelling.id,
+            dwelling_code=dwelling.code,
+            dwelling_label=dwelling.label,
+        )
+
+    def _make_place(self, subject: Subject) -> Place | None:
+        kind, sid = subject.kind, subject.id
+        if kind == "building":
+            return self.buildings.get(sid)
+        if kind == "dwelling":
+            dwelling = self.dwellings.get(sid)
+            if dwelling is None:
+                return None
+            return self._dwelling_place(self._building_place(dwelling.building_id), sid)
+        if kind in ("gateway", "site"):
+            gateway = self.gateways.get(sid)
+            if gateway is None:
+                return None
+            return _with(self._building_place(gateway.building_id), site_id=gateway.site_id)
+        if kind == "box":
+            box = self.boxes.get(sid)
+            if box is None:
+                return None
+            gateway = self.gateways.get(box.gateway_id)
+            base = self.place(Subject("gateway", box.gateway_id)) or _UNPLACED
+            place = self._dwelling_place(base, box.dwelling_id)
+            site = gateway.site_id if gateway is not None else None
+            return _with(place, site_id=site, box_ref=box.box_ref)
+        if kind == "channel":
+            channel = self.channels.get(sid)
+            if channel is None:
+                return None
+            box_place = self.place(Subject("box", channel.box_id))
+            if box_place is None:
+                return None
+            return _with(
+                box_place,
+                channel_path=channel.path,
+                channel_kind=channel.kind,
+                channel_label=channel.label,
+            )
+        return None
+
+
+def _with(place: Place, **changes: Any) -> Place:  # noqa: ANN401
+    fields = {name: getattr(place, name) for name in Place.__dataclass_fields__}
+    fields.update(changes)
+    return Place(**fields)
+
+
+_BUILDINGS = text(
+    "SELECT b.id, b.code, b.name, r.id, r.code, r.name, a.id, a.code, a.name "
+    "FROM building b JOIN residence r ON r.id = b.residence_id "
+    "JOIN agency a ON a.id = r.agency_id"
+)
+_DWELLINGS = text("SELECT id, building_id, code, label, kind, surface_m2 FROM dwelling")
+_GATEWAYS = text("SELECT id, site_id, building_id FROM gateway")
+_BOXES = text("SELECT id, gateway_id, box_ref, dwelling_id FROM box")
+_CHANNELS = text("SELECT id, box_id, path, kind, unit, is_index, label FROM channel")
+_FINGERPRINT = text(
+    "SELECT (SELECT COUNT(*) FROM channel), (SELECT MAX(id) FROM channel), "
+    "(SELECT COUNT(*) FROM box), (SELECT MAX(id) FROM box), "
+    "(SELECT COUNT(*) FROM dwelling), (SELECT MAX(id) FROM dwelling), "
+    "(SELECT COUNT(*) FROM gateway), (SELECT MAX(id) FROM gateway), "
+    "(SELECT COUNT(*) FROM building), (SELECT MAX(id) FROM building)"
+)
+
+
+def load_inventory(conn: Connection) -> Inventory:
+    """Read the whole inventory (five statements)."""
+    buildings = {
+        int(row[0]): Place(
+            agency_id=int(row[6]),
+            agency_code=row[7],
+            agency_name=row[8],
+            residence_id=int(row[3]),
+            residence_code=row[4],
+            residence_name=row[5],
+            building_id=int(row[0]),
+            building_code=row[1],
+            building_name=row[2],
+        )
+        for row in conn.execute(_BUILDINGS)
+    }
+    dwellings = {
+        int(row[0]): DwellingInfo(
+            int(row[0]),
+            int(row[1]),
+            row[2],
+            row[3],
+            row[4],
+            None if row[5] is None else float(row[5]),
+        )
+        for row in conn.execute(_DWELLINGS)
+    }
+    gateways = {
+        int(row[0]): GatewayInfo(int(row[0]), row[1], None if row[2] is None else int(row[2]))
+        for row in conn.execute(_GATEWAYS)
+    }
+    boxes = {
+        int(row[0]): BoxInfo(
+            int(row[0]), int(row[1]), row[2], None if row[3] is None else int(row[3])
+        )
+        for row in conn.execute(_BOXES)
+    }
+    channels = {
+        int(row[0]): ChannelInfo(
+            int(row[0]), int(row[1]), row[2], row[3], row[4], bool(row[5]), row[6]
+        )
+        for row in conn.execute(_CHANNELS)
+    }
+    return Inventory(buildings, dwellings, gateways, boxes, channels)
+
+
+class InventoryCache:
+    """Keep an :class:`Inventory` between evaluations; reload it when the tables change.
+
+    A change is seen from the row counts and highest ids of the inventory tables (one
+    cheap statement per :meth:`get`); renames are seen after ``max_age_s``.
+    """
+
+    def __init__(
+        self, *, max_age_s: float = 600.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._max_age_s = max_age_s
+        self._clock = clock
+        self._inventory: Inventory | None = None
+        self._fingerprint: tuple[Any, ...] | None = None
+        self._loaded_at = 0.0
+
+    def get(self, conn: Connection) -> Inventory:
+        """Return the inventory, reloaded if it changed or is older than ``max_age_s``."""
+        fingerprint = tuple(conn.execute(_FINGERPRINT).one())
+        now = self._clock()
+        if (
+            self._inventory is None
+            or fingerprint != self._fingerprint
+            or now - self._loaded_at >= self._max_age_s
+        ):
+            self._inventory = load_inventory(conn)
+            self._fingerprint = fingerprint
+            self._loaded_at = now
+        return self._inventory
+
+    def clear(self) -> None:
+        """Forget the inventory (the next :meth:`get` reloads it)."""
+        self._inventory = None
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _chunks(ids: Collection[int] | None) -> Iterator[list[int] | None]:
+    if ids is None:
+        yield None
+        return
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), _CHUNK):
+        yield ordered[start : start + _CHUNK]
+
+
+def _run(
+    conn: Connection,
+    sql: str,
+    params: Mapping[str, Any],
+    *,
+    channel_ids: Collection[int] | None = None,
+    id_column: str = "c.id",
+    dates: Sequence[str] = (),
+    lists: Sequence[str] = (),
+) -> Iterator[Any]:
+    """Run ``sql`` (``#IDS#`` marks an optional id filter), once per chunk of ids."""
+    for chunk in _chunks(channel_ids):
+        statement_text = sql.replace("#IDS#", "" if chunk is None else f"AND {id_column} IN :ids")
+        statement: TextClause = text(statement_text)
+        binds = [bindparam(name, type_=Date) for name in dates]
+        binds.extend(bindparam(name, expanding=True) for name in lists)
+        values = dict(params)
+        if chunk is not None:
+            binds.append(bindparam("ids", expanding=True))
+            values["ids"] = chunk
+        if binds:
+            statement = statement.bindparams(*binds)
+        yield from conn.execute(statement, values)
+
+
+def _float(value: Any) -> float | None:  # noqa: ANN401 - a driver's number
+    return None if value is None else float(value)
+
+
+# ----------------------------------------------------------------------------- no data
+
+
+def latest_reading_at(
+    conn: Connection, channel_ids: Collection[int] | None = None
+) -> dict[int, int | None]:
+    """Return the newest reading instant (epoch µs, ``None``: none) of each channel."""
+    sql = (
+        "SELECT c.id, (SELECT MAX(r.at) FROM reading r WHERE r.channel_id = c.id) "
+        "FROM channel c WHERE 1 = 1 #IDS#"
+    )
+    return {
+        int(cid): None if at is None else int(at)
+        for cid, at in _run(conn, sql, {}, channel_ids=channel_ids)
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayLink:
+    """What headquarters last heard from a gateway's site (instants in epoch µs)."""
+
+    gateway_id: int
+    site_id: str
+    last_seen_us: int | None  # any packet (gateway.last_seen_at, sync_ledger.updated_at)
+    status_at_us: int | None  # the last STATUS packet's own time
+    status: Mapping[str, Any] | None  # its content (boxes_up, queue_depth, sms_budget...)
+
+
+def gateway_links(conn: Connection) -> list[GatewayLink]:
+    """Return every gateway with its sync ledger (last packet, last STATUS)."""
+    rows = conn.execute(
+        text(
+            "SELECT g.id, g.site_id, g.last_seen_at, l.updated_at, l.last_status_at, l.status "
+            "FROM gateway g LEFT JOIN sync_ledger l ON l.site_id = g.site_id"
+        )
+    )
+    out: list[GatewayLink] = []
+    for gid, site, seen, updated, status_at, document in rows:
+        candidates = [int(value) for value in (seen, updated) if value is not None]
+        status: Mapping[str, Any] | None = None
+        if document is not None:
+            try:
+                loaded = json.loads(document)
+            except ValueError:
+                _LOG.warning("Alerts: sync_ledger.status of site %s is not JSON", site)
+                loaded = None
+            status = loaded if isinstance(loaded, dict) else None
+        out.append(
+            GatewayLink(
+                int(gid),
+                site,
+                max(candidates) if candidates else None,
+                None if status_at is None else int(status_at),
+                status,
+            )
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- rollups
+
+
+def hour_values(
+    conn: Connection,
+    *,
+    kinds: Collection[str],
+    column: str,
+    lo_us: int,
+    hi_us: int,
+    channel_ids: Collection[int] | None = None,
+    index_only: bool = False,
+) -> dict[int, list[tuple[int, float]]]:
+    """Return ``{channel: [(hour_us, value), ...]}`` (oldest first) of ``rollup_hour``.
+
+    ``column`` is ``"mean"`` (gauges) or ``"consumption"`` (indexes); NULL values skipped.
+    """
+    if column not in ("mean", "consumption", "max", "min"):
+        raise ValueError(f"not a rollup column: {column!r}")
+    sql = (
+        f"SELECT h.channel_id, h.hour_start, h.{column} FROM rollup_hour h "  # noqa: S608
+        "JOIN channel c ON c.id = h.channel_id "
+        "WHERE c.kind IN :kinds AND h.hour_start >= :lo AND h.hour_start < :hi "
+        f"AND h.{column} IS NOT NULL {'AND c.is_index = :yes ' if index_only else ''}#IDS# "
+        "ORDER BY h.channel_id, h.hour_start"
+    )
+    params: dict[str, Any] = {"kinds": list(kinds), "lo": lo_us, "hi": hi_us}
+    if index_only:
+        params["yes"] = True
+    out: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for cid, hour, value in _run(conn, sql, params, channel_ids=channel_ids, lists=("kinds",)):
+        out[int(cid)].append((int(hour), float(value)))
+    return dict(out)
+
+
+@dataclass(frozen=True, slots=True)
+class NightFlow:
+    """A water channel's hours of one night: how many, the lowest and the total (raw units)."""
+
+    hours: int
+    min: float
+    total: float
+
+
+def night_flows(
+    conn: Connection,
+    *,
+    kinds: Collection[str],
+    nights: Sequence[tuple[int, int]],
+    channel_ids: Collection[int] | None = None,
+) -> dict[int, dict[int, NightFlow]]:
+    """Return ``{channel: {night number: NightFlow}}`` for index channels of ``kinds``.
+
+    ``nights`` are UTC spans ``[lo_us, hi_us)``; the number is the position in that list.
+    One GROUP BY over ``rollup_hour``; hours without a consumption are not counted.
+    """
+    if not nights:
+        return {}
+    cases = " ".join(
+        f"WHEN h.hour_start >= :lo{n} AND h.hour_start < :hi{n} THEN {n}"
+        for n in range(len(nights))
+    )
+    spans = " OR ".join(
+        f"(h.hour_start >= :lo{n} AND h.hour_start < :hi{n})" for n in range(len(nights))
+    )
+    sql = (
+        f"SELECT t.channel_id, t.night, COUNT(*), MIN(t.consumption), SUM(t.consumption) "  # noqa: S608
+        f"FROM (SELECT h.channel_id, h.consumption, CASE {cases} END AS night "
+        "FROM rollup_hour h JOIN channel c ON c.id = h.channel_id "
+        f"WHERE c.kind IN :kinds AND c.is_index = :yes AND h.consumption IS NOT NULL "
+        f"AND ({spans}) #IDS#) t GROUP BY t.channel_id, t.night"
+    )
+    params: dict[str, Any] = {"kinds": list(kinds), "yes": True}
+    for n, (lo, hi) in enumerate(nights):
+        params[f"lo{n}"] = lo
+        params[f"hi{n}"] = hi
+    out: dict[int, dict[int, NightFlow]] = defaultdict(dict)
+    for cid, night, count, low, total in _run(
+        conn, sql, params, channel_ids=channel_ids, lists=("kinds",)
+    ):
+        if night is None:
+            continue
+        out[int(cid)][int(night)] = NightFlow(int(count), float(low), float(total))
+    return dict(out)
+
+
+def day_values(
+    conn: Connection,
+    *,
+    kinds: Collection[str],
+    column: str,
+    first: date,
+    last: date,
+    channel_ids: Collection[int] | None = None,
+) -> dict[int, list[tuple[date, float]]]:
+    """Return ``{channel: [(day, value), ...]}`` (oldest first) of ``rollup_day``."""
+    if column not in ("mean", "consumption"):
+        raise ValueError(f"not a rollup column: {column!r}")
+    sql = (
+        f"SELECT d.channel_id, d.day, d.{column} FROM rollup_day d "  # noqa: S608
+        "JOIN channel c ON c.id = d.channel_id WHERE c.kind IN :kinds "
+        f"AND d.day >= :first AND d.day <= :last AND d.{column} IS NOT NULL #IDS# "
+        "ORDER BY d.channel_id, d.day"
+    )
+    out: dict[int, list[tuple[date, float]]] = defaultdict(list)
+    for cid, day, value in _run(
+        conn,
+        sql,
+        {"kinds": list(kinds), "first": first, "last": last},
+        channel_ids=channel_ids,
+        dates=("first", "last"),
+        lists=("kinds",),
+    ):
+        out[int(cid)].append((_as_date(day), float(value)))
+    return dict(out)
+
+
+def _as_date(value: Any) -> date:  # noqa: ANN401 - a driver's date
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def dwelling_days(
+    conn: Connection,
+    *,
+    first: date,
+    last: date,
+    dwelling_ids: Collection[int] | None = None,
+) -> dict[tuple[int, str, str | None], dict[date, float]]:
+    """Return ``{(dwelling, kind, unit): {day: consumption}}`` of index channels.
+
+    Kind ``other`` (sub-meters) is left out. One GROUP BY over ``rollup_day``.
+    """
+    sql = (
+        "SELECT b.dwelling_id, c.kind, c.unit, d.day, SUM(d.consumption) FROM rollup_day d "
+        "JOIN channel c ON c.id = d.channel_id JOIN box b ON b.id = c.box_id "
+        "WHERE c.is_index = :yes AND c.kind <> 'other' AND b.dwelling_id IS NOT NULL "
+        "AND d.day >= :first AND d.day <= :last AND d.consumption IS NOT NULL #IDS# "
+        "GROUP BY b.dwelling_id, c.kind, c.unit, d.day"
+    )
+    out: dict[tuple[int, str, str | None], dict[date, float]] = defaultdict(dict)
+    for dwelling, kind, unit, day, total in _run(
+        conn,
+        sql,
+        {"yes": True, "first": first, "last": last},
+        channel_ids=dwelling_ids,
+        id_column="b.dwelling_id",
+        dates=("first", "last"),
+    ):
+        out[int(dwelling), kind, unit][_as_date(day)] = float(total)
+    return dict(out)
+
+
+def occupied_dwellings(conn: Connection, day: date) -> tuple[set[int], int]:
+    """Return the dwellings with a tenancy covering ``day``, and how many tenancy rows exist."""
+    statement = text(
+        "SELECT DISTINCT dwelling_id FROM tenancy WHERE start_date <= :day "
+        "AND (end_date IS NULL OR end_date >= :day)"
+    ).bindparams(bindparam("day", type_=Date))
+    occupied = {int(row[0]) for row in conn.execute(statement, {"day": day})}
+    total = int(conn.execute(text("SELECT COUNT(*) FROM tenancy")).scalar_one())
+    return occupied, total
+
+
+# ----------------------------------------------------------------------------- meters
+
+
+@dataclass(frozen=True, slots=True)
+class Decrease:
+    """An index reading below the one before it (instants in epoch µs, raw units)."""
+
+    channel_id: int
+    previous_at_us: int
+    previous: float
+    at_us: int
+    value: float
+
+
+def index_decreases(
+    conn: Connection, *, lo_us: int, channel_ids: Collection[int] | None = None
+) -> list[Decrease]:
+    """Return the decreases of index channels since ``lo_us`` (one statement with ``LAG``).
+
+    Between hours: an hour's first value below the previous hour's last value (the
+    previous hour may be before ``lo_us``). Inside an hour (its lowest value below its
+    first, or its highest above its last): the hour's raw readings are read to find the
+    pair.
+    """
+    sql = (
+        "SELECT t.channel_id, t.hour_start, t.first_at, t.first_value, t.last_value, "
+        "t.min, t.max, t.prev_at, t.prev_value FROM (SELECT h.channel_id, h.hour_start, "
+        "h.first_at, h.first_value, h.last_value, h.min, h.max, "
+        "LAG(h.last_at) OVER (PARTITION BY h.channel_id ORDER BY h.hour_start) AS prev_at, "
+        "LAG(h.last_value) OVER (PARTITION BY h.channel_id ORDER BY h.hour_start) "
+        "AS prev_value FROM rollup_hour h JOIN channel c ON c.id = h.channel_id "
+        "WHERE c.is_index = :yes AND h.hour_start >= :from_us #IDS#) t "
+        "WHERE t.hour_start >= :lo AND (t.first_value < t.prev_value "
+        "OR t.min < t.first_value OR t.max > t.last_value)"
+    )
+    # the LAG needs the hour before lo: look one day further back
+    found: list[Decrease] = []
+    inside: list[tuple[int, int]] = []
+    params = {"yes": True, "lo": lo_us, "from_us": lo_us - 24 * 3_600_000_000}
+    for row in _run(conn, sql, params, channel_ids=channel_ids):
+        cid, hour, first_at, first, last, low, high, prev_at, prev = row
+        if prev is not None and first is not None and float(first) < float(prev):
+            found.append(Decrease(int(cid), int(prev_at), float(prev), int(first_at), float(first)))
+        if (low is not None and first is not None and float(low) < float(first)) or (
+            high is not None and last is not None and float(high) > float(last)
+        ):
+            inside.append((int(cid), int(hour)))
+    for cid, hour in inside:
+        rows = conn.execute(
+            text(
+                "SELECT at, value FROM reading WHERE channel_id = :cid AND at >= :lo "
+                "AND at < :hi AND quality = 'good' ORDER BY at"
+            ),
+            {"cid": cid, "lo": hour, "hi": hour + 3_600_000_000},
+        ).all()
+        for (at0, v0), (at1, v1) in itertools.pairwise(rows):
+            if float(v1) < float(v0):
+                found.append(Decrease(cid, int(at0), float(v0), int(at1), float(v1)))
+    return found
+
+
+def hour_consumption_over(
+    conn: Connection,
+    *,
+    lo_us: int,
+    floor: float,
+    channel_ids: Collection[int] | None = None,
+) -> list[tuple[int, int, float]]:
+    """Return ``(channel, hour_us, consumption)`` of index hours since ``lo_us`` above ``floor``."""
+    sql = (
+        "SELECT h.channel_id, h.hour_start, h.consumption FROM rollup_hour h "
+        "JOIN channel c ON c.id = h.channel_id WHERE c.is_index = :yes "
+        "AND h.hour_start >= :lo AND h.consumption > :floor #IDS# "
+        "ORDER BY h.channel_id, h.hour_start"
+    )
+    return [
+        (int(cid), int(hour), float(value))
+        for cid, hour, value in _run(
+            conn, sql, {"yes": True, "lo": lo_us, "floor": floor}, channel_ids=channel_ids
+        )
+    ]
+
+
+def meter_event_times(
+    conn: Connection, channel_ids: Collection[int], *, lo_us: int, hi_us: int
+) -> dict[int, list[int]]:
+    """Return ``{channel: [event at_us, ...]}`` of meter events in ``[lo_us, hi_us]``."""
+    if not channel_ids:
+        return {}
+    sql = (
+        "SELECT e.channel_id, e.at FROM meter_event e WHERE e.at >= :lo AND e.at <= :hi "
+        "#IDS# ORDER BY e.channel_id, e.at"
+    )
+    out: dict[int, list[int]] = defaultdict(list)
+    for cid, at in _run(
+        conn,
+        sql,
+        {"lo": lo_us, "hi": hi_us},
+        channel_ids=channel_ids,
+        id_column="e.channel_id",
+    ):
+        out[int(cid)].append(int(at))
+    return dict(out)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteEventRow:
+    """An alarm received from a site."""
+
+    id: int
+    site_id: str
+    box_id: int | None
+    channel_id: int | None
+    at_us: int
+    kind: str
+    message: str
+
+
+def site_events(
+    conn: Connection,
+    *,
+    kinds: Collection[str],
+    lo_us: int,
+    hi_us: int,
+) -> list[SiteEventRow]:
+    """Return the site events of ``kinds`` in ``[lo_us, hi_us]``, oldest first."""
+    statement = text(
+        "SELECT id, site_id, box_id, channel_id, at, kind, message FROM site_event "
+        "WHERE kind IN :kinds AND at >= :lo AND at <= :hi ORDER BY at, id"
+    ).bindparams(bindparam("kinds", expanding=True))
+    return [
+        SiteEventRow(
+            int(row[0]),
+            row[1],
+            None if row[2] is None else int(row[2]),
+            None if row[3] is None else int(row[3]),
+            int(row[4]),
+            row[5],
+            row[6],
+        )
+        for row in conn.execute(statement, {"kinds": list(kinds), "lo": lo_us, "hi": hi_us})
+    ]
