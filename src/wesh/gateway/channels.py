@@ -1,14 +1,18 @@
 """Channels: raw readings of a box → normalised :class:`Sample` objects, index checks.
 
-Pure logic, no I/O. Two pieces, used by the poller after each poll::
+Pure logic, no I/O. Three pieces, used by the poller after each poll::
 
     PollResult.readings ──ChannelMapper.map──▶ [Sample]  (meaning, label, unit, multiplier)
                         ──IndexGuard.check───▶ [Sample] + [GatewayEvent]
                                                (resets, meter replacement, jumps, clock skew)
+                        ──TicAlarmGuard.check─▶ [GatewayEvent]
+                                               (TIC overload, status-register alarms)
 
-``ChannelMapper.process`` does both. The reading-path grammar (``docs/wes.md``, "Reading
-paths") is the table :data:`PATH_FAMILIES` below; the configuration validates channel
-paths against it and the mapper derives a default meaning from it.
+``ChannelMapper.process`` does all three (the box's :class:`IndexGuard` owns its
+:class:`TicAlarmGuard`, so both survive a configuration reload). The reading-path
+grammar (``docs/wes.md``, "Reading paths") is the table :data:`PATH_FAMILIES` below;
+the configuration validates channel paths against it and the mapper derives a default
+meaning from it.
 
 **Consumption rule** (for the store and headquarters; :func:`index_consumption` is the
 reference implementation). For one index channel, in time order:
@@ -31,7 +35,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from wesh.errors import UsageError
+from wesh.errors import DecodeError, UsageError
+from wesh.tic.values import CutOffState, StatusRegister, parse_status_register
 from wesh.wes.readings import Reading, normalise_quantity
 
 if TYPE_CHECKING:
@@ -41,6 +46,7 @@ __all__ = [
     "DEFAULT_MAX_CLOCK_SKEW_S",
     "DEFAULT_MAX_RATE_PER_MIN",
     "PATH_FAMILIES",
+    "TIC_OVERLOAD_CONFIRM_POLLS",
     "ChannelKind",
     "ChannelMapper",
     "EventKind",
@@ -52,9 +58,11 @@ __all__ = [
     "Sample",
     "SampleKind",
     "Severity",
+    "TicAlarmGuard",
     "check_path",
     "describe_path",
     "index_consumption",
+    "status_alarms",
 ]
 
 Quality = Literal["measured", "estimated", "suspect"]
@@ -90,6 +98,10 @@ EventKind = Literal[
     "started",
     "stopped",
     "command",
+    "tic_overload",
+    "tic_overload_end",
+    "tic_status_alarm",
+    "tic_status_alarm_end",
 ]
 Severity = Literal["info", "warning", "alarm"]
 
@@ -171,6 +183,8 @@ PATH_FAMILIES: tuple[PathFamily, ...] = (
     _f("box", "box.spaceleft", r"box\.spaceleft", "other", "gauge", "GB"),
     _f("tic", "tic.<n>.available", rf"{_TIC}\.available", "state", "state", None),
     _f("tic", "tic.<n>.producer", rf"{_TIC}\.producer", "state", "state", None),
+    _f("tic", "tic.<n>.overload", rf"{_TIC}\.overload", "state", "state", None),
+    _f("tic", "tic.<n>.status", rf"{_TIC}\.status", "text", "text", None),
     _f(
         "tic",
         "tic.<n>.index.<name>",
@@ -350,9 +364,11 @@ class ChannelMapper:
             for reading in readings
             if reading.path.startswith("tic.") and reading.path.endswith(".adco")
         }
-        checked, events = self._guards[box_id].check(
+        guard = self._guards[box_id]
+        checked, events = guard.check(
             samples, poll_time=poll_time, box_time=box_time, meters=meters
         )
+        events.extend(guard.tic_alarms.check(readings, poll_time=poll_time))
         return MappedPoll(checked, events)
 
     @staticmethod
@@ -441,6 +457,7 @@ class IndexGuard:
         self._meters: dict[str, str] = {}
         self._skewed = False
         self.reconfigure(box)
+        self.tic_alarms = TicAlarmGuard(box.id)
 
     @property
     def box_id(self) -> str:
@@ -629,6 +646,214 @@ def _baseline(value: float, allowed: float | None, previous: float) -> float:
     """Where consumption restarts after a reset: 0 if the counter restarted from zero."""
     near_zero = allowed if allowed is not None else abs(previous) * 0.01
     return 0.0 if 0 <= value <= near_zero else value
+
+
+# ----------------------------------------------------------------------------- TIC alarms
+
+#: Consecutive polls that must see an overload before it is an episode: a one-poll
+#: spike (a kettle on top of the heating, a minute long) is not worth an alarm.
+TIC_OVERLOAD_CONFIRM_POLLS = 2
+
+_TIC_PATH = re.compile(r"tic\.([1-3])\.(.+)")
+
+
+@dataclass(slots=True)
+class _TicInput:
+    """What one poll says about one TIC input (``None``: not said)."""
+
+    available: bool | None = None
+    overload: bool | None = None
+    currents_a: dict[int, float] = field(default_factory=dict)
+    isousc_a: float | None = None
+    power_va: float | None = None
+    status: str | None = None
+
+    def overloaded(self) -> tuple[bool | None, str]:
+        """Return (overload, source): the meter's own flag, else IINST > ISOUSC."""
+        if self.overload is not None:
+            return self.overload, "meter"
+        if self.currents_a and self.isousc_a:
+            return any(i > self.isousc_a for i in self.currents_a.values()), "iinst_above_isousc"
+        return None, ""
+
+    def data(self, number: int) -> dict[str, object]:
+        currents = [_plain(self.currents_a[p]) for p in sorted(self.currents_a)]
+        out: dict[str, object] = {"tic": number}
+        if currents:
+            out["iinst_a"] = max(currents)
+            out["currents_a"] = currents
+        if self.isousc_a is not None:
+            out["isousc_a"] = _plain(self.isousc_a)
+        if self.power_va is not None:
+            out["power_va"] = _plain(self.power_va)
+        if self.status is not None:
+            out["stge"] = self.status
+        return out
+
+
+@dataclass(slots=True)
+class _TicEpisode:
+    """Memory of one TIC input across polls."""
+
+    overload_polls: int = 0
+    overload_since: datetime | None = None
+    overloaded: bool = False  # an episode was announced and has not ended
+    alarms: frozenset[str] = frozenset()
+
+
+def _plain(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+def status_alarms(status: StatusRegister) -> frozenset[str]:
+    """Name the abnormal states of a status register (STGE) [54E §6.2.3.14].
+
+    ``cut_off_<state>`` when the cut-off device is open (bits 1-3: ``open_overpower``,
+    ``open_overvoltage``, ``open_load_shedding``, ``open_remote_order``,
+    ``open_overheat_above_max_current``, ``open_overheat_below_max_current``),
+    ``terminal_cover_open`` (bit 4, tampering) and ``overvoltage`` (bit 6). Bit 7
+    (reference power exceeded) is an overload, reported by ``tic_overload`` instead.
+    """
+    names: set[str] = set()
+    if status.cut_off is not CutOffState.CLOSED:
+        names.add(f"cut_off_{status.cut_off.name.lower()}")
+    if status.terminal_cover_open:
+        names.add("terminal_cover_open")
+    if status.overvoltage:
+        names.add("overvoltage")
+    return frozenset(names)
+
+
+class TicAlarmGuard:
+    """Edge-triggered alarms of the TIC meters of ONE box, from each poll's readings.
+
+    * ``tic_overload`` (alarm) when a meter has reported an overload at
+      :data:`TIC_OVERLOAD_CONFIRM_POLLS` consecutive polls: the meter's own flag
+      (``tic.<n>.overload``: ADPS, ADIRn or STGE bit 7, from the serial TIC driver), else
+      IINST above ISOUSC on any phase (``tic.<n>.current.<p>`` > ``tic.<n>.isousc``, what a
+      WES shows); ``tic_overload_end`` (info) at the first poll without it.
+    * ``tic_status_alarm`` (alarm) when the status register (``tic.<n>.status``, standard
+      mode) shows an abnormal state (:func:`status_alarms`), and again if new states are
+      added while it lasts; ``tic_status_alarm_end`` (info) when none is left.
+
+    A poll that says nothing about a meter (unplugged, no such reading) changes nothing.
+    Events carry the channel ``<box>/tic.<n>.overload`` or ``<box>/tic.<n>.status``.
+    """
+
+    def __init__(self, box_id: str) -> None:
+        self.box_id = box_id
+        self._inputs: dict[int, _TicEpisode] = {}
+
+    def check(self, readings: Sequence[Reading], *, poll_time: datetime) -> list[GatewayEvent]:
+        """Return the events of one poll's raw readings (in TIC input order)."""
+        inputs: dict[int, _TicInput] = {}
+        for reading in readings:
+            match = _TIC_PATH.fullmatch(reading.path)
+            if match is None:
+                continue
+            _take(inputs.setdefault(int(match.group(1)), _TicInput()), match.group(2), reading)
+        events: list[GatewayEvent] = []
+        for number in sorted(inputs):
+            seen = inputs[number]
+            if seen.available is False:
+                continue
+            episode = self._inputs.setdefault(number, _TicEpisode())
+            events.extend(self._overload(number, seen, episode, poll_time))
+            events.extend(self._status(number, seen, episode, poll_time))
+        return events
+
+    def _overload(
+        self, number: int, seen: _TicInput, episode: _TicEpisode, at: datetime
+    ) -> list[GatewayEvent]:
+        overloaded, source = seen.overloaded()
+        if overloaded is None:
+            return []
+        channel = f"{self.box_id}/tic.{number}.overload"
+        data = {**seen.data(number), "source": source}
+        if overloaded:
+            episode.overload_polls += 1
+            if episode.overload_since is None:
+                episode.overload_since = at
+            if episode.overloaded or episode.overload_polls < TIC_OVERLOAD_CONFIRM_POLLS:
+                return []
+            episode.overloaded = True
+            data["since"] = episode.overload_since.isoformat()
+            message = f"TIC{number} overload: " + _overload_text(seen)
+            return [GatewayEvent(at, self.box_id, channel, "tic_overload", "alarm", message, data)]
+        since, was = episode.overload_since, episode.overloaded
+        episode.overload_polls, episode.overload_since, episode.overloaded = 0, None, False
+        if not was or since is None:
+            return []
+        minutes = round((at - since).total_seconds() / 60)
+        data["since"] = since.isoformat()
+        data["duration_s"] = round((at - since).total_seconds(), 3)
+        current = data.get("iinst_a")
+        tail = f" (IINST {current} A)" if current is not None else ""
+        message = f"TIC{number} overload over after {minutes} min{tail}"
+        return [GatewayEvent(at, self.box_id, channel, "tic_overload_end", "info", message, data)]
+
+    def _status(
+        self, number: int, seen: _TicInput, episode: _TicEpisode, at: datetime
+    ) -> list[GatewayEvent]:
+        if seen.status is None:
+            return []
+        try:
+            status = parse_status_register(seen.status)
+        except DecodeError:
+            return []  # a damaged register says nothing
+        alarms, before = status_alarms(status), episode.alarms
+        episode.alarms = alarms
+        channel = f"{self.box_id}/tic.{number}.status"
+        data: dict[str, object] = {
+            "tic": number,
+            "stge": status.raw,
+            "alarms": sorted(alarms),
+            "cut_off": status.cut_off.name.lower(),
+            "terminal_cover_open": status.terminal_cover_open,
+            "overvoltage": status.overvoltage,
+        }
+        added = alarms - before
+        if added:
+            data["new"] = sorted(added)
+            message = f"TIC{number} status alarm: {', '.join(sorted(alarms))} (STGE {status.raw})"
+            return [
+                GatewayEvent(at, self.box_id, channel, "tic_status_alarm", "alarm", message, data)
+            ]
+        if before and not alarms:
+            data["cleared"] = sorted(before)
+            message = f"TIC{number} status back to normal (STGE {status.raw})"
+            kind: EventKind = "tic_status_alarm_end"
+            return [GatewayEvent(at, self.box_id, channel, kind, "info", message, data)]
+        return []
+
+
+def _take(seen: _TicInput, rest: str, reading: Reading) -> None:
+    """Note what one ``tic.<n>.<rest>`` reading says."""
+    value = reading.value
+    if rest in ("available", "overload"):
+        if isinstance(value, bool):
+            setattr(seen, rest, value)
+        return
+    if rest == "status":
+        if isinstance(value, str):
+            seen.status = value.strip().upper()
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return
+    if rest.startswith("current.") and rest[8:].isdigit():
+        seen.currents_a[int(rest[8:])] = value
+    elif rest == "isousc":
+        seen.isousc_a = value
+    elif rest == "power_va":
+        seen.power_va = value
+
+
+def _overload_text(seen: _TicInput) -> str:
+    power = f" ({_plain(seen.power_va)} VA)" if seen.power_va is not None else ""
+    if seen.currents_a and seen.isousc_a:
+        current = _plain(max(seen.currents_a.values()))
+        return f"IINST {current} A > ISOUSC {_plain(seen.isousc_a)} A{power}"
+    return f"reference power exceeded{power}"
 
 
 def index_consumption(

@@ -11,7 +11,9 @@ merged :class:`~wesh.tic.meter.MeterReading`; ``poll`` turns it into readings wi
 same paths as a WES box's TIC input (``tic.1.*``), so a dwelling's electricity has the
 same path whichever way it is read. Index names are the lower-cased TIC labels
 (``base``, ``hchc``, ``hchp``, ``bbrhcjb``..., standard mode ``east``, ``easf01``...,
-``EAIT`` → ``injection``).
+``EAIT`` → ``injection``). Beyond a WES's paths it gives ``tic.1.overload`` (the meter's
+own flag: ADPS, ADIRn or STGE bit 7) and, in standard mode, ``tic.1.status`` (STGE as
+8 hex digits), from which weshd raises ``tic_overload`` and ``tic_status_alarm``.
 
 * The first ``poll`` starts the thread; until a first frame (or a first error) arrives,
   a poll waits for it up to 80 % of ``timeout_s``. Afterwards polls answer at once from
@@ -88,6 +90,8 @@ def tic_readings(reading: MeterReading, *, poll_time: datetime, number: int = 1)
         add("pejp", pejp, None, "gauge")
     if reading.status is not None:
         add("producer", reading.producer, None, "state")
+        add("status", reading.status.raw, None, "text")
+    add("overload", reading.overload, None, "state")
     period = reading.tariff_period
     if period is not None:
         text = period.value if isinstance(period, TariffPeriod) else str(period).strip()
