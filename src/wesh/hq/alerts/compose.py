@@ -170,6 +170,8 @@ def to_message(mail: Mail, *, sender: str, date: datetime | None = None) -> Emai
 def sender_domain_of(sender: str) -> str:
     """Return the domain of a sender address (``"Wesh <wesh@example.org>"`` → ``example.org``)."""
     address = parseaddr(sender)[1]
+    if "@" not in address:
+        return "localhost"
     domain = address.rpartition("@")[2]
     return domain if domain and _DOMAIN.match(domain) else "localhost"
 
