@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
@@ -16,8 +20,9 @@ from tests.hq.estate import Estate, build_estate
 from wesh.errors import UsageError
 from wesh.hq.ingest import ChannelResolver, HqSink, ingest
 from wesh.hq.migrate import migrate
-from wesh.hq.models import Channel, Gateway, Reading, SiteEvent, SyncLedger
+from wesh.hq.models import Channel, Gateway, Reading, RollupDirty, SiteEvent, SyncLedger
 from wesh.hq.rollups import refresh_rollups
+from wesh.hq.timeutil import to_epoch_us
 from wesh.sync.sink import IngestResult, ReadingSink, SiteStatus, SyncAlarm, SyncReading
 
 SITE = "site-B1"
@@ -145,6 +150,39 @@ def test_duplicates_inside_one_batch_are_counted_once(store: Engine, estate: Est
     readings = hourly("box-B1-01", 3)
     result = ingest(store, readings + readings[:4])
     assert result == IngestResult(inserted=9, duplicates=4, rejected=0)
+
+
+def test_the_first_reading_sent_wins_inside_a_batch(store: Engine, estate: Estate) -> None:
+    def temp(value: float, quality: str = "measured") -> SyncReading:
+        return SyncReading(SITE, "box-B1-01", "temp.1", START, value, "°C", "gauge", quality)  # type: ignore[arg-type]
+
+    result = ingest(store, [temp(30.0), temp(12.0, "suspect"), temp(11.0)])
+    assert result == IngestResult(inserted=1, duplicates=2, rejected=0)
+    with store.connect() as conn:
+        stored = conn.execute(select(Reading.value, Reading.quality)).all()
+    assert [tuple(row) for row in stored] == [(30.0, "good")]  # not the smallest value
+
+
+@pytest.mark.parametrize("with_a_bad_one", [False, True])
+def test_the_two_half_past_two_of_the_october_night_are_two_instants(
+    store: Engine, estate: Estate, with_a_bad_one: bool
+) -> None:
+    early = datetime(2024, 10, 27, 2, 30, tzinfo=ZoneInfo("Europe/Paris"))  # 00:30Z
+    late = early.replace(fold=1)  # 01:30Z: equal to ``early`` for Python (same zone)
+    readings = [
+        SyncReading(SITE, "box-B1-01", "temp.1", at, value, "°C", "gauge", "measured")
+        for at, value in ((early, 18.0), (late, 17.5))
+    ]
+    if with_a_bad_one:  # the reading-by-reading path
+        readings.append(dataclasses.replace(readings[0], path="temp.9"))
+    result = ingest(store, readings)
+    assert result == IngestResult(inserted=2, duplicates=0, rejected=int(with_a_bad_one))
+    with store.connect() as conn:
+        stored = conn.execute(select(Reading.at, Reading.value).order_by(Reading.at)).all()
+    assert [tuple(row) for row in stored] == [
+        (datetime(2024, 10, 27, 0, 30, tzinfo=UTC), 18.0),
+        (datetime(2024, 10, 27, 1, 30, tzinfo=UTC), 17.5),
+    ]
 
 
 def test_bad_readings_are_rejected_with_a_reason_and_the_rest_kept(
@@ -284,6 +322,193 @@ def test_the_resolver_reloads_a_site_after_its_refresh_delay(store: Engine, esta
     assert ingest(store, [reading], resolver=resolver).rejected == 1  # cached miss
     now[0] = 61.0
     assert ingest(store, [reading], resolver=resolver).inserted == 1
+
+
+# A delivery: readings good and bad in any order, checked against an oracle written from
+# docs/hq-data.md ("Ingestion"), whichever path (whole batch, or reading by reading) runs.
+
+PARIS_SUMMER = timezone(timedelta(hours=2))
+KNOWN = {  # (box, path) -> (kind, unit) of the estate's site-B1 channels
+    (box, path): ("index" if is_index else "gauge", unit)
+    for box in ("box-B1-01", "box-B1-02")
+    for path, _, unit, is_index in (
+        ("tic.1.index.base", "", "Wh", True),
+        ("impulsion.1.index", "", "L", True),
+        ("temp.1", "", "°C", False),
+    )
+}
+
+
+#: Ways a reading can be wrong (the last one is valid: extreme but storable values).
+FLAWS = (
+    "site",
+    "box",
+    "path",
+    "value",
+    "int64",
+    "naive",
+    "kind",
+    "unit",
+    "quality",
+    "aggregate",
+    "extreme",
+)
+
+
+def flawed(reading: SyncReading, flaw: str, pick: int) -> SyncReading:
+    """``reading`` made wrong in one way (``pick`` chooses among the bad values)."""
+    values: dict[str, Any] = {
+        "site": {"site": "site-nowhere"},
+        "box": {"box": "box-nowhere"},
+        "path": {"path": "temp.9"},
+        "value": {"value": [float("nan"), float("inf"), True, "1", None][pick % 5]},
+        "int64": {"value": [2**63, -(2**63) - 1, 10**400][pick % 3]},
+        "naive": {"at": reading.at.replace(tzinfo=None)},
+        "kind": {"kind": "gauge" if reading.kind == "index" else "index"},
+        "unit": {"unit": "m3"},
+        "quality": {"quality": "great"},
+        "aggregate": {"aggregate": "weekly"},
+        "extreme": {"value": [-(2**63), 2**63 - 1, 1e300, -1e300][pick % 4]},
+    }
+    return dataclasses.replace(reading, **values[flaw])
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> list[SyncReading]:
+    bad = draw(st.booleans())  # half the examples are clean: the whole-batch path runs
+    readings = []
+    for _ in range(draw(st.integers(0, 40))):
+        box, path = draw(st.sampled_from(sorted(KNOWN)))
+        kind, unit = KNOWN[box, path]
+        at = START + draw(st.integers(0, 5)) * HOUR
+        if draw(st.booleans()):
+            at = at.astimezone(PARIS_SUMMER)  # the same instant, written another way
+        value: float = draw(st.integers(0, 10**9)) if kind == "index" else draw(st.floats(-30, 60))
+        reading = SyncReading(
+            SITE,
+            box,
+            path,
+            at,
+            value,
+            draw(st.sampled_from([unit, None])),
+            kind,  # type: ignore[arg-type]
+            draw(st.sampled_from(["measured", "estimated", "suspect"])),
+            draw(st.sampled_from(["sample", "hour_mean", "hour_last"])),
+        )
+        if bad and draw(st.integers(0, 3)) == 0:
+            reading = flawed(reading, draw(st.sampled_from(FLAWS)), draw(st.integers(0, 4)))
+        readings.append(reading)
+    return readings
+
+
+def oracle(
+    estate: Estate, readings: list[SyncReading]
+) -> tuple[dict[tuple[int, int], tuple[float, str, str, str]], int]:
+    """The stored rows by key, and how many readings are rejected."""
+    stored: dict[tuple[int, int], tuple[float, str, str, str]] = {}
+    rejected = 0
+    for r in readings:
+        channel = estate.channels.get((r.site, r.box, r.path))
+        value = r.value
+        valid_value = (type(value) is float and value == value and abs(value) != float("inf")) or (
+            type(value) is int and -(2**63) <= value < 2**63
+        )
+        if (
+            channel is None
+            or not valid_value
+            or r.at.tzinfo is None
+            or r.quality not in ("measured", "estimated", "suspect")
+            or r.aggregate not in ("sample", "hour_mean", "hour_last")
+            or r.kind != KNOWN[r.box, r.path][0]
+            or r.unit not in (None, KNOWN[r.box, r.path][1])
+        ):
+            rejected += 1
+            continue
+        key = (channel, to_epoch_us(r.at))
+        stored.setdefault(
+            key,
+            (
+                float(value),
+                "estimated" if r.quality == "estimated" else "measured",
+                "suspect" if r.quality == "suspect" else "good",
+                r.aggregate,
+            ),
+        )
+    return stored, rejected
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(readings=deliveries(), batch_size=st.integers(1, 50), again=st.booleans())
+def test_any_delivery_stores_what_the_oracle_says(
+    store: Engine, estate: Estate, readings: list[SyncReading], batch_size: int, again: bool
+) -> None:
+    with store.begin() as conn:
+        conn.execute(text("DELETE FROM rollup_dirty"))
+        conn.execute(text("DELETE FROM reading"))
+    expected, rejected = oracle(estate, readings)
+    resolver = ChannelResolver()
+    result = ingest(store, readings, batch_size=batch_size, resolver=resolver)
+    accepted = len(readings) - rejected
+    assert result == IngestResult(len(expected), accepted - len(expected), rejected)
+    if again:  # the same delivery again, through the same (warm) channel cache
+        second = ingest(store, readings, batch_size=batch_size, resolver=resolver)
+        assert second == IngestResult(0, accepted, rejected)
+    with store.connect() as conn:
+        rows = conn.execute(
+            select(
+                Reading.channel_id,
+                Reading.at,
+                Reading.value,
+                Reading.provenance,
+                Reading.quality,
+                Reading.aggregate,
+            )
+        ).all()
+        spans = conn.execute(
+            select(
+                RollupDirty.first_channel_id,
+                RollupDirty.last_channel_id,
+                RollupDirty.start_at,
+                RollupDirty.end_at,
+            )
+        ).all()
+    assert {(row[0], to_epoch_us(row[1])): tuple(row[2:]) for row in rows} == expected
+    for channel, at_us in expected:  # every stored reading lies in a stale span of its channel
+        assert any(
+            first <= channel <= last and to_epoch_us(lo) <= at_us < to_epoch_us(hi)
+            for first, last, lo, hi in spans
+        ), (channel, at_us)
+
+
+def test_one_bad_reading_in_a_clean_batch_is_the_only_one_lost(
+    store: Engine, estate: Estate
+) -> None:
+    for flaw in FLAWS:
+        for pick in range(5):
+            with store.begin() as conn:
+                conn.execute(text("DELETE FROM reading"))
+            readings = hourly("box-B1-01", 3) + hourly("box-B1-02", 3)
+            readings[7] = flawed(readings[7], flaw, pick)
+            expected, rejected = oracle(estate, readings)
+            assert rejected == (0 if flaw == "extreme" else 1)
+            assert ingest(store, readings) == IngestResult(len(expected), 0, rejected), flaw
+            with store.connect() as conn:
+                rows = conn.execute(
+                    select(
+                        Reading.channel_id,
+                        Reading.at,
+                        Reading.value,
+                        Reading.provenance,
+                        Reading.quality,
+                        Reading.aggregate,
+                    )
+                ).all()
+            stored = {(row[0], to_epoch_us(row[1])): tuple(row[2:]) for row in rows}
+            assert stored == expected, (flaw, pick)
 
 
 # ----------------------------------------------------------------------------- the sink

@@ -41,6 +41,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from operator import attrgetter, itemgetter
 from typing import Final, Literal
 
 from sqlalchemy import Connection, Engine, select, text, update
@@ -105,12 +106,34 @@ _INSERT_READING = text(
 )
 
 Clock = Callable[[], float]
+#: What a reading says of its channel: site, box, path, kind, unit.
+Head = tuple[str, str, str, str, str | None]
 
 #: Most distinct (channel, reason) warnings logged by one call.
 _MAX_WARNED: Final = 1000
 _I64: Final = (-(2**63), 2**63)
 _QUALITIES: Final = frozenset(("measured", "estimated", "suspect"))
 _AGGREGATES: Final = frozenset(("sample", "hour_mean", "hour_last"))
+#: A received quality → the stored provenance and quality.
+_STORED_PROVENANCE: Final = {
+    "measured": "measured",
+    "estimated": "estimated",
+    "suspect": "measured",
+}
+_STORED_QUALITY: Final = {"measured": "good", "estimated": "good", "suspect": "suspect"}
+_NUMBER_TYPES: Final = frozenset((int, float))
+
+#: A reading row: channel_id, at (µs), value, provenance, quality, aggregate.
+_Row = tuple[int, int, float, str, str, str]
+_KEY: Final = itemgetter(0, 1)
+_CHANNEL_ID: Final = itemgetter(0)
+_AT_US: Final = itemgetter(1)
+_HEAD: Final = attrgetter("site", "box", "path", "kind", "unit")
+_VALUE: Final = attrgetter("value")
+_AT: Final = attrgetter("at")
+_FOLD: Final = attrgetter("fold")
+_QUALITY: Final = attrgetter("quality")
+_AGGREGATE: Final = attrgetter("aggregate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,16 +170,19 @@ class ChannelResolver:
         self._sites: dict[str, _Site | None] = {}
         self._missing_sites: dict[str, float] = {}
         self._known: dict[tuple[str, str, str], ChannelInfo] = {}  # hits, across sites
+        self._accepted: dict[Head, int] = {}  # heads that passed channel_ids, across sites
 
     def forget(self) -> None:
         """Drop every cached site (the inventory changed)."""
         self._sites.clear()
         self._missing_sites.clear()
         self._known.clear()
+        self._accepted.clear()
 
     def _load(self, conn: Connection, site: str) -> _Site | None:
         now = self._clock()
         self._known.clear()  # rare: rebuilt from the sites' caches as readings come
+        self._accepted.clear()
         gateway_id = conn.execute(
             select(Gateway.id).where(Gateway.site_id == site)
         ).scalar_one_or_none()
@@ -202,6 +228,35 @@ class ChannelResolver:
         if not isinstance(found, str):
             self._known[site, box, path] = found
         return found
+
+    def channel_ids(self, conn: Connection, heads: Sequence[Head]) -> list[int] | None:
+        """Return the channel id of each ``(site, box, path, kind, unit)``, in order.
+
+        ``None`` when one of them is unknown, or its kind or unit disagrees with its
+        channel's: the caller then checks reading by reading (:meth:`resolve`) to say why.
+        A head that passed is remembered, so a known one costs one dictionary lookup.
+        """
+        try:
+            return list(map(self._accepted.__getitem__, heads))
+        except KeyError:
+            pass
+        accepted = self._accepted
+        new: dict[Head, int] = {}
+        for head in dict.fromkeys(heads):  # distinct, in order of arrival
+            if head in accepted:
+                continue
+            site, box, path, kind, unit = head
+            info = self.resolve(conn, site, box, path)
+            if (
+                isinstance(info, str)
+                or (kind == "index") != info.is_index
+                or (unit != info.unit and unit is not None and info.unit is not None)
+            ):
+                return None
+            new[head] = info.id
+        accepted.update(new)  # after the loop: a site (re)loaded by resolve() clears it
+        found = accepted.get
+        return [new[head] if (cid := found(head)) is None else cid for head in heads]
 
     def _resolve(self, conn: Connection, site: str, box: str, path: str) -> ChannelInfo | str:
         entry = self.site(conn, site)
@@ -261,7 +316,16 @@ class ChannelResolver:
 
 
 class _Batcher:
-    """Turns one batch of readings into sorted rows, fresh points and windows."""
+    """Turns one batch of readings into rows sorted by key, and each channel's span.
+
+    Two paths give the same rows. The **fast path** handles a batch in which every reading
+    is valid (the usual case) column by column, with C-level loops (``map``, ``zip``,
+    ``set``): each distinct ``(site, box, path, kind, unit)`` is resolved and checked
+    once, each distinct instant converted once, values checked in bulk. As soon as one
+    check fails the batch goes through the **reading-by-reading path**, which rejects
+    the bad readings with their reasons and keeps the others (and creates channels when
+    ``auto_create`` asks for it).
+    """
 
     def __init__(
         self,
@@ -276,7 +340,7 @@ class _Batcher:
         self.auto_create = auto_create
         self.warned = warned
         self.rejected = 0
-        self.rows: list[tuple[int, int, float, str, str, str]] = []
+        self.rows: list[_Row] = []
 
     def _reject(self, reading: SyncReading, reason: str) -> None:
         self.rejected += 1
@@ -291,11 +355,68 @@ class _Batcher:
             info = self.resolver.create(self.conn, reading.site, reading.box, reading)
         return info
 
-    def build(self, batch: Iterable[SyncReading]) -> None:
-        """Check, resolve and convert every reading of the batch; sort the rows by key."""
+    def build(self, batch: Sequence[SyncReading]) -> None:
+        """Check, resolve and convert every reading of the batch; sort the rows by key.
+
+        Rows of one key keep their order of arrival (a stable sort on the key), so of two
+        readings of one channel at one instant the first one sent is stored.
+        """
+        try:
+            rows = self._fast(batch)
+        except TypeError:  # something unhashable or incomparable: the exact path decides
+            rows = None
+        if rows is None:
+            rows = self._one_by_one(batch)
+        rows.sort(key=_KEY)
+        self.rows = rows
+
+    def _fast(self, batch: Sequence[SyncReading]) -> list[_Row] | None:
+        """Return the rows of a batch with nothing to reject, else ``None``."""
+        heads = list(map(_HEAD, batch))
+        channel_ids = self.resolver.channel_ids(self.conn, heads)
+        if channel_ids is None:
+            return None
+        values = list(map(_VALUE, batch))
+        types = set(map(type, values))
+        if not types <= _NUMBER_TYPES:  # bool, str, None... (bool is not int here)
+            return None
+        try:
+            if not all(map(math.isfinite, values)):
+                return None
+        except OverflowError:  # an int beyond a double: the exact path decides
+            return None
+        if int in types and not (_I64[0] <= min(values) and max(values) < _I64[1]):
+            return None
+        qualities = list(map(_QUALITY, batch))
+        aggregates = list(map(_AGGREGATE, batch))
+        if not (_QUALITIES.issuperset(qualities) and _AGGREGATES.issuperset(aggregates)):
+            return None
+        instants = list(map(_AT, batch))
+        stamps: dict[datetime, int] = {}
+        for at in set(instants):
+            if at.tzinfo is None or at.utcoffset() is None:
+                return None
+            stamps[at] = to_epoch_us(at)
+        # 02:30 of the October night twice: equal (and hashed alike) in one zone, one
+        # hour apart, ``fold`` tells them; such a batch converts each instant alone.
+        folded = any(map(_FOLD, instants))
+        return list(
+            zip(
+                channel_ids,
+                map(to_epoch_us if folded else stamps.__getitem__, instants),
+                map(float, values),
+                map(_STORED_PROVENANCE.__getitem__, qualities),
+                map(_STORED_QUALITY.__getitem__, qualities),
+                aggregates,
+                strict=True,
+            )
+        )
+
+    def _one_by_one(self, batch: Iterable[SyncReading]) -> list[_Row]:
+        """Check and convert reading by reading: reject the bad ones with their reason."""
         channels: dict[tuple[str, str, str], ChannelInfo | str] = {}
         stamps: dict[datetime, int] = {}
-        rows = self.rows
+        rows: list[_Row] = []
         append = rows.append
         isfinite = math.isfinite
         for reading in batch:
@@ -321,24 +442,26 @@ class _Batcher:
                 self._reject(reading, self._problem(reading, info))
                 continue
             at = reading.at
-            at_us = stamps.get(at)
+            at_us = None if at.fold else stamps.get(at)  # see _fast on fold
             if at_us is None:
                 if at.tzinfo is None or at.utcoffset() is None:
                     self._reject(reading, "naive timestamp")
                     continue
-                at_us = stamps[at] = to_epoch_us(at)
+                at_us = to_epoch_us(at)
+                if not at.fold:
+                    stamps[at] = at_us
             quality = reading.quality
             append(
                 (
                     info.id,
                     at_us,
                     float(value),
-                    "estimated" if quality == "estimated" else "measured",
-                    "suspect" if quality == "suspect" else "good",
+                    _STORED_PROVENANCE[quality],
+                    _STORED_QUALITY[quality],
                     reading.aggregate,
                 )
             )
-        rows.sort()
+        return rows
 
     @staticmethod
     def _problem(reading: SyncReading, info: ChannelInfo) -> str:
@@ -352,18 +475,12 @@ class _Batcher:
 
     def spans(self) -> dict[int, tuple[int, int]]:
         """Return each channel's span ``[first at, last at + 1)`` (rows sorted by key)."""
-        spans: dict[int, tuple[int, int]] = {}
         rows = self.rows
-        if not rows:
-            return spans
-        current, first, last = rows[0][0], rows[0][1], rows[0][1]
-        for channel_id, at_us, *_ in rows:
-            if channel_id != current:
-                spans[current] = (first, last + 1)
-                current, first = channel_id, at_us
-            last = at_us
-        spans[current] = (first, last + 1)
-        return spans
+        channel_ids = list(map(_CHANNEL_ID, rows))
+        instants = list(map(_AT_US, rows))
+        first = dict(zip(reversed(channel_ids), reversed(instants), strict=True))
+        last = dict(zip(channel_ids, instants, strict=True))
+        return {cid: (first[cid], at_us + 1) for cid, at_us in last.items()}
 
 
 def _insert_readings(conn: Connection, rows: Sequence[tuple[object, ...]]) -> int:
