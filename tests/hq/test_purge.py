@@ -76,6 +76,8 @@ def test_cutoff_and_purgeable() -> None:
     assert cutoff_for_grace(date(2025, 6, 30), 0) == date(2025, 6, 30)
     with pytest.raises(UsageError, match="negative"):
         cutoff_for_grace(date(2025, 6, 30), -1)
+    with pytest.raises(UsageError, match="before year 1"):
+        cutoff_for_grace(date(2025, 6, 30), 10**9)
     cutoff = date(2024, 6, 30)
     assert is_purgeable(lease(1, date(2024, 1, 1), date(2024, 6, 29)), cutoff)
     assert not is_purgeable(lease(1, date(2024, 1, 1), date(2024, 6, 30)), cutoff)

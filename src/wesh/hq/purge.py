@@ -133,7 +133,10 @@ def cutoff_for_grace(today: date, grace_days: int) -> date:
     """
     if grace_days < 0:
         raise UsageError(f"the grace period must not be negative, not {grace_days} days")
-    return today - timedelta(days=grace_days)
+    try:
+        return today - timedelta(days=grace_days)
+    except OverflowError as exc:
+        raise UsageError(f"a grace period of {grace_days} days goes before year 1") from exc
 
 
 def is_purgeable(lease: Lease, cutoff: date) -> bool:
