@@ -316,6 +316,11 @@ async def test_runtime_faults_through_the_admin_api(clock: ManualClock) -> None:
         assert box.state.counters[0].index_pulses - before >= 60
         async with session.delete(url, params={"kind": "overload"}) as response:
             assert (await response.json())["faults"] == ["temp=8", "leak=120"]
+        async with session.delete(url, params={"kind": "water_leak"}) as response:
+            assert (await response.json())["faults"] == ["temp=8"]  # an alias works too
+        async with session.delete(url, params={"kind": "flood"}) as response:
+            assert response.status == 400
+            assert "unknown fault" in await response.text()
 
 
 async def test_a_dead_box_closes_every_connection(farm: SimFarm) -> None:

@@ -133,9 +133,9 @@ class AdminFrontend:
         handle = self._handle_of(request)
         kind = request.query.get("kind")
         try:
-            handle.clear_faults(FaultKind(kind) if kind else None)
-        except ValueError as exc:
-            raise web.HTTPBadRequest(text=f"unknown fault kind {kind!r}\n") from exc
+            handle.clear_faults(FaultKind.named(kind) if kind else None)
+        except UsageError as exc:
+            raise web.HTTPBadRequest(text=f"{exc}\n") from exc
         return web.json_response(handle.describe())
 
     async def _spec(self, request: web.Request) -> web.Response:

@@ -241,7 +241,7 @@ class VirtualBox:
     def clear_faults(self, kind: FaultKind | str | None = None) -> None:
         """Remove every fault, or those of one kind (a state fault ends at the clock's time)."""
         self.sync()
-        self.faults.clear(FaultKind(kind) if isinstance(kind, str) else kind)
+        self.faults.clear(FaultKind.named(kind) if isinstance(kind, str) else kind)
         self._apply_states()
 
     def _apply_states(self) -> None:

@@ -87,6 +87,11 @@ class FaultKind(StrEnum):
         """True for faults that happen once (reset, replace, reboot, burst)."""
         return self in (FaultKind.RESET, FaultKind.REPLACE, FaultKind.REBOOT, FaultKind.BURST)
 
+    @classmethod
+    def named(cls, name: str) -> FaultKind:
+        """Return the kind called ``name`` or one of its aliases (``UsageError`` if none)."""
+        return _kind(name)
+
     @property
     def is_state(self) -> bool:
         """True for faults that change what the box measures until cleared (no ``@p``)."""
