@@ -1,25 +1,30 @@
 """Headquarters store: ingestion throughput and monthly consumption queries.
 
-Usage: ``.venv/bin/python bench/hq.py [--quick] [--engines sqlite,mariadb,postgresql]``
+Usage: ``.venv/bin/python bench/hq.py [--quick] [--engines sqlite,mariadb,postgresql]
+[--repeats N] [--modes bulk,packet] [--no-query]``
 
 **Ingest** — the hourly readings of every channel of ``B`` buildings of the reference
 estate (``wesh.hq.generate``'s inventory: 41 boxes, 288 channels a building) for ``H``
-hours, in the order the sync delivers them (hour by hour, site by site), stored:
+hours (10 buildings, 48 hours; ``--quick`` 2 and 24), in the order the sync delivers
+them (hour by hour, site by site), stored:
 
 * ``ingest``: through the ingestion API (``SyncReading`` objects in; resolution of
-  (site, box, path), checks, idempotent insert, re-roll of the hourly and daily rollups
-  the readings touch: rollups are refreshed lazily, and the final refresh is timed too),
-  in two shapes: calls of 5,000 readings to :func:`wesh.hq.ingest.ingest` (one channel
-  cache for the run, as a long-lived caller keeps), and calls of one site-hour (288
-  readings) to :class:`wesh.hq.ingest.HqSink`,
-  what the sync receiver hands over for each hourly packet (the sink also counts them in
-  the site's sync ledger);
+  (site, box, path), checks, idempotent insert, the stale spans recorded), in two
+  shapes: ``bulk``, calls of 5,000 readings to :func:`wesh.hq.ingest.ingest` (one
+  channel cache for the run, as a long-lived caller keeps), and ``packet``, calls of one
+  site-hour (288 readings) to :class:`wesh.hq.ingest.HqSink`, what the sync receiver
+  hands over for each hourly packet (the sink also counts them in the site's sync
+  ledger, and refreshes the rollups after each call by default). Rollups are refreshed
+  lazily: the refresh of what the calls left stale is timed apart, and reported both
+  ways: the calls alone, and the calls plus that refresh (every rollup up to date);
 * ``raw``: the same rows as tuples, channel ids resolved beforehand, with the driver's
   ``executemany`` of a plain ``INSERT``, one transaction per call of the other side
   (the floor: what the engine costs with no checks, no idempotence and no rollups).
 
-Each side runs on its own fresh database of the same engine, in the same process;
-figures are medians of three runs (one with ``--quick``).
+Each side runs on its own fresh database of the same engine, in the same process, the
+two sides alternating which goes first; figures are medians of three runs (one with
+``--quick``), with the slowest and fastest run, and each run's ratio against the raw
+run beside it.
 
 **Query** — monthly consumption of one building (41 boxes, every kind) over a year:
 ``consumption`` (served from ``rollup_day``) versus ``consumption_raw`` (steps of the
@@ -44,6 +49,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -61,6 +67,7 @@ from wesh.sync.sink import SyncReading  # noqa: E402
 
 END = date(2024, 12, 31)
 BATCH = 5000
+Figures = dict[str, Any]
 RAW_INSERT = (
     "INSERT INTO reading (channel_id, at, value, provenance, quality, aggregate) "
     "VALUES (?, ?, ?, ?, ?, ?)"
@@ -153,10 +160,19 @@ def workload(engine: Engine, hours: int) -> Workload:
     return Workload(readings, [(r.site, r.box, r.path) for r in readings], packets)
 
 
-def run_ingest(engine: Engine, work: Workload, mode: str) -> float:
+@dataclass(frozen=True, slots=True)
+class IngestRun:
+    """Seconds spent in the ingestion calls, and in the final refresh of the rollups."""
+
+    ingest_s: float
+    refresh_s: float
+
+
+def run_ingest(engine: Engine, work: Workload, mode: str) -> IngestRun:
     """``bulk``: :func:`ingest` with one channel cache; ``packet``: :class:`HqSink`.
 
-    The time includes bringing every rollup up to date (rollups are refreshed lazily).
+    Rollups are refreshed lazily: what is still stale after the last call is refreshed
+    at the end and timed apart (``packet``: the sink has refreshed after each call).
     """
     inserted = 0
     resolver = ChannelResolver()
@@ -168,16 +184,18 @@ def run_ingest(engine: Engine, work: Workload, mode: str) -> float:
         else:
             readings = work.readings[begin:end]
             inserted += ingest(engine, readings, batch_size=BATCH, resolver=resolver).inserted
-    if mode == "packet":  # rollups are lazy: what is still stale is part of the cost
+    ingested = time.perf_counter()
+    if mode == "packet":
         sink.refresh()
     else:
         refresh_rollups(engine)
-    seconds = time.perf_counter() - started
+    refreshed = time.perf_counter()
     assert inserted == len(work.readings), inserted
-    return len(work.readings) / seconds
+    return IngestRun(ingested - started, refreshed - ingested)
 
 
 def run_raw(engine: Engine, work: Workload, mode: str) -> float:
+    """Seconds of a plain ``executemany`` of the same rows, in the same slices."""
     with engine.connect() as conn:
         ids = {
             (site, box, path): cid
@@ -199,13 +217,18 @@ def run_raw(engine: Engine, work: Workload, mode: str) -> float:
         for begin, end in work.slices(mode):
             with conn.begin():
                 conn.exec_driver_sql(statement, rows[begin:end])
-    return len(rows) / (time.perf_counter() - started)
+    return time.perf_counter() - started
 
 
-def bench_ingest(
-    dbs: Databases, buildings: int, hours: int, repeats: int, mode: str
-) -> dict[str, float]:
-    ingest_rates, raw_rates = [], []
+def bench_ingest(dbs: Databases, buildings: int, hours: int, repeats: int, mode: str) -> Figures:
+    """Median rates of ``repeats`` interleaved runs, each side on a fresh database.
+
+    ``ingest_per_s``: the ingestion calls alone; ``total_per_s``: the calls and the
+    refresh of what they left stale (every rollup up to date); ``raw_per_s``: the
+    baseline. Ratios are of the medians; ``*_min``/``*_max`` give the spread of the runs.
+    """
+    runs: list[IngestRun] = []
+    raw_s: list[float] = []
     count = 0
     for repeat in range(repeats):
         pair = []
@@ -217,29 +240,44 @@ def bench_ingest(
         with engine_for(pair[0]) as engine:
             work = workload(engine, hours)
         count = len(work.readings)
-        order: list[tuple[str, Callable[[Engine, Workload, str], float], list[float]]] = [
-            (pair[0], run_ingest, ingest_rates),
-            (pair[1], run_raw, raw_rates),
-        ]
-        if repeat % 2:
-            order.reverse()
-        for url, run, rates in order:
-            with engine_for(url) as engine:
-                rates.append(run(engine, work, mode))
-    ingest_rate = statistics.median(ingest_rates)
-    raw_rate = statistics.median(raw_rates)
+        for side in ("ingest", "raw") if repeat % 2 == 0 else ("raw", "ingest"):
+            if side == "ingest":
+                with engine_for(pair[0]) as engine:
+                    runs.append(run_ingest(engine, work, mode))
+            else:
+                with engine_for(pair[1]) as engine:
+                    raw_s.append(run_raw(engine, work, mode))
+    ingest_rates = [count / run.ingest_s for run in runs]
+    total_rates = [count / (run.ingest_s + run.refresh_s) for run in runs]
+    refresh_rates = [count / run.refresh_s for run in runs]
+    raw_rates = [count / seconds for seconds in raw_s]
+    raw = statistics.median(raw_rates)
     return {
         "readings": count,
-        "ingest_per_s": ingest_rate,
-        "raw_per_s": raw_rate,
-        "ratio": ingest_rate / raw_rate,
+        "runs": repeats,
+        "ingest_per_s": statistics.median(ingest_rates),
+        "ingest_min": min(ingest_rates),
+        "ingest_max": max(ingest_rates),
+        "refresh_per_s": statistics.median(refresh_rates),
+        "total_per_s": statistics.median(total_rates),
+        "total_min": min(total_rates),
+        "total_max": max(total_rates),
+        "raw_per_s": raw,
+        "raw_min": min(raw_rates),
+        "raw_max": max(raw_rates),
+        "ratio": statistics.median(ingest_rates) / raw,
+        "total_ratio": statistics.median(total_rates) / raw,
+        "pair_ratios": ", ".join(  # each run against the raw run next to it
+            f"{i / r:.2f}/{t / r:.2f}"
+            for i, t, r in zip(ingest_rates, total_rates, raw_rates, strict=True)
+        ),
     }
 
 
 # ----------------------------------------------------------------------------- query
 
 
-def bench_query(dbs: Databases, first: date, repeats: int) -> dict[str, float]:
+def bench_query(dbs: Databases, first: date, repeats: int) -> Figures:
     from wesh.hq.queries import consumption, consumption_raw  # noqa: PLC0415
 
     days = (END - first).days + 1
@@ -290,10 +328,16 @@ def main() -> int:
     parser.add_argument(
         "--engines", default="sqlite,mariadb,postgresql", help="comma-separated engines"
     )
+    parser.add_argument("--repeats", type=int, help="ingest runs per shape (default 3, quick 1)")
+    parser.add_argument(
+        "--modes", default="bulk,packet", help="ingest shapes: bulk (5,000 a call), packet"
+    )
+    parser.add_argument("--no-query", action="store_true", help="skip the query benchmark")
     args = parser.parse_args()
     buildings, hours, repeats = (2, 24, 1) if args.quick else (10, 48, 3)
+    repeats = args.repeats or repeats
     query_first, query_repeats = (date(2024, 9, 1), 3) if args.quick else (date(2024, 1, 1), 7)
-    results: dict[str, dict[str, dict[str, float]]] = {}
+    results: dict[str, dict[str, Figures]] = {}
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="wesh-bench-hq-") as workdir:
         for kind in args.engines.split(","):
@@ -303,52 +347,63 @@ def main() -> int:
                 notes.append(f"{kind}: skipped ({exc})")
                 print(f"{kind}: skipped ({exc})", flush=True)
                 continue
+            results[kind] = {}
             try:
-                print(f"{kind}: ingest ({buildings} buildings x {hours} h)...", flush=True)
-                bulk = bench_ingest(dbs, buildings, hours, repeats, "bulk")
-                print(f"{kind}: ingest, 5,000 a call {bulk}", flush=True)
-                packet = bench_ingest(dbs, buildings, hours, repeats, "packet")
-                print(f"{kind}: ingest, a site-hour a call {packet}", flush=True)
-                print(f"{kind}: query ({query_first} to {END})...", flush=True)
-                query_figures = bench_query(dbs, query_first, query_repeats)
-                print(f"{kind}: query {query_figures}", flush=True)
-                results[kind] = {"bulk": bulk, "packet": packet, "query": query_figures}
+                for mode in args.modes.split(","):
+                    print(f"{kind}: ingest {mode} ({buildings} buildings x {hours} h)", flush=True)
+                    results[kind][mode] = bench_ingest(dbs, buildings, hours, repeats, mode)
+                    print(f"{kind}: ingest {mode} {results[kind][mode]}", flush=True)
+                if not args.no_query:
+                    print(f"{kind}: query ({query_first} to {END})...", flush=True)
+                    results[kind]["query"] = bench_query(dbs, query_first, query_repeats)
+                    print(f"{kind}: query {results[kind]['query']}", flush=True)
             finally:
                 dbs.close()
     print()
-    print(markdown(results, notes, quick=args.quick))
+    print(markdown(results, notes, command=" ".join(["bench/hq.py", *sys.argv[1:]])))
     return 0
 
 
-def markdown(
-    results: dict[str, dict[str, dict[str, float]]], notes: list[str], *, quick: bool
-) -> str:
+_SHAPES = {"bulk": "5,000 readings", "packet": "a site-hour (288), `HqSink`"}
+
+
+def markdown(results: dict[str, dict[str, Figures]], notes: list[str], *, command: str) -> str:
     lines = [
-        "| engine | readings | calls of | ingest (readings/s) | raw executemany (readings/s) "
-        "| ratio |",
-        "|---|---:|---|---:|---:|---:|",
+        "| engine | calls of | readings x runs | ingest calls (readings/s) | + final refresh "
+        "| raw executemany | ratio, calls | ratio, with refresh | per run (calls/with) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for kind, figures in results.items():
-        for mode, label in (("bulk", "5,000 readings"), ("packet", "a site-hour (288)")):
+        for mode, label in _SHAPES.items():
+            if mode not in figures:
+                continue
             ing = figures[mode]
+
+            def spread(name: str, ing: Figures = ing) -> str:
+                middle = ing[f"{name}_per_s"]
+                return f"{middle:,.0f} ({ing[f'{name}_min']:,.0f}-{ing[f'{name}_max']:,.0f})"
+
             lines.append(
-                f"| {kind} | {ing['readings']:,.0f} | {label} | {ing['ingest_per_s']:,.0f} "
-                f"| {ing['raw_per_s']:,.0f} | {ing['ratio']:.2f} |"
+                f"| {kind} | {label} | {ing['readings']:,.0f} x {ing['runs']} "
+                f"| {spread('ingest')} | {spread('total')} | {spread('raw')} "
+                f"| {ing['ratio']:.2f} | {ing['total_ratio']:.2f} | {ing['pair_ratios']} |"
             )
-    lines += [
-        "",
-        "| engine | readings in the year | monthly, rollups (ms) | monthly, raw (ms) "
-        "| speed-up | same answer |",
-        "|---|---:|---:|---:|---:|---|",
-    ]
-    for kind, figures in results.items():
-        qry = figures["query"]
-        lines.append(
-            f"| {kind} | {qry['readings']:,.0f} | {qry['rollup_ms']:.1f} | {qry['raw_ms']:.0f} "
-            f"| {qry['speedup']:.0f}x | {'yes' if qry['same'] else 'NO'} |"
-        )
+    queries = {kind: figures["query"] for kind, figures in results.items() if "query" in figures}
+    if queries:
+        lines += [
+            "",
+            "| engine | readings in the year | monthly, rollups (ms) | monthly, raw (ms) "
+            "| speed-up | same answer |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        for kind, qry in queries.items():
+            lines.append(
+                f"| {kind} | {qry['readings']:,.0f} | {qry['rollup_ms']:.1f} "
+                f"| {qry['raw_ms']:.0f} | {qry['speedup']:.0f}x "
+                f"| {'yes' if qry['same'] else 'NO'} |"
+            )
     lines.append("")
-    lines.append(f"Command: `.venv/bin/python bench/hq.py{' --quick' if quick else ''}`.")
+    lines.append(f"Command: `.venv/bin/python {command}`.")
     lines += [f"Note: {note}" for note in notes]
     return "\n".join(lines)
 
