@@ -371,3 +371,20 @@ def test_parse_time_unit_sanity() -> None:
     local = datetime.fromtimestamp(MIDNIGHT, tz=PARIS)
     assert (local.hour, local.minute) == (0, 0)
     assert local.utcoffset() == timedelta(hours=1)
+
+
+def test_without_the_fault_the_meter_never_shows_an_overload() -> None:
+    """The load model exceeds ISOUSC for a minute now and then: the page never shows it."""
+    start = datetime(2025, 1, 13, 0, 0, tzinfo=PARIS).timestamp()
+    box = SimulatedBox(make_identity(5, seed=1), start=start)
+    spike = start + 19 * 3600 + 21 * 60  # 19:21 Paris: this flat's load is 36 A on 30 A
+    box.advance_to(spike)
+    raw = box._meter.reading()
+    assert raw.iinst_a[0] > raw.isousc_a  # the model does exceed...
+    shown = box.state().tics[0].reading
+    assert shown is not None
+    assert shown.iinst_a[0] == shown.isousc_a == raw.isousc_a  # ...the meter says no more
+    assert shown.power_va <= 230 * shown.isousc_a
+    box.overloaded = {1}
+    shown = box.state().tics[0].reading
+    assert shown is not None and shown.iinst_a[0] >= raw.iinst_a[0]
