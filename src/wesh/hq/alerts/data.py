@@ -374,8 +374,12 @@ def _run(
         yield from conn.execute(statement, values)
 
 
-def _float(value: Any) -> float | None:  # noqa: ANN401 - a driver's number
-    return None if value is None else float(value)
+#: Rollups read channel first, then seek the rollup's key (channel_id, bucket): CROSS JOIN
+#: keeps that order on SQLite (whose planner would otherwise scan a whole rollup table in
+#: key order); MariaDB and PostgreSQL plan it as the inner join it is (the WHERE clause
+#: carries the join condition).
+_CHANNEL_HOURS: Final = "channel c CROSS JOIN rollup_hour h"
+_CHANNEL_DAYS: Final = "channel c CROSS JOIN rollup_day d"
 
 
 # ----------------------------------------------------------------------------- no data
@@ -457,11 +461,10 @@ def hour_values(
     if column not in ("mean", "consumption", "max", "min"):
         raise ValueError(f"not a rollup column: {column!r}")
     sql = (
-        f"SELECT h.channel_id, h.hour_start, h.{column} FROM rollup_hour h "  # noqa: S608
-        "JOIN channel c ON c.id = h.channel_id "
-        "WHERE c.kind IN :kinds AND h.hour_start >= :lo AND h.hour_start < :hi "
-        f"AND h.{column} IS NOT NULL {'AND c.is_index = :yes ' if index_only else ''}#IDS# "
-        "ORDER BY h.channel_id, h.hour_start"
+        f"SELECT h.channel_id, h.hour_start, h.{column} FROM {_CHANNEL_HOURS} "  # noqa: S608
+        "WHERE h.channel_id = c.id AND c.kind IN :kinds AND h.hour_start >= :lo "
+        f"AND h.hour_start < :hi AND h.{column} IS NOT NULL "
+        f"{'AND c.is_index = :yes ' if index_only else ''}#IDS#"
     )
     params: dict[str, Any] = {"kinds": list(kinds), "lo": lo_us, "hi": hi_us}
     if index_only:
@@ -469,6 +472,8 @@ def hour_values(
     out: dict[int, list[tuple[int, float]]] = defaultdict(list)
     for cid, hour, value in _run(conn, sql, params, channel_ids=channel_ids, lists=("kinds",)):
         out[int(cid)].append((int(hour), float(value)))
+    for values in out.values():
+        values.sort()
     return dict(out)
 
 
@@ -505,8 +510,8 @@ def night_flows(
     sql = (
         f"SELECT t.channel_id, t.night, COUNT(*), MIN(t.consumption), SUM(t.consumption) "  # noqa: S608
         f"FROM (SELECT h.channel_id, h.consumption, CASE {cases} END AS night "
-        "FROM rollup_hour h JOIN channel c ON c.id = h.channel_id "
-        f"WHERE c.kind IN :kinds AND c.is_index = :yes AND h.consumption IS NOT NULL "
+        f"FROM {_CHANNEL_HOURS} WHERE h.channel_id = c.id "
+        "AND c.kind IN :kinds AND c.is_index = :yes AND h.consumption IS NOT NULL "
         f"AND ({spans}) #IDS#) t GROUP BY t.channel_id, t.night"
     )
     params: dict[str, Any] = {"kinds": list(kinds), "yes": True}
@@ -536,10 +541,9 @@ def day_values(
     if column not in ("mean", "consumption"):
         raise ValueError(f"not a rollup column: {column!r}")
     sql = (
-        f"SELECT d.channel_id, d.day, d.{column} FROM rollup_day d "  # noqa: S608
-        "JOIN channel c ON c.id = d.channel_id WHERE c.kind IN :kinds "
-        f"AND d.day >= :first AND d.day <= :last AND d.{column} IS NOT NULL #IDS# "
-        "ORDER BY d.channel_id, d.day"
+        f"SELECT d.channel_id, d.day, d.{column} FROM {_CHANNEL_DAYS} "  # noqa: S608
+        "WHERE d.channel_id = c.id AND c.kind IN :kinds "
+        f"AND d.day >= :first AND d.day <= :last AND d.{column} IS NOT NULL #IDS#"
     )
     out: dict[int, list[tuple[date, float]]] = defaultdict(list)
     for cid, day, value in _run(
@@ -551,6 +555,8 @@ def day_values(
         lists=("kinds",),
     ):
         out[int(cid)].append((_as_date(day), float(value)))
+    for values in out.values():
+        values.sort()
     return dict(out)
 
 
@@ -572,9 +578,10 @@ def dwelling_days(
     Kind ``other`` (sub-meters) is left out. One GROUP BY over ``rollup_day``.
     """
     sql = (
-        "SELECT b.dwelling_id, c.kind, c.unit, d.day, SUM(d.consumption) FROM rollup_day d "
-        "JOIN channel c ON c.id = d.channel_id JOIN box b ON b.id = c.box_id "
-        "WHERE c.is_index = :yes AND c.kind <> 'other' AND b.dwelling_id IS NOT NULL "
+        "SELECT b.dwelling_id, c.kind, c.unit, d.day, SUM(d.consumption) "  # noqa: S608
+        f"FROM {_CHANNEL_DAYS} JOIN box b ON b.id = c.box_id "
+        "WHERE d.channel_id = c.id AND c.is_index = :yes AND c.kind <> 'other' "
+        "AND b.dwelling_id IS NOT NULL "
         "AND d.day >= :first AND d.day <= :last AND d.consumption IS NOT NULL #IDS# "
         "GROUP BY b.dwelling_id, c.kind, c.unit, d.day"
     )
@@ -619,28 +626,25 @@ class Decrease:
 def index_decreases(
     conn: Connection, *, lo_us: int, channel_ids: Collection[int] | None = None
 ) -> list[Decrease]:
-    """Return the decreases of index channels since ``lo_us`` (one statement with ``LAG``).
+    """Return the decreases of index channels in the hours since ``lo_us`` (one statement).
 
-    Between hours: an hour's first value below the previous hour's last value (the
-    previous hour may be before ``lo_us``). Inside an hour (its lowest value below its
-    first, or its highest above its last): the hour's raw readings are read to find the
-    pair.
+    Between hours: an hour's first value below the last value of the hour just before
+    (a self-join on the rollup key: a decrease across an hour without data is not seen).
+    Inside an hour (its lowest value below its first, or its highest above its last):
+    the hour's raw readings are read to find the pair.
     """
     sql = (
-        "SELECT t.channel_id, t.hour_start, t.first_at, t.first_value, t.last_value, "
-        "t.min, t.max, t.prev_at, t.prev_value FROM (SELECT h.channel_id, h.hour_start, "
-        "h.first_at, h.first_value, h.last_value, h.min, h.max, "
-        "LAG(h.last_at) OVER (PARTITION BY h.channel_id ORDER BY h.hour_start) AS prev_at, "
-        "LAG(h.last_value) OVER (PARTITION BY h.channel_id ORDER BY h.hour_start) "
-        "AS prev_value FROM rollup_hour h JOIN channel c ON c.id = h.channel_id "
-        "WHERE c.is_index = :yes AND h.hour_start >= :from_us #IDS#) t "
-        "WHERE t.hour_start >= :lo AND (t.first_value < t.prev_value "
-        "OR t.min < t.first_value OR t.max > t.last_value)"
+        "SELECT h.channel_id, h.hour_start, h.first_at, h.first_value, h.last_value, "  # noqa: S608
+        f"h.min, h.max, p.last_at, p.last_value FROM {_CHANNEL_HOURS} "
+        "LEFT JOIN rollup_hour p ON p.channel_id = h.channel_id "
+        "AND p.hour_start = h.hour_start - :hour "
+        "WHERE h.channel_id = c.id AND c.is_index = :yes AND h.hour_start >= :lo "
+        "AND (h.first_value < p.last_value OR h.min < h.first_value "
+        "OR h.max > h.last_value) #IDS#"
     )
-    # the LAG needs the hour before lo: look one day further back
     found: list[Decrease] = []
     inside: list[tuple[int, int]] = []
-    params = {"yes": True, "lo": lo_us, "from_us": lo_us - 24 * 3_600_000_000}
+    params = {"yes": True, "lo": lo_us, "hour": 3_600_000_000}
     for row in _run(conn, sql, params, channel_ids=channel_ids):
         cid, hour, first_at, first, last, low, high, prev_at, prev = row
         if prev is not None and first is not None and float(first) < float(prev):
@@ -672,10 +676,9 @@ def hour_consumption_over(
 ) -> list[tuple[int, int, float]]:
     """Return ``(channel, hour_us, consumption)`` of index hours since ``lo_us`` above ``floor``."""
     sql = (
-        "SELECT h.channel_id, h.hour_start, h.consumption FROM rollup_hour h "
-        "JOIN channel c ON c.id = h.channel_id WHERE c.is_index = :yes "
-        "AND h.hour_start >= :lo AND h.consumption > :floor #IDS# "
-        "ORDER BY h.channel_id, h.hour_start"
+        f"SELECT h.channel_id, h.hour_start, h.consumption FROM {_CHANNEL_HOURS} "  # noqa: S608
+        "WHERE h.channel_id = c.id AND c.is_index = :yes "
+        "AND h.hour_start >= :lo AND h.consumption > :floor #IDS#"
     )
     return [
         (int(cid), int(hour), float(value))

@@ -3,6 +3,7 @@
 * ``leak_continuous_flow``: every hour of the night window (Paris local time, default
   00:00-06:00) had some flow (above ``zero_l_h``) for ``nights`` consecutive nights. A
   night with fewer than ``min_hours`` hours of data neither counts nor breaks the run.
+  Fewer flowing nights give nothing (a dry hour is the clear signal; no HOLD band).
 * ``leak_night_flow``: the last night's mean flow above ``above_l_h`` (ON), back at or
   below ``clear_l_h`` (healthy), HOLD between.
 * ``leak_burst``: an hour of the last ``window_h`` hours above ``above_l_h``, or above
@@ -90,14 +91,13 @@ def continuous_flow(
             count += 1
             since = spans[number][0]
             lowest = low if lowest is None else min(lowest, low)
-        if count == 0 or since is None or lowest is None:
+        if count < needed or since is None or lowest is None:
             continue
-        level = Level.ON if count >= needed else Level.HOLD
         out.append(
             Finding(
                 "leak_continuous_flow",
                 subject,
-                level,
+                Level.ON,
                 now,
                 since=from_epoch_us(since),
                 value=float(count),
