@@ -46,6 +46,7 @@ __all__ = [
     "DEFAULT_MAX_CLOCK_SKEW_S",
     "DEFAULT_MAX_RATE_PER_MIN",
     "PATH_FAMILIES",
+    "QUEUED_EVENT_KINDS",
     "TIC_OVERLOAD_CONFIRM_POLLS",
     "ChannelKind",
     "ChannelMapper",
@@ -104,6 +105,11 @@ EventKind = Literal[
     "tic_status_alarm_end",
 ]
 Severity = Literal["info", "warning", "alarm"]
+
+#: Events below severity ``alarm`` that headquarters still needs: the end of a TIC alarm
+#: episode resolves its alert at once. The store should queue them for the sync as it
+#: queues alarms (``Store(queued_severities=...)`` alone does not).
+QUEUED_EVENT_KINDS: frozenset[str] = frozenset({"tic_overload_end", "tic_status_alarm_end"})
 
 DEFAULT_MAX_CLOCK_SKEW_S = 300.0
 
