@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 import wesh.hq.ingest as ingest_module
 from tests.hq.estate import Estate, build_estate
-from wesh.errors import UsageError
+from wesh.errors import TransientError, UsageError
 from wesh.hq.ingest import ChannelResolver, HqSink, ingest
 from wesh.hq.migrate import migrate
 from wesh.hq.models import Channel, Gateway, Reading, RollupDirty, SiteEvent, SyncLedger
@@ -590,3 +590,26 @@ def test_hq_sink_keeps_the_newest_status(store: Engine, estate: Estate) -> None:
     assert ledger.status["boxes_down"] == 1
     assert ledger.status["at"] == (START + HOUR).isoformat()
     assert ledger.status["clock_offset_s"] == -0.4
+
+
+def test_hq_sink_keeps_a_hand_over_whose_refresh_collides(
+    store: Engine,
+    estate: Estate,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def collide(engine: Engine) -> int:
+        raise TransientError("database operation failed: deadlock")
+
+    monkeypatch.setattr(ingest_module, "refresh_rollups", collide)
+    sink = HqSink(store)
+    readings = hourly("box-B1-01", 2)
+    with caplog.at_level(logging.WARNING, logger="wesh.hq.ingest"):
+        assert sink.ingest(readings) == IngestResult(len(readings), 0, 0)
+    assert "refresh postponed" in caplog.text
+    with pytest.raises(TransientError):  # asked for explicitly, it says so
+        sink.refresh()
+    monkeypatch.undo()
+    assert sink.refresh() == 1  # the spans waited
+    with store.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Reading)).scalar_one() == 6

@@ -46,7 +46,7 @@ from typing import Final, Literal
 
 from sqlalchemy import Connection, Engine, select, text, update
 
-from wesh.errors import BadInputError, UsageError
+from wesh.errors import BadInputError, TransientError, UsageError
 from wesh.gateway.channels import describe_path
 from wesh.hq.db import insert_ignore, redact, transaction
 from wesh.hq.models import (
@@ -669,8 +669,19 @@ class HqSink(ReadingSink):
             if last is None:  # the timer starts at the first hand-over
                 self._refreshed_at = last = self._clock()
             if self._clock() - last >= self._refresh_every_s:
-                self.refresh()
+                self._refresh_after_hand_over()
         return result
+
+    def _refresh_after_hand_over(self) -> None:
+        """Refresh; a collision or lock timeout leaves the spans for the next time.
+
+        The readings are stored by then: the hand-over must not fail because rollups (derived
+        data, which queries refresh anyway) could not be brought up to date at once.
+        """
+        try:
+            self.refresh()
+        except TransientError as exc:
+            _LOG.warning("Ingest: rollup refresh postponed to the next hand-over: %s", exc)
 
     def ingest_alarm(self, alarm: SyncAlarm) -> None:
         """Store an alarm in ``site_event`` once (the same alarm again is ignored)."""
