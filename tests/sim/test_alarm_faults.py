@@ -87,6 +87,10 @@ def test_parse_the_new_faults_and_their_defaults() -> None:
         "1:dead=1",
         "1:reset=1/2",
         "1:burst=0",
+        "1:leak=60/²",  # a digit for str.isdigit, not for int()
+        "1:overload=²",
+        "1:reset=²",
+        "²:http500",
     ],
 )
 def test_bad_new_faults_are_refused_with_their_rule(text: str) -> None:

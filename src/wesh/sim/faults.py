@@ -140,6 +140,11 @@ def _kind(name: str) -> FaultKind:
         raise UsageError(f"unknown fault {name!r} (known: {names})") from None
 
 
+def _is_number(text: str) -> bool:
+    """Tell whether ``text`` is ASCII digits (``"²".isdigit()`` is true, ``int("²")`` fails)."""
+    return text.isascii() and text.isdigit()
+
+
 def _number(text: str, what: str) -> float:
     try:
         return float(text)
@@ -224,7 +229,7 @@ def _measure(kind: FaultKind, text: str | None) -> tuple[float, int | None]:
     limit = _MAX_PROBE if kind in _RANGES else _MAX_COUNTER
     if slash:
         digits = number_text.strip()
-        if not digits.isdigit() or not 1 <= int(digits) <= limit:
+        if not _is_number(digits) or not 1 <= int(digits) <= limit:
             what = "probe" if kind in _RANGES else "pulse counter"
             raise UsageError(f"bad {what} number {digits!r} in {kind}={text} (1..{limit})")
         number = int(digits)
@@ -256,7 +261,7 @@ def _plain_value(kind: FaultKind, text: str | None) -> float | int | str | None:
     if kind in (FaultKind.RESET, FaultKind.UNPLUGGED, FaultKind.OVERLOAD):
         if text is None or (kind is FaultKind.RESET and text.lower() == "all"):
             return None
-        if not text.isdigit() or not 1 <= int(text) <= (6 if kind is FaultKind.RESET else 3):
+        if not _is_number(text) or not 1 <= int(text) <= (6 if kind is FaultKind.RESET else 3):
             raise UsageError(f"bad {kind} number {text!r}")
         return int(text)
     if kind is FaultKind.REBOOT:
@@ -297,7 +302,7 @@ def _targets(text: str) -> tuple[tuple[int, int], ...] | None:
     out: list[tuple[int, int]] = []
     for part in parts:
         low, dash, high = part.partition("-")
-        if not low.strip().isdigit() or (dash and not high.strip().isdigit()):
+        if not _is_number(low.strip()) or (dash and not _is_number(high.strip())):
             raise UsageError(f"bad box target {part!r}: *, N or N-M")
         lo, hi = int(low), int(high) if dash else int(low)
         if hi < lo:
