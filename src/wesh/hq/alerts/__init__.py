@@ -26,7 +26,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the other modules are added here as they land
+if TYPE_CHECKING:
+    from wesh.hq.alerts.compose import Mail, compose_notice, compose_test_mail
+    from wesh.hq.alerts.config import AlertsConfig, RulePolicy, default_config, load_config
+    from wesh.hq.alerts.engine import AlertEngine, EngineReport
+    from wesh.hq.alerts.evaluate import Evaluation, evaluate
     from wesh.hq.alerts.model import (
         NOTICE_KINDS,
         RULES,
@@ -40,6 +44,11 @@ if TYPE_CHECKING:  # the other modules are added here as they land
         Subject,
         SubjectKind,
     )
+    from wesh.hq.alerts.outbox import OutboxWorker, enqueue, outbox_status
+    from wesh.hq.alerts.recipients import Recipient, recipients_for
+    from wesh.hq.alerts.smtp import SmtpSettings, send_mail
+    from wesh.hq.alerts.state import AlertRecord, Step, Timing, acknowledge, step
+    from wesh.hq.alerts.store import AlertEventView, AlertView, alert_history, list_alerts
 
 __all__ = [
     "NOTICE_KINDS",
