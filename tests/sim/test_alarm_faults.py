@@ -45,7 +45,7 @@ def test_parse_the_new_faults_and_their_defaults() -> None:
     assert Fault.parse("leak") == Fault(FaultKind.LEAK, 60.0)
     assert Fault.parse("leak=120/2") == Fault(FaultKind.LEAK, 120.0, number=2)
     assert Fault.parse("water_leak=7.5") == Fault(FaultKind.LEAK, 7.5)
-    assert Fault.parse("burst") == Fault(FaultKind.BURST, 1000.0)
+    assert Fault.parse("burst") == Fault(FaultKind.BURST, 1200.0)
     assert Fault.parse("burst=800/1@0.1") == Fault(FaultKind.BURST, 800.0, 0.1, 1)
     assert Fault.parse("temp=8") == Fault(FaultKind.TEMP, 8.0)
     assert Fault.parse("temperature=-3.5/2") == Fault(FaultKind.TEMP, -3.5, number=2)

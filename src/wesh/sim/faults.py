@@ -26,7 +26,7 @@ Fault names (aliases in brackets)::
     dead           [unreachable]        every connection is closed at once, unanswered
     leak[=L[/N]]   [water_leak]         + L litres/hour (default 60) on pulse counter N
                                         (default 1, cold water), day and night     (state)
-    burst[=L[/N]]                       L litres (default 1000) on counter N over the
+    burst[=L[/N]]                       L litres (default 1200) on counter N over the
                                         next hour                                   (event)
     temp=X[/N]     [temperature]        temperature probes (or probe N) read X °C   (state)
     humidity=P[/N] [hum, rh]            humidity probes (or probe N) read P %RH     (state)
@@ -118,7 +118,7 @@ _ALIASES = {
 }
 _STATE_KINDS = frozenset({FaultKind.LEAK, FaultKind.TEMP, FaultKind.HUMIDITY, FaultKind.OVERLOAD})
 DEFAULT_LEAK_L_H = 60.0
-DEFAULT_BURST_L = 1000.0
+DEFAULT_BURST_L = 1200.0
 _MAX_VOLUME_L = 100_000.0  # per hour (leak) or per burst: 100 m3
 _MAX_COUNTER = 6
 _MAX_PROBE = 30
