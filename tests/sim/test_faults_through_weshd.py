@@ -6,8 +6,13 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from tests.gateway._weshd import box_toml, config_toml, short_tmp, wait_until
+from wesh.errors import ConnectionFailed
+from wesh.gateway.config import BoxConfig
 from wesh.gateway.daemon import Gateway
+from wesh.gateway.drivers import make_driver
 from wesh.sim.clock import PARIS, ManualClock
 from wesh.sim.farm import run_simulators
 
@@ -56,3 +61,21 @@ async def test_a_night_leak_and_a_frost_probe_reach_weshd(short_tmp: Path) -> No
         finally:
             gateway.request_stop("test over")
             await asyncio.wait_for(task, timeout=15)
+
+
+async def test_a_dead_box_fails_at_once_with_connection_failed() -> None:
+    async with run_simulators(1, base_port=0, seed=3, ftp=False, m2m=False) as farm:
+        box = farm.boxes[0]
+        config = BoxConfig.model_validate(
+            {"id": "pc", "serves": "parties-communes", "host": box.http.host, "port": box.http.port}
+        )
+        driver = make_driver(config)
+        try:
+            assert (await driver.poll()).readings
+            box.set_fault("dead")
+            with pytest.raises(ConnectionFailed):
+                await asyncio.wait_for(driver.poll(), 5)
+            box.clear_faults("dead")
+            assert (await driver.poll()).readings
+        finally:
+            await driver.aclose()
