@@ -1,4 +1,4 @@
-"""State faults as weshd sees them: a night leak on the cold water, a frost probe."""
+"""State faults as weshd sees them: a night leak on the cold water, a frost probe, a dead box."""
 
 from __future__ import annotations
 
