@@ -240,3 +240,12 @@ def test_capture_server_restarts_on_the_same_port() -> None:
         server.stop()
     assert not server.running
     server.stop()  # idempotent
+
+
+async def test_credentials_for_a_server_without_auth_are_a_config_error(tmp_path: Path) -> None:
+    with smtp_server(tmp_path) as smtp:
+        data = smtp.settings.model_dump()
+        data.update(username="wesh", password=SECRET)
+        with pytest.raises(ConfigError, match="no AUTH"):
+            await send_mail(SmtpSettings(**data), _mail(), sender=SENDER)
+        assert smtp.messages == []

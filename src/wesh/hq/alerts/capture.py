@@ -324,7 +324,7 @@ class CaptureServer:
             # AUTH is required behind STARTTLS; elsewhere it is offered but optional
             # (aiosmtpd warns about required AUTH without required STARTTLS).
             auth_required=bool(self._users) and starttls,
-            auth_require_tls=starttls,
+            auth_require_tls=starttls or not self._users,  # no users: no AUTH offered
             authenticator=authenticate if self._users else None,
             timeout=30,
             loop=self._loop,
