@@ -449,20 +449,23 @@ def test_index_jump_per_kind() -> None:
     assert found["index_jump", Subject("channel", 1)].unit == "kWh/h"
 
 
-def test_tic_events_start_end_and_expiry() -> None:
-    a, b, c = Subject("channel", 1), Subject("channel", 2), Subject("channel", 3)
+def test_tic_events_are_episodes_from_start_to_end() -> None:
+    a, b, c, d = (Subject("box", n) for n in (1, 2, 3, 4))
     events = [
-        (a, _ago(0.5), "tic_overload", "PAPP 9000 > 6 kVA"),
-        (a, _ago(0.8), "tic_overload", ""),
+        (a, _ago(3), "tic_overload", "ADPS 45"),  # still open three hours later
         (b, _ago(0.5), "tic_overload", ""),
-        (b, _ago(0.4), "tic_overload_end", ""),
-        (c, _ago(3), "tic_overload", ""),
+        (b, _ago(0.4), "tic_overload_end", ""),  # over
+        (c, _ago(30), "tic_overload", ""),  # no end for 30 h: presumed over
+        (d, _ago(5), "tic_overload", "first"),
+        (d, _ago(4), "tic_overload_end", ""),
+        (d, _ago(2), "tic_overload", "again"),
         (a, _ago(0.2), "tic_status_alarm", "surtension"),
     ]
     found = by_rule(tic_events("tic_overload", NOW, events=events, params=defaults("tic_overload")))
-    assert set(found) == {("tic_overload", a)}
-    assert found["tic_overload", a].details["events"] == 2
-    assert found["tic_overload", a].details["message"] == "PAPP 9000 > 6 kVA"
+    assert set(found) == {("tic_overload", a), ("tic_overload", d)}
+    assert found["tic_overload", a].details["message"] == "ADPS 45"
+    assert found["tic_overload", a].since == NOW - 3 * H
+    assert found["tic_overload", d].details == {"events": 1, "message": "again"}
     status = tic_events("tic_status_alarm", NOW, events=events, params=defaults("tic_status_alarm"))
     assert [f.subject for f in status] == [a]
 

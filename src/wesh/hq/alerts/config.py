@@ -286,10 +286,8 @@ DEFAULT_RULES: Final[Mapping[str, RuleDefaults]] = {
             "lookback_h": 24,
         },
     ),
-    "tic_overload": RuleDefaults("warning", {"active_h": 1, "lookback_h": 24}, resolve_after=_H),
-    "tic_status_alarm": RuleDefaults(
-        "warning", {"active_h": 1, "lookback_h": 24}, resolve_after=_H
-    ),
+    "tic_overload": RuleDefaults("warning", {"max_open_h": 24}, resolve_after=_H),
+    "tic_status_alarm": RuleDefaults("warning", {"max_open_h": 72}, resolve_after=_H),
     # gateway health (from the last STATUS packet)
     "queue_backlog": RuleDefaults(
         "warning",

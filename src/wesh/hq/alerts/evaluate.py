@@ -429,7 +429,7 @@ def _run_meter(conn: Connection, scope: Scope) -> list[Finding]:
             )
     tic = [rule for rule in TIC_EVENT_KINDS if rule in scope.rules]
     if tic and scope.channels is None:
-        lookback = max(scope.max_param(rule, "lookback_h") for rule in tic)
+        lookback = max(scope.max_param(rule, "max_open_h") for rule in tic)
         kinds_wanted = {kind for rule in tic for group in TIC_EVENT_KINDS[rule] for kind in group}
         site_gateway = {g.site_id: g.id for g in inventory.gateways.values()}
         rows: list[EventRow] = []

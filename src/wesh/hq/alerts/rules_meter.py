@@ -6,10 +6,12 @@
   decrease is in the window.
 * ``index_jump``: an hour's consumption above ``<kind>_<unit>_h`` (``electricity_kwh_h``
   36, ``cold_water_l_h`` 100,000...) in the last ``lookback_h`` hours.
-* ``tic_overload`` / ``tic_status_alarm``: from the site events weshd sends
-  (:data:`TIC_EVENT_KINDS`): ON while the newest start event is at most ``active_h`` old
-  and no end event followed it; the engine's ``resolve_after`` then keeps the alert a
-  while (no new event for that long resolves it).
+* ``tic_overload`` / ``tic_status_alarm``: from the site events weshd sends, edge-
+  triggered (:data:`TIC_EVENT_KINDS`: one start event when an episode begins, one end
+  event when it ends): ON from a start event until an end event follows it, or until the
+  episode is ``max_open_h`` old (an end event lost on the way must not keep an alert
+  forever); the engine's ``resolve_after`` then keeps the alert a while, so a meter
+  flapping in and out of overload stays one alert.
 """
 
 from __future__ import annotations
@@ -37,10 +39,7 @@ __all__ = [
 #: rule → (start kinds, end kinds) of ``site_event``.
 TIC_EVENT_KINDS: Final[Mapping[str, tuple[frozenset[str], frozenset[str]]]] = {
     "tic_overload": (frozenset({"tic_overload"}), frozenset({"tic_overload_end"})),
-    "tic_status_alarm": (
-        frozenset({"tic_status_alarm"}),
-        frozenset({"tic_status_alarm_end", "tic_status_end", "tic_status_ok"}),
-    ),
+    "tic_status_alarm": (frozenset({"tic_status_alarm"}), frozenset({"tic_status_alarm_end"})),
 }
 
 #: (channel, previous at µs, previous value, at µs, value)
@@ -174,7 +173,7 @@ def tic_events(
         if not burst:
             continue
         newest = burst[-1]
-        if now_us - newest[1] > p["active_h"] * HOUR_US:
+        if now_us - burst[0][1] > p["max_open_h"] * HOUR_US:
             continue
         details: dict[str, JsonScalar] = {"events": len(burst), "message": newest[3][:200]}
         out.append(
@@ -186,7 +185,7 @@ def tic_events(
                 since=from_epoch_us(burst[0][1]),
                 value=float(len(burst)),
                 unit="events",
-                threshold=p["active_h"],
+                threshold=None,
                 details=details,
             )
         )
