@@ -96,7 +96,10 @@ def _parse_start(text: str | None) -> datetime | None:
 @click.option(
     "--faults",
     default="",
-    help='Fault specification, e.g. "3:latency=2;5:http500;*:truncated@0.1" (docs/sim.md).',
+    help=(
+        'Fault specification, e.g. "3:latency=2;5:leak=60;7:temp=8;0:overload;*:truncated@0.1" '
+        "(docs/sim.md); change them at run time with --admin-port."
+    ),
 )
 @click.option(
     "--firmware",
