@@ -754,6 +754,8 @@ class TicAlarmGuard:
         """Return the events of one poll's raw readings (in TIC input order)."""
         inputs: dict[int, _TicInput] = {}
         for reading in readings:
+            if not reading.path.startswith("tic."):
+                continue
             match = _TIC_PATH.fullmatch(reading.path)
             if match is None:
                 continue
