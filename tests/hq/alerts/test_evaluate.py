@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, insert, text, update
 
 from tests.hq.alerts.rules_fixtures import (
     HOUR,
@@ -384,3 +384,32 @@ def test_inventory_cache_reloads_when_the_inventory_changes(scenario: Scenario) 
         second = cache.get(conn)
     assert second is not first and len(second.channels) == len(first.channels) + 1
     assert Box.__tablename__ == "box"
+
+
+def test_an_sql_error_in_one_family_leaves_the_transaction_usable(
+    engine_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL aborts a transaction on error: the family runs in a savepoint there."""
+    engine = make_store(engine_url)
+    try:
+        estate = make_estate(engine, dwellings=1)
+        fill_box(
+            engine,
+            estate,
+            "B1-01",
+            START,
+            END,
+            temperature=gauge(START, END, 5.0),
+        )
+
+        def broken(conn: object, **kwargs: object) -> None:
+            conn.execute(text("SELECT no_such_column FROM no_such_table"))  # type: ignore[attr-defined]
+
+        monkeypatch.setattr(data, "night_flows", broken)
+        with engine.begin() as conn:
+            evaluation = evaluate(conn, default_config(), NOW)
+            assert conn.execute(text("SELECT COUNT(*) FROM channel")).scalar_one() == 6
+        assert len(evaluation.errors) == 1 and "leak_night_flow" in evaluation.errors[0]
+        assert ("frost", Subject("channel", estate.channel("B1-01", "temp.1"))) in on(evaluation)
+    finally:
+        engine.dispose()

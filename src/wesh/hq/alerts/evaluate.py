@@ -560,15 +560,22 @@ def evaluate(
         if not names:
             continue
         started = time.perf_counter()
+        # PostgreSQL aborts the whole transaction on an error: a savepoint per family keeps
+        # the caller's transaction usable (SQLite and MariaDB only fail the statement).
+        savepoint = conn.begin_nested() if conn.dialect.name == "postgresql" else None
         try:
             findings = runner(conn, scope)
         except (WeshError, SQLAlchemyError, ValueError, KeyError, TypeError) as exc:
+            if savepoint is not None:
+                savepoint.rollback()
             message = f"rules {', '.join(sorted(names))}: {type(exc).__name__}: {exc}"
             _LOG.exception("Alerts: family %s failed", family)
             errors.append(message[:1000])
             continue
         finally:
             timings[family] = time.perf_counter() - started
+        if savepoint is not None:
+            savepoint.commit()
         done |= names
         conditions.extend(_conditions(findings, names, subjects, inventory, config))
     return Evaluation(
