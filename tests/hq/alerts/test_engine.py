@@ -19,12 +19,14 @@ from sqlalchemy import Connection, Engine, func, select
 from tests.hq.alerts.conftest import T0, AlertEstate
 from wesh.hq.alerts.config import AlertsConfig, config_from_text
 from wesh.hq.alerts.data import Inventory, load_inventory
-from wesh.hq.alerts.engine import AlertEngine, EngineReport
+from wesh.hq.alerts.engine import AlertEngine, AlertingSink, EngineReport
 from wesh.hq.alerts.evaluate import Evaluation
 from wesh.hq.alerts.model import Condition, Level, Place, Subject
 from wesh.hq.alerts.store import alert_history, list_alerts
 from wesh.hq.db import make_engine
+from wesh.hq.ingest import HqSink
 from wesh.hq.models import Alert, MailOutbox
+from wesh.sync.sink import SyncReading
 
 MIN = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
@@ -458,3 +460,68 @@ def test_two_workers_racing_send_one_mail(alert_estate: AlertEstate, second_engi
     assert len({m["dedup_key"] for m in mails}) == len(mails)
     # round 4 resolved them: resolved mails once each too
     assert len([m for m in mails if m["notice_kind"] == "resolved"]) == 2 * len(subjects)
+
+
+# --- with the real rules: late data through the receiver's sink ------------------------
+
+REAL_CONFIG = """
+sender = "wesh@example.org"
+
+[[contacts]]
+scope = "*"
+emails = ["astreinte@example.org"]
+
+[rules.frost]
+hold_for = "0m"
+resolve_after = "0m"
+"""
+
+
+def _temperatures(start: datetime, hours: int, value_c: float) -> list[SyncReading]:
+    return [
+        SyncReading(
+            site="site-b1",
+            box="box-1",
+            path="temp.1",
+            at=start + n * HOUR,
+            value=value_c,
+            unit="°C",
+            kind="gauge",
+            quality="measured",
+            aggregate="hour_mean",
+        )
+        for n in range(hours)
+    ]
+
+
+def test_late_data_through_the_sink_fires_and_resolves_with_the_real_rules(
+    alert_estate: AlertEstate,
+) -> None:
+    clock = Clock(T0)
+    alerts = AlertEngine(
+        alert_estate.engine, config_from_text(REAL_CONFIG), worker_id="hq", now=clock.now
+    )
+    sink = AlertingSink(HqSink(alert_estate.engine, now=clock.now), alerts)
+    assert alerts.evaluate().fired == 0
+    # five cold hours arrive late, all at once (the SMS link was down)
+    result = sink.ingest(_temperatures(T0 - 5 * HOUR, 5, 8.0))
+    assert result.inserted == 5
+    with alert_estate.engine.connect() as conn:
+        views = list_alerts(conn)
+    assert [(v.rule, v.subject) for v in views] == [
+        ("frost", Subject("channel", alert_estate.temperature[0]))
+    ]
+    assert views[0].state == "firing"
+    assert views[0].place.dwelling_code == "RES-TIL-B1-001"
+    with alert_estate.engine.connect() as conn:
+        mails = conn.execute(select(MailOutbox)).all()
+    assert [m.notice_kind for m in mails] == ["fired"]
+    # the same readings again: nothing new
+    assert sink.ingest(_temperatures(T0 - 5 * HOUR, 5, 8.0)).inserted == 0
+    # warm hours arrive: resolved
+    clock.advance(3 * HOUR)
+    sink.ingest(_temperatures(T0, 3, 16.0))
+    with alert_estate.engine.connect() as conn:
+        assert list_alerts(conn) == []
+        kinds = [m.notice_kind for m in conn.execute(select(MailOutbox)).all()]
+    assert kinds == ["fired", "resolved"]

@@ -57,9 +57,18 @@ from wesh.hq.alerts.state import (
     with_alert_id,
 )
 from wesh.hq.db import transaction
+from wesh.hq.ingest import ChannelResolver, HqSink
 from wesh.hq.rollups import refresh_rollups
+from wesh.sync.sink import IngestResult, SiteStatus, SyncAlarm, SyncReading
 
-__all__ = ["AlertEngine", "ComposeFn", "EngineReport", "EnqueueFn", "EvaluateFn"]
+__all__ = [
+    "AlertEngine",
+    "AlertingSink",
+    "ComposeFn",
+    "EngineReport",
+    "EnqueueFn",
+    "EvaluateFn",
+]
 
 _LOG = logging.getLogger(__name__)
 
@@ -306,6 +315,26 @@ class AlertEngine:
             return EngineReport(at=self._now())
         return self.evaluate(channels=frozenset(channel_ids))
 
+    def on_readings(
+        self, readings: Iterable[SyncReading], *, resolver: ChannelResolver | None = None
+    ) -> EngineReport:
+        """Like :meth:`on_ingest`, from the readings just stored (their channels resolved).
+
+        ``resolver``: the sink's channel cache (``HqSink.resolver``), to save queries.
+        Readings of unknown channels are skipped (ingestion rejected them anyway).
+        """
+        heads = {(r.site, r.box, r.path) for r in readings}
+        if not heads:
+            return EngineReport(at=self._now())
+        resolver = resolver if resolver is not None else ChannelResolver()
+        ids: set[int] = set()
+        with transaction(self._engine) as conn:
+            for site, box, path in heads:
+                found = resolver.resolve(conn, site, box, path)
+                if not isinstance(found, str):
+                    ids.add(found.id)
+        return self.on_ingest(ids)
+
     # --- people --------------------------------------------------------------------------
 
     def ack(self, alert_id: int, *, by: str, note: str | None = None) -> store.AlertView:
@@ -430,17 +459,28 @@ class AlertEngine:
     def _decide(
         self, item: _Item, run: _Run, *, parent_id: int | None, grouped: tuple[Place, ...]
     ) -> AlertRecord | None:
-        """Apply one verdict in its own transaction; retry lost races. Return the record."""
+        """Apply one verdict in its own transaction; retry lost races. Return the record.
+
+        The first decision uses the record read at the start of the run and opens no
+        transaction when there is nothing to write (most alerts, most runs); a retry
+        reloads the record inside its transaction.
+        """
         record = item.record
+        planned = self._plan(item, record, run, parent_id=parent_id, grouped=grouped)
+        if planned is None:
+            return record if record is not None and record.is_open else None
         last: Exception | None = None
         for attempt in range(MAX_ATTEMPTS):
             try:
                 with transaction(self._engine) as conn:
                     if attempt:
                         record = store.load_open(conn, item.rule, item.subject)
-                    return self._decide_in(
-                        conn, item, record, run, parent_id=parent_id, grouped=grouped
-                    )
+                        planned = self._plan(
+                            item, record, run, parent_id=parent_id, grouped=grouped
+                        )
+                    if planned is None:
+                        return record
+                    return self._write(conn, planned, run)
             except store.StaleAlert as exc:
                 run.report.lost_races += 1
                 last = exc
@@ -451,16 +491,16 @@ class AlertEngine:
             f"gave up after {MAX_ATTEMPTS} attempts: {last}", where=f"{item.rule}:{item.subject}"
         )
 
-    def _decide_in(
+    def _plan(
         self,
-        conn: Connection,
         item: _Item,
         record: AlertRecord | None,
         run: _Run,
         *,
         parent_id: int | None,
         grouped: tuple[Place, ...],
-    ) -> AlertRecord | None:
+    ) -> Step | None:
+        """Return the step to store, or ``None`` when there is nothing to write."""
         now = run.now
         place = item.condition.place if item.condition is not None else None
         if place is None and record is not None:
@@ -481,10 +521,18 @@ class AlertEngine:
         )
         after = result.record
         if after is None or not (result.changed or result.notices or result.events):
-            return after
+            return None
         quiet = not result.notices and not result.events
         if record is not None and quiet and _only_observed(record, after) and _recent(record, now):
-            return record
+            return None
+        return result
+
+    def _write(self, conn: Connection, result: Step, run: _Run) -> AlertRecord:
+        """Store a step: the alert row, its history, its mails (one transaction)."""
+        now = run.now
+        after = result.record
+        if after is None:  # pragma: no cover - _plan returns no step without a record
+            raise UsageError("nothing to write")
         if after.id is None:
             new_id = store.insert_alert(conn, after, now=now, worker=self._worker)
             result = with_alert_id(result, new_id)
@@ -498,7 +546,7 @@ class AlertEngine:
             if not addressed:
                 why = {"notice": notice.kind, "why": "no_recipient"}
                 events.append(Event("suppressed", now, why))
-        store.add_events(conn, new_id if after.id is None else after.id, events, actor=self._worker)
+        store.add_events(conn, stored.id or 0, events, actor=self._worker)
         run.report.writes += 1
         run.report.count(Step(stored, result.notices, tuple(events), True))
         return stored
@@ -548,6 +596,55 @@ class AlertEngine:
             return Timing.of(self._config.policy(rule, place))
         except KeyError:  # a rule no longer configured: close its alerts with no delay
             return Timing()
+
+
+class AlertingSink:
+    """A :class:`~wesh.sync.sink.ReadingSink` that stores, then evaluates alerts at once.
+
+    Wraps the HQ sink for the sync receiver::
+
+        sink = AlertingSink(HqSink(engine), AlertEngine(engine, config))
+        receiver = Receiver(..., sink=sink)
+
+    After each hand-over of readings, the data rules of their channels run (late data
+    included); after an alarm, the TIC alarm rules; after a status, the gateway health
+    rules. An alert failure is logged and never fails the ingestion (the data is stored;
+    the scheduled :meth:`AlertEngine.evaluate` catches up).
+    """
+
+    ALARM_RULES: Final = frozenset({"tic_overload", "tic_status_alarm"})
+    STATUS_RULES: Final = frozenset({"queue_backlog", "sms_budget_exhausted", "boxes_down"})
+
+    def __init__(self, inner: HqSink, alerts: AlertEngine) -> None:
+        self.inner = inner
+        self.alerts = alerts
+
+    def ingest(self, readings: Sequence[SyncReading]) -> IngestResult:
+        """Store readings, then evaluate the data rules of their channels."""
+        result = self.inner.ingest(readings)
+        if result.inserted:
+            self._guard(lambda: self.alerts.on_readings(readings, resolver=self.inner.resolver))
+        return result
+
+    def ingest_alarm(self, alarm: SyncAlarm) -> None:
+        """Store an alarm, then evaluate the alarm rules."""
+        self.inner.ingest_alarm(alarm)
+        self._guard(lambda: self.alerts.evaluate(rules=self.ALARM_RULES))
+
+    def ingest_status(self, status: SiteStatus) -> None:
+        """Record a status, then evaluate the gateway health rules."""
+        self.inner.ingest_status(status)
+        self._guard(lambda: self.alerts.evaluate(rules=self.STATUS_RULES))
+
+    @staticmethod
+    def _guard(run: Callable[[], EngineReport]) -> None:
+        try:
+            report = run()
+        except WeshError:
+            _LOG.exception("Alerts: evaluation after ingestion failed (the schedule will retry)")
+            return
+        for error in report.errors:
+            _LOG.warning("Alerts: %s", error)
 
 
 # --- pure helpers --------------------------------------------------------------------------
