@@ -19,6 +19,7 @@ from wesh.hq.gateway_export import toml_string
 
 __all__ = [
     "ALERT_CONTACT",
+    "ALERT_SENDER",
     "BASE_ADDRESS",
     "BOX_COUNT",
     "BUILDING",
@@ -197,7 +198,11 @@ def inventory_toml(boxes: Sequence[DemoBox], *, phone_number: str = "+3360000000
 
 
 def with_local_settings(
-    exported: str, boxes: Sequence[DemoBox], *, poll_interval_s: float = POLL_INTERVAL_S
+    exported: str,
+    boxes: Sequence[DemoBox],
+    *,
+    poll_interval_s: float = POLL_INTERVAL_S,
+    backoff_s: tuple[float, float] = (2.0, 10.0),
 ) -> str:
     """Add to an exported weshd.toml what the inventory does not hold (pure).
 
@@ -206,6 +211,8 @@ def with_local_settings(
     interval,
     ``only_configured`` (the inventory's channels only: what headquarters expects) and,
     for the common box, the gas counter's unit (``pulse_units``: the box counts m³).
+    ``backoff_s`` is the first and longest wait (wall seconds) before polling a box that
+    stopped answering.
 
     Raises:
         ConfigError: the export and the boxes do not name the same boxes.
@@ -251,8 +258,8 @@ def with_local_settings(
         "",
         "[poll]",
         "jitter_s = 0.2",
-        "backoff_initial_s = 2.0",
-        "backoff_max_s = 10.0",
+        f"backoff_initial_s = {backoff_s[0]:g}",
+        f"backoff_max_s = {backoff_s[1]:g}",
     ]
     return "\n".join(out) + "\n"
 

@@ -17,7 +17,7 @@ import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -33,10 +33,20 @@ from wesh.demo.building import (
     SITE,
     WATCHED,
     DemoBox,
+    alerts_toml,
     inventory_toml,
     with_local_settings,
 )
-from wesh.demo.screen import Answer, Lang, Screen, local_time, message, plain_line, render
+from wesh.demo.screen import (
+    AlertLine,
+    Answer,
+    Lang,
+    Screen,
+    local_time,
+    message,
+    plain_line,
+    render,
+)
 from wesh.errors import ConfigError, UsageError, WeshError
 
 if TYPE_CHECKING:
@@ -45,13 +55,19 @@ if TYPE_CHECKING:
     from wesh.client import AsyncWeshClient
     from wesh.gateway.config import GatewayConfig
     from wesh.gateway.daemon import Gateway
+    from wesh.hq.alerts.capture import CapturedMail, CaptureServer
+    from wesh.hq.alerts.engine import AlertEngine
+    from wesh.hq.alerts.outbox import OutboxWorker
     from wesh.sim import SimFarm
     from wesh.sync.pair import SyncPair
 
 __all__ = [
     "DEFAULT_SPEED",
+    "FAULT_AT",
+    "FAULT_BOX",
     "SIM_START",
     "SMS_LOSS",
+    "Alerting",
     "Chain",
     "DemoClock",
     "Paths",
@@ -59,6 +75,7 @@ __all__ = [
     "hold_workdir",
     "logs_to",
     "run_chain",
+    "start_alerting",
     "start_chain",
 ]
 
@@ -70,6 +87,12 @@ _SMS_FAULT_SEED: Final = 5  # the SMS lost are the same in every run: a few, bot
 _TICK_S: Final = 1.0
 _PLAIN_EVERY_S: Final = 5.0
 _MARKER: Final = ".wesh-demo"
+#: The box that stops answering during the demo, and when (share of the live part): about
+#: an hour in (06:50 simulated), so that "box silent" (2 h without a reading, counted from
+#: its last hourly reading) fires and is mailed well before the end.
+FAULT_BOX: Final = "B001-L04"
+FAULT_AT: Final = 0.12
+_LOG = logging.getLogger(__name__)
 
 
 class DemoClock:
@@ -141,6 +164,11 @@ class Paths:
     def sync_dir(self) -> Path:
         """The sync agent's and receiver's state files."""
         return self.workdir / "sync"
+
+    @property
+    def alerts_config(self) -> Path:
+        """The alert engine's configuration (rules, contacts, the capturing SMTP server)."""
+        return self.workdir / "alerts.toml"
 
     @property
     def log(self) -> Path:
@@ -378,14 +406,19 @@ async def start_chain(
     clock: DemoClock,
     report: Callable[[str, Mapping[str, object]], None] = _ignore,
     poll_interval_s: float = POLL_INTERVAL_S,
+    poll_backoff_s: tuple[float, float] = (2.0, 10.0),
     agent_options: Mapping[str, object] | None = None,
+    sms_loss: float = SMS_LOSS,
 ) -> AsyncIterator[Chain]:
     """Start the boxes, headquarters, weshd and the sync pair; stop them all on exit.
 
     ``report(key, values)`` is told each step (``step.hq``, ``step.sim``, ``step.weshd``,
     ``step.sync``, and ``ports.moved``) with the values of its message. The clock begins
-    when weshd starts. ``agent_options`` override fields of the demo's agent
-    configuration (e.g. ``status_interval_s``). Used by the demo and by the alert
+    when weshd starts. ``poll_interval_s`` and ``poll_backoff_s`` (first and longest wait
+    before polling a box that stopped answering) are weshd's, in wall seconds.
+    ``agent_options`` override fields of the demo's agent configuration (e.g.
+    ``status_interval_s``); ``sms_loss`` is the share of SMS the
+    link loses (the same ones at every run). Used by the demo and by the alert
     scenario test (``tests/hq/alerts/test_scenario.py``).
     """
     from wesh.gateway.config import load_config  # noqa: PLC0415 - heavy imports, demo only
@@ -423,7 +456,9 @@ async def start_chain(
         )
         exported = export_gateway_config(engine, SITE)
         paths.config.write_text(
-            with_local_settings(exported, boxes, poll_interval_s=poll_interval_s),
+            with_local_settings(
+                exported, boxes, poll_interval_s=poll_interval_s, backoff_s=poll_backoff_s
+            ),
             encoding="utf-8",
         )
         config = load_config(paths.config)
@@ -489,15 +524,95 @@ async def start_chain(
                 schema=schema_from_config(config),
                 sink=HqSink(engine, now=clock.now),
                 state_dir=paths.sync_dir,
-                faults=FaultPlan(loss=SMS_LOSS, seed=_SMS_FAULT_SEED),
+                faults=FaultPlan(loss=sms_loss, seed=_SMS_FAULT_SEED),
                 agent_config=agent_config,
                 receiver_config=receiver_config,
                 clock=clock.now,
                 boxes=boxes_up_down,
             )
         )
-        report("step.sync", {"loss": round(SMS_LOSS * 100)})
+        report("step.sync", {"loss": round(sms_loss * 100)})
         yield Chain(clock, farm, boxes, engine, gateway, pair, config)
+
+
+@dataclass(slots=True)
+class Alerting:
+    """The demo's alert part: a capturing SMTP server, the alert engine, the outbox worker.
+
+    Both run on the demo's clock; :meth:`step` is one evaluation and one outbox pass.
+    """
+
+    server: CaptureServer
+    engine: AlertEngine
+    mailer: OutboxWorker
+    evaluate_every: float  # simulated seconds
+    evaluations: int = 0
+    errors: int = 0
+
+    def step(self) -> None:
+        """Evaluate the rules (transitions, mails queued in the outbox)."""
+        try:
+            self.engine.evaluate()
+        except WeshError as exc:  # the database is busy or a rule failed: next time
+            self.errors += 1
+            _LOG.warning("Demo: alert evaluation failed: %s", exc)
+        else:
+            self.evaluations += 1
+
+    async def send(self) -> None:
+        """Send what the outbox holds to the capturing server."""
+        try:
+            await self.mailer.run_once()
+        except WeshError as exc:
+            self.errors += 1
+            _LOG.warning("Demo: outbox pass failed: %s", exc)
+
+
+@contextlib.contextmanager
+def start_alerting(
+    chain: Chain, paths: Paths, lang: Lang, *, evaluate_every: str = "10m"
+) -> Iterator[Alerting]:
+    """Run a capturing SMTP server on loopback and the alert engine over the chain's HQ.
+
+    Writes ``alerts.toml`` (the rules' defaults, the residence's manager as contact, the
+    capturing server as SMTP server). The engine and the outbox worker use the chain's
+    clock.
+
+    Raises:
+        ConfigError: no capturing server (aiosmtpd missing, or no port).
+    """
+    from wesh.hq.alerts.capture import CaptureServer  # noqa: PLC0415 - demo only
+    from wesh.hq.alerts.config import load_config as load_alerts_config  # noqa: PLC0415
+    from wesh.hq.alerts.engine import AlertEngine  # noqa: PLC0415
+    from wesh.hq.alerts.outbox import OutboxWorker  # noqa: PLC0415
+
+    with CaptureServer() as server:
+        paths.alerts_config.write_text(
+            alerts_toml(smtp_port=server.port, lang=lang, evaluate_every=evaluate_every),
+            encoding="utf-8",
+        )
+        config = load_alerts_config(paths.alerts_config)
+        engine = AlertEngine(chain.engine, config, worker_id="demo", now=chain.clock.now)
+        mailer = OutboxWorker(
+            chain.engine, config.smtp, sender=config.sender, worker_id="demo", now=chain.clock.now
+        )
+        yield Alerting(server, engine, mailer, config.evaluate_every.total_seconds())
+
+
+def _open_alerts(engine: Engine) -> list[AlertLine]:
+    from wesh.hq.alerts.store import list_alerts  # noqa: PLC0415
+    from wesh.hq.db import translate_errors  # noqa: PLC0415
+
+    with translate_errors(engine), engine.connect() as conn:
+        views = list_alerts(conn, states=("pending", "firing"), limit=10)
+    lines = []
+    for view in views:
+        place = view.place
+        where = place.dwelling_code or place.box_ref or place.site_id or place.building_code
+        if place.channel_path:
+            where = f"{where} {place.channel_path}"
+        lines.append(AlertLine(view.rule, where or "", view.state))
+    return lines
 
 
 async def run_chain(settings: Settings, console: Console) -> Screen:
@@ -520,21 +635,59 @@ async def run_chain(settings: Settings, console: Console) -> Screen:
         for line in cast("tuple[str, ...]", values.get("listing", ())):
             console.print(line, highlight=False)
 
+    alerting: Alerting | None = None
     async with contextlib.AsyncExitStack() as stack:
         chain = await stack.enter_async_context(start_chain(settings, clock=clock, report=say))
+        # 5. the alerts: engine and outbox on the demo's clock, mails captured on loopback
+        try:
+            alerting = stack.enter_context(start_alerting(chain, paths, lang))
+        except ConfigError as exc:
+            console.print(message(lang, "step.no_alerts", error=exc.message), highlight=False)
+        else:
+            screen.alerts_on = True
+            console.print(
+                message(
+                    lang,
+                    "step.alerts",
+                    config=paths.shown(paths.alerts_config),
+                    every=f"{alerting.evaluate_every / 60:g} min",
+                    port=alerting.server.port,
+                ),
+                highlight=False,
+            )
         client = await stack.enter_async_context(AsyncWeshClient(socket=paths.socket))
-        # 5. the screen
-        await _show(
-            screen,
-            settings,
-            console,
-            client=client,
-            gateway=chain.gateway,
-            pair=chain.pair,
-            engine=chain.engine,
-            clock=clock,
-        )
+        # 6. the screen
+        await _show(screen, settings, console, client=client, chain=chain, alerting=alerting)
+        mails = alerting.server.messages if alerting is not None else []
+    if alerting is not None:
+        _print_mail(console, mails, paths, lang)
     return screen
+
+
+def _print_mail(console: Console, mails: list[CapturedMail], paths: Paths, lang: Lang) -> None:
+    """List the alert mails captured, then print the one about the injected fault in full."""
+    db, config = paths.shown(paths.db), paths.shown(paths.alerts_config)
+    console.print()
+    if not mails:
+        console.print(message(lang, "end.no_mail"), highlight=False)
+    else:
+        console.print(message(lang, "end.mails", count=len(mails)), style="bold", highlight=False)
+        for captured in mails:
+            console.print(f"  {captured.subject}", highlight=False, markup=False)
+        mail = next((m for m in mails if FAULT_BOX in m.subject), mails[0])
+        console.print()
+        console.print(message(lang, "end.mail"), style="bold", highlight=False)
+        parsed = mail.message
+        for header in ("From", "To", "Date", "Subject"):
+            console.print(f"  {header}: {parsed[header]}", highlight=False, markup=False)
+        console.print()
+        for line in mail.body("plain").splitlines():
+            console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+    console.print()
+    console.print(f"  # {message(lang, 'try.alerts')}", style="dim", highlight=False)
+    console.print(
+        f"  wesh hq alerts list --all --db {db} --config {config}", highlight=False, soft_wrap=True
+    )
 
 
 async def _show(
@@ -543,18 +696,45 @@ async def _show(
     console: Console,
     *,
     client: AsyncWeshClient,
-    gateway: Gateway,
-    pair: SyncPair,
-    engine: Engine,
-    clock: DemoClock,
+    chain: Chain,
+    alerting: Alerting | None,
 ) -> None:
-    lang = settings.lang
+    lang, clock = settings.lang, chain.clock
     started = time.monotonic()
+    fault_at_s = settings.seconds * FAULT_AT
+    fault_set = False
+    last_evaluation: float | None = None
+    if alerting is not None:
+        planned = settings.start + timedelta(seconds=fault_at_s * settings.speed)
+        screen.fault = message(lang, "alerts.fault_soon", box=FAULT_BOX, at=local_time(planned))
 
     async def tick() -> None:
+        nonlocal fault_set, last_evaluation
         screen.elapsed_s = min(time.monotonic() - started, settings.seconds)
         screen.sim_now = clock.now()
-        await _refresh(screen, client=client, gateway=gateway, pair=pair, engine=engine, lang=lang)
+        if alerting is not None and not fault_set and screen.elapsed_s >= fault_at_s:
+            fault_set = True
+            _inject_fault(chain.farm)
+            screen.fault = message(
+                lang, "alerts.fault", box=FAULT_BOX, at=local_time(screen.sim_now)
+            )
+        await _refresh(
+            screen,
+            client=client,
+            gateway=chain.gateway,
+            pair=chain.pair,
+            engine=chain.engine,
+            lang=lang,
+        )
+        if alerting is not None:
+            sim_s = clock.timestamp()
+            if last_evaluation is None or sim_s - last_evaluation >= alerting.evaluate_every:
+                last_evaluation = sim_s
+                alerting.step()
+            await alerting.send()
+            with contextlib.suppress(WeshError):
+                screen.alerts = _open_alerts(chain.engine)
+            screen.mails = len(alerting.server.messages)
 
     def draw() -> RenderableType:
         return render(screen, lang=lang, width=console.width)
@@ -574,3 +754,11 @@ async def _show(
             console.print(plain_line(screen, lang), highlight=False, soft_wrap=True)
             next_line += _PLAIN_EVERY_S
     console.print(draw())
+
+
+def _inject_fault(farm: SimFarm) -> None:
+    """Make the demo's chosen box stop answering (the simulator's ``dead`` fault)."""
+    for handle in farm.boxes:
+        if handle.describe()["name"] == FAULT_BOX:
+            handle.set_fault("dead")
+            _LOG.info("Demo: %s made unreachable (fault 'dead')", FAULT_BOX)

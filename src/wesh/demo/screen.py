@@ -165,9 +165,14 @@ MESSAGES: Final[dict[str, dict[Lang, str]]] = {
         "fr": "Alertes\u00a0: {alerts} · courriels capturés\u00a0: {mails}",
         "en": "Alerts: {alerts} · mails captured: {mails}",
     },
+    "end.mails": {
+        "fr": "Les courriels d'alerte partis du siège, capturés par le serveur SMTP local "
+        "({count})\u00a0:",
+        "en": "The alert mails headquarters sent, captured by the local SMTP server ({count}):",
+    },
     "end.mail": {
-        "fr": "Le courriel d'alerte capturé (serveur SMTP local, {count} reçu(s))\u00a0:",
-        "en": "The alert mail captured (local SMTP server, {count} received):",
+        "fr": "Celui de la panne injectée, tel que le gestionnaire le reçoit\u00a0:",
+        "en": "The one about the injected fault, as the manager receives it:",
     },
     "end.no_mail": {
         "fr": "(aucun courriel d'alerte n'est encore parti\u00a0: relancez avec --seconds plus "

@@ -294,11 +294,11 @@ def _where(place: Mapping[str, Any] | None) -> str:
     """Say where: ``R01 / B001 / B001-L02 / impulsion.1.index`` from a place's JSON."""
     if not place:
         return "—"
+    finer = place.get("dwelling_code") or place.get("box_ref") or place.get("site_id")
     parts = [
         place.get("residence_code"),
         place.get("building_code"),
-        place.get("dwelling_code"),
-        place.get("box_ref") if not place.get("dwelling_code") else None,
+        finer,
         place.get("channel_path"),
     ]
     return " / ".join(str(p) for p in parts if p)
@@ -518,13 +518,20 @@ def _alerts_table(rows: Sequence[Mapping[str, Any]], lang: Lang) -> Any:  # noqa
             str(row.get("id", "")),
             f"[{styles.get(state, '')}]{_state_name(state, lang)}[/]",
             _severity_name(str(row.get("severity", "")), lang),
-            str(row.get("rule", "")),
-            _where(row.get("place")),
-            shown,
+            _plain(row.get("rule", "")),
+            _plain(_where(row.get("place"))),
+            _plain(shown),
             _local(row.get("fired_at") or row.get("started_at")),
-            f"{acked} ({_local(row.get('acked_at'))})" if acked else "—",
+            _plain(f"{acked} ({_local(row.get('acked_at'))})" if acked else "—"),
         )
     return table
+
+
+def _plain(value: object) -> str:
+    """Text from the database, shown as is (``[wesh]`` is not Rich markup)."""
+    from rich.markup import escape  # noqa: PLC0415
+
+    return escape(str(value))
 
 
 def _state_name(state: str, lang: Lang) -> str:
@@ -648,9 +655,9 @@ def _history_table(events: Sequence[Mapping[str, Any]], lang: Lang, *, with_aler
         if with_alert:
             cells.append(str(event.get("alert_id", "")))
         cells += [
-            str(event.get("kind", "")),
-            str(event.get("actor") or "—"),
-            str(event.get("note") or ""),
+            _plain(event.get("kind", "")),
+            _plain(event.get("actor") or "—"),
+            _plain(event.get("note") or ""),
         ]
         table.add_row(*cells)
     return table
@@ -931,10 +938,10 @@ def _outbox_table(rows: Sequence[Mapping[str, Any]], lang: Lang) -> Any:  # noqa
             str(row.get("id", "")),
             message(lang, f"mail.{row.get('state')}"),
             _local(row.get("created_at")),
-            ", ".join(row.get("recipients") or ()),
-            str(row.get("subject", "")),
+            _plain(", ".join(row.get("recipients") or ())),
+            _plain(row.get("subject", "")),
             str(row.get("attempts", 0)),
-            str(row.get("last_error") or ""),
+            _plain(row.get("last_error") or ""),
         )
     return table
 
