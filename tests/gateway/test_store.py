@@ -492,6 +492,15 @@ def test_alarms_are_queued_and_acknowledged_by_seq_only(store: Store) -> None:
     assert store.acknowledge(upto_seq=7, seqs=[1, 4, 99]) == 0
 
 
+def test_the_end_of_an_alarm_episode_travels_like_the_alarm(store: Store) -> None:
+    store.add_event(event("tic_overload", "alarm", channel="dw-1/tic.1.overload"))
+    store.add_event(event("tic_overload_end", "info", channel="dw-1/tic.1.overload"))
+    store.add_event(event("tic_status_alarm_end", "info", channel="dw-1/tic.1.status"))
+    store.add_event(event("box_up", "info"))  # an ordinary info event stays local
+    kinds = [stored.kind for _, _, stored in store.pending_events()]
+    assert kinds == ["tic_overload", "tic_overload_end", "tic_status_alarm_end"]
+
+
 def test_acknowledge_by_seqs_and_bad_seqs(store: Store) -> None:
     store.add_samples(poll("dw-1", 1, gauges=4))
     assert store.acknowledge(seqs=[2, 4, 4]) == 2

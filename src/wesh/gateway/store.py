@@ -49,6 +49,7 @@ from typing import IO, Any, Final, Literal, NamedTuple, Self, cast
 
 from wesh.errors import BadInputError, ConfigError, TransientError, UsageError, WeshError
 from wesh.gateway.channels import (
+    QUEUED_EVENT_KINDS,
     ChannelKind,
     EventKind,
     GatewayEvent,
@@ -1105,7 +1106,8 @@ class Store:
             ),
         )
         event_id = cast(int, cursor.lastrowid)
-        if event.severity in self._queued_severities:
+        if event.severity in self._queued_severities or event.kind in QUEUED_EVENT_KINDS:
+            # the end of an alarm episode travels like the alarm (HQ resolves on it)
             self._conn.execute("INSERT INTO outbound (event_id) VALUES (?)", (event_id,))
             tx.depth += 1
         return event_id
