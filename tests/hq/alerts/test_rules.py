@@ -24,7 +24,7 @@ from wesh.hq.alerts.rules_gateway import gateway_health
 from wesh.hq.alerts.rules_leak import continuous_flow, leak_burst, night_flow, night_spans
 from wesh.hq.alerts.rules_meter import index_backwards, index_jump, tic_events
 from wesh.hq.alerts.rules_nodata import LinkState, no_data
-from wesh.hq.timeutil import HOUR_US, to_epoch_us
+from wesh.hq.timeutil import HOUR_US, PARIS, to_epoch_us
 
 NOW = datetime(2026, 1, 20, 10, 30, tzinfo=UTC)
 NOW_US = to_epoch_us(NOW)
@@ -496,3 +496,66 @@ def test_gateway_health_from_status() -> None:
 def test_a_stale_status_only_holds() -> None:
     found = _health({"queue_depth": 5000}, age_h=8)
     assert found["queue_backlog", Subject("gateway", 1)].level is Level.HOLD
+
+
+# ----------------------------------------------------------------------------- properties
+
+
+@given(
+    now=st.datetimes(
+        min_value=datetime(2020, 1, 1),  # noqa: DTZ001 - made aware below
+        max_value=datetime(2030, 12, 31),  # noqa: DTZ001
+    ),
+    count=st.integers(1, 5),
+)
+def test_night_spans_are_paris_nights_that_ended(now: datetime, count: int) -> None:
+    aware = now.replace(tzinfo=UTC)
+    spans = night_spans(aware, start_h=0, end_h=6, count=count)
+    assert len(spans) == count
+    for lo, hi in spans:
+        assert hi <= to_epoch_us(aware)
+        assert (hi - lo) // HOUR_US in (5, 6, 7)
+        start = datetime.fromtimestamp(lo / 1e6, tz=UTC).astimezone(PARIS)
+        assert (start.hour, start.minute) == (0, 0)
+    for (lo1, _), (lo0, _) in zip(spans[1:], spans, strict=False):
+        assert 23 * HOUR_US <= lo0 - lo1 <= 25 * HOUR_US
+
+
+@given(
+    value=st.floats(0, 200, allow_nan=False),
+    limit=st.floats(0.1, 200, allow_nan=False),
+    lower=st.floats(0, 1, allow_nan=False),
+)
+def test_consumption_high_is_monotonic_in_its_threshold(
+    value: float, limit: float, lower: float
+) -> None:
+    def level(threshold: float) -> Level | None:
+        found = consumption_high(
+            NOW,
+            uses=[_use(1, {"electricity": value})],
+            params=defaults("consumption_high", electricity_kwh=threshold),
+        )
+        return found[0].level if found else None
+
+    if level(limit) is Level.ON:
+        assert level(limit * lower) is Level.ON
+
+
+silences = st.one_of(st.none(), st.floats(0, 12, allow_nan=False))
+
+
+@given(
+    ages=st.fixed_dictionaries({cid: silences for cid in CHANNEL_BOX}),
+    link_age=st.one_of(st.none(), st.floats(0, 12, allow_nan=False)),
+)
+def test_no_data_never_reports_a_child_beside_its_firing_parent(
+    ages: dict[int, float | None], link_age: float | None
+) -> None:
+    """Grouping: a fresh ON condition never has its parent ON in the same evaluation."""
+    latest = {cid: None if age is None else _ago(age) for cid, age in ages.items()}
+    links = [LinkState(1, "site-1", None if link_age is None else _ago(link_age))]
+    found = _no_data(latest, links)
+    for (_, _subject), finding in found.items():
+        if finding.level is Level.ON and finding.parent is not None:
+            parent = found.get((finding.parent_rule, finding.parent))
+            assert parent is None or parent.level is not Level.ON
