@@ -214,10 +214,10 @@ def parse_duration(text: str) -> timedelta:
     """
     found = _DURATION_RE.match(text)
     if found is None:
-        raise ValueError(text)
+        raise ValueError(f"not a duration: {text!r}")
     seconds = float(found.group(1).replace(",", ".")) * _UNIT_S[found.group(2).lower()]
     if seconds <= 0:
-        raise ValueError(text)
+        raise ValueError(f"not a positive duration: {text!r}")
     return timedelta(seconds=seconds)
 
 
@@ -797,7 +797,8 @@ def test_mail(*, to: tuple[str, ...], db: str | None, config_path: Path | None, 
     try:
         delivery = asyncio.run(send_mail(config.smtp, mail, sender=config.sender))
     except WeshError as exc:
-        raise _Failure(message(lang, "test_mail.failed", server=server, error=exc)) from exc
+        failed = message(lang, "test_mail.failed", server=server, error=exc)
+        raise _Failure(message(lang, "error", error=failed)) from exc
     if delivery.accepted:
         click.echo(
             message(
