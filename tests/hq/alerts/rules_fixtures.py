@@ -82,9 +82,18 @@ def index(
     return points
 
 
-def add_readings(engine: Engine, channel_id: int, points: Iterable[tuple[datetime, float]]) -> None:
+def add_readings(
+    engine: Engine,
+    channel_id: int,
+    points: Iterable[tuple[datetime, float]],
+    *,
+    aggregate: str = "sample",
+) -> None:
     """Store readings of a channel and re-roll its rollups over their span."""
-    rows = [{"channel_id": channel_id, "at": at, "value": float(v)} for at, v in points]
+    rows = [
+        {"channel_id": channel_id, "at": at, "value": float(v), "aggregate": aggregate}
+        for at, v in points
+    ]
     if not rows:
         return
     with engine.begin() as conn:

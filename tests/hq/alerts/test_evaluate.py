@@ -413,3 +413,42 @@ def test_an_sql_error_in_one_family_leaves_the_transaction_usable(
         assert ("frost", Subject("channel", estate.channel("B1-01", "temp.1"))) in on(evaluation)
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(("aggregate", "silent"), [("sample", True), ("hour_mean", False)])
+def test_an_hourly_aggregate_counts_from_its_hour_end(
+    tmp_path: Path, aggregate: str, silent: bool
+) -> None:
+    engine = make_store(f"sqlite:///{tmp_path / 'hq.sqlite3'}")
+    try:
+        estate = make_estate(engine, dwellings=2)
+        fill_box(engine, estate, "B1-01", START, END)
+        last = utc(2026, 1, 20, 8)  # the 08:00-09:00 hour: 1.5 h ago at 10:30 once over
+        for path in ("temp.1", "temp.2", "temp.ecs"):
+            add_readings(
+                engine,
+                estate.channel("B1-02", path),
+                gauge(START, last + HOUR, 20.0),
+                aggregate=aggregate,
+            )
+        evaluation = run(engine, rules=["box_silent", "channel_silent"])
+        box = Subject("box", estate.boxes["site-B1", "box-B1-02"])
+        assert (("box_silent", box) in on(evaluation)) is silent
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(("history_days", "fires"), [(5, True), (0.5, False)])
+def test_a_burst_relative_to_a_short_history_is_not_judged(
+    tmp_path: Path, history_days: float, fires: bool
+) -> None:
+    engine = make_store(f"sqlite:///{tmp_path / 'hq.sqlite3'}")
+    try:
+        estate = make_estate(engine, dwellings=1)
+        start = END - timedelta(days=history_days)
+        cold = estate.channel("B1-01", "impulsion.1.index")
+        add_readings(engine, cold, index(start, END, lambda at: 150.0 if at == END - HOUR else 3.0))
+        evaluation = run(engine, rules=["leak_burst"])
+        assert (("leak_burst", Subject("channel", cold)) in on(evaluation)) is fires
+    finally:
+        engine.dispose()

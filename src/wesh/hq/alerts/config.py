@@ -214,7 +214,14 @@ DEFAULT_RULES: Final[Mapping[str, RuleDefaults]] = {
     ),
     "leak_burst": RuleDefaults(
         "critical",
-        {"above_l_h": 500, "factor": 10, "min_l_h": 100, "window_h": 3, "baseline_days": 7},
+        {
+            "above_l_h": 500,
+            "factor": 10,
+            "min_l_h": 100,
+            "window_h": 3,
+            "baseline_days": 7,
+            "min_baseline_h": 24,
+        },
         resolve_after=_H,
         escalate_after=12 * _H,
     ),

@@ -12,6 +12,7 @@ fetcher                    reads
 :func:`hour_values`        rollup_hour (mean or consumption) of some kinds over a span
 :func:`night_flows`        rollup_hour grouped by channel and night (count, min, sum)
 :func:`day_values`         rollup_day (mean or consumption) of some kinds over days
+:func:`day_coverage`       rollup_day consumption and the hours it covers, per channel
 :func:`dwelling_days`      rollup_day summed per dwelling, kind and unit over days
 :func:`occupied_dwellings` tenancy rows covering a day
 :func:`index_decreases`    rollup_hour with ``LAG`` (first value below the previous last)
@@ -54,6 +55,7 @@ __all__ = [
     "InventoryCache",
     "NightFlow",
     "SiteEventRow",
+    "day_coverage",
     "day_values",
     "dwelling_days",
     "gateway_links",
@@ -70,6 +72,7 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 _CHUNK: Final = 500
+_HOUR_US: Final = 3_600_000_000
 _UNPLACED: Final = Place(0, "-", "-", 0, "-", "-", 0, "-", "(sans bâtiment)")
 
 
@@ -388,15 +391,25 @@ _CHANNEL_DAYS: Final = "channel c CROSS JOIN rollup_day d"
 def latest_reading_at(
     conn: Connection, channel_ids: Collection[int] | None = None
 ) -> dict[int, int | None]:
-    """Return the newest reading instant (epoch µs, ``None``: none) of each channel."""
+    """Return when each channel's newest reading ends (epoch µs, ``None``: no reading).
+
+    A sample is a point (its ``at``); an hourly aggregate (``hour_mean``, ``hour_last``) is
+    stamped at its hour's start but covers the hour, so it counts from the hour's end: a
+    gateway that sends each hour when it is over is not "silent" for that hour. Two index
+    seeks per channel (the newest ``at``, then that row's ``aggregate``).
+    """
     sql = (
-        "SELECT c.id, (SELECT MAX(r.at) FROM reading r WHERE r.channel_id = c.id) "
-        "FROM channel c WHERE 1 = 1 #IDS#"
+        "SELECT t.id, t.at, (SELECT r.aggregate FROM reading r WHERE r.channel_id = t.id "
+        "AND r.at = t.at) FROM (SELECT c.id AS id, (SELECT MAX(r.at) FROM reading r "
+        "WHERE r.channel_id = c.id) AS at FROM channel c WHERE 1 = 1 #IDS#) t"
     )
-    return {
-        int(cid): None if at is None else int(at)
-        for cid, at in _run(conn, sql, {}, channel_ids=channel_ids)
-    }
+    out: dict[int, int | None] = {}
+    for cid, at, aggregate in _run(conn, sql, {}, channel_ids=channel_ids):
+        if at is None:
+            out[int(cid)] = None
+        else:
+            out[int(cid)] = int(at) + (0 if aggregate in (None, "sample") else _HOUR_US)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,6 +571,41 @@ def day_values(
     for values in out.values():
         values.sort()
     return dict(out)
+
+
+def day_coverage(
+    conn: Connection,
+    *,
+    kinds: Collection[str],
+    first: date,
+    last: date,
+    channel_ids: Collection[int] | None = None,
+) -> dict[int, tuple[float, float]]:
+    """Return ``{channel: (consumption, hours covered)}`` of index channels over days.
+
+    The hours a day covers are its readings' span (``last_at - first_at``) plus one hour:
+    hourly readings stamped at the hour start cover the hour after the last one.
+    """
+    sql = (
+        f"SELECT d.channel_id, d.consumption, d.first_at, d.last_at FROM {_CHANNEL_DAYS} "  # noqa: S608
+        "WHERE d.channel_id = c.id AND c.kind IN :kinds AND c.is_index = :yes "
+        "AND d.day >= :first AND d.day <= :last AND d.consumption IS NOT NULL #IDS#"
+    )
+    out: dict[int, tuple[float, float]] = {}
+    for cid, consumption, first_at, last_at in _run(
+        conn,
+        sql,
+        {"kinds": list(kinds), "yes": True, "first": first, "last": last},
+        channel_ids=channel_ids,
+        dates=("first", "last"),
+        lists=("kinds",),
+    ):
+        hours = 1.0
+        if first_at is not None and last_at is not None:
+            hours = min(25.0, (int(last_at) - int(first_at)) / _HOUR_US + 1.0)
+        total, covered = out.get(int(cid), (0.0, 0.0))
+        out[int(cid)] = (total + float(consumption), covered + hours)
+    return out
 
 
 def _as_date(value: Any) -> date:  # noqa: ANN401 - a driver's date

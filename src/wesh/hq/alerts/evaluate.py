@@ -223,18 +223,18 @@ def _run_leak(conn: Connection, scope: Scope) -> list[Finding]:
         )
         days = int(scope.max_param("leak_burst", "baseline_days"))
         today = paris_day(scope.now)
-        daily = data.day_values(
+        coverage = data.day_coverage(
             conn,
             kinds=_WATER,
-            column="consumption",
             first=today - timedelta(days=days),
             last=today - timedelta(days=1),
             channel_ids=ids,
         )
+        params = scope.params("leak_burst")
         baseline = {
-            cid: sum(value for _, value in values) * factors[cid] / (24 * len(values))
-            for cid, values in daily.items()
-            if values and cid in factors
+            cid: total * factors[cid] / hours
+            for cid, (total, hours) in coverage.items()
+            if cid in factors and hours >= params(Subject("channel", cid))["min_baseline_h"]
         }
         out.extend(
             leak_burst(
