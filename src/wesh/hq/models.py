@@ -676,7 +676,12 @@ class MailOutbox(Base):
     __tablename__ = "mail_outbox"
     __table_args__ = (
         _one_of("notice_kind", NOTICE_KINDS),
-        Index("ix_mail_outbox_sent_at_next_attempt_at", "sent_at", "next_attempt_at"),
+        Index(
+            "ix_mail_outbox_sent_at_failed_at_next_attempt_at",
+            "sent_at",
+            "failed_at",
+            "next_attempt_at",
+        ),
         MYSQL_OPTIONS,
     )
 

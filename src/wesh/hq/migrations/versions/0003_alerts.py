@@ -190,7 +190,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_mail_outbox_alert_id", "mail_outbox", ["alert_id"])
     op.create_index(
-        "ix_mail_outbox_sent_at_next_attempt_at", "mail_outbox", ["sent_at", "next_attempt_at"]
+        "ix_mail_outbox_sent_at_failed_at_next_attempt_at",
+        "mail_outbox",
+        ["sent_at", "failed_at", "next_attempt_at"],
     )
 
 
