@@ -40,6 +40,16 @@ in one direction, through durable steps::
   (``queue_depth``) and ``wesh sync status``.
 * **Status.** A STATUS packet every ``status_interval_s`` (and soon after a restart or
   after numbers were abandoned) carries ``low_seq`` so that HQ settles abandoned numbers.
+* **Commands.** HQ's COMMANDs run once (the agent keeps a replay window of HQ's numbers).
+  Those that need weshd (``SetRelay``, ``SetInterval`` of the poll, ``SetClock``,
+  ``ResendTimes``) are written to the state file with the acceptance of their number,
+  then run one at a time, in order, by a worker task through weshd's API (libwesh); each
+  is answered by one REPLY with its outcome. A command interrupted by a restart is
+  answered ``FAILED`` (not run again: a toggle must not run twice).
+* **Off the loop.** Calls into weshd's store (reading the queue, acknowledging, counting)
+  run in one dedicated worker thread when ``queue_in_thread`` is set (``wesh sync agent``
+  sets it), one at a time and in order, so that an acknowledgement waiting for weshd's
+  write lock never stalls the loop.
 
 Nothing is dropped silently: every sample is either carried, counted as local only
 (states, texts) or merged (sample mode), and weshd's queue keeps it until HQ confirmed.
@@ -50,16 +60,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import math
 import random
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from wesh.errors import ConfigError, TransientError, UsageError, WeshError
@@ -84,8 +96,11 @@ from wesh.sync.packet import (
     RequestSchema,
     RequestStatus,
     ResendSeqs,
+    ResendTimes,
     SchemaMessage,
+    SetClock,
     SetInterval,
+    SetRelay,
     StatusMessage,
     open_packet,
     seal_packet,
@@ -93,6 +108,9 @@ from wesh.sync.packet import (
 from wesh.sync.readings import BaselineBook, Column, Quality, ReadingBlock, encode_block
 from wesh.sync.schema import Schema, SchemaChannel, default_resolution
 from wesh.sync.transport import Message, Transport, sms_parts
+
+if TYPE_CHECKING:
+    from wesh.client.api import AsyncWeshClient
 
 __all__ = [
     "AgentConfig",
@@ -112,6 +130,12 @@ _HOUR, _SAMPLE = 0, 1  # item families
 _PRIO_ALARM, _PRIO_CONTROL, _PRIO_DATA = 0, 1, 2
 _MAX_ALARM_TEXT: Final = 120  # UTF-8 bytes of an alarm's message that travel
 _SEQ_BLOCK: Final = 32  # numbers reserved at a time (a restart skips at most this many)
+_MAX_COMMANDS: Final = 16  # commands waiting for weshd; more are answered BUSY
+_MAX_DETAIL: Final = 100  # UTF-8 bytes of a REPLY's detail (two SMS at most)
+_RESEND_SEQ: Final = 1 << 62  # min_seq of re-sent items: they hold no queue row back
+_RESEND_PAGE: Final = 2000  # history values read per request while re-sending
+_RESEND_TX: Final = 1000  # re-sent items written per transaction
+_T = TypeVar("_T")
 
 
 class OutboundQueue(Protocol):
@@ -168,6 +192,17 @@ class AgentConfig:
         timezone: the site's time zone (the budget's day).
         pad: fill the last SMS of each packet (off for MQTT).
         seed: seed of the backoff jitter.
+        weshd_socket / weshd_url / weshd_token: where weshd's API is (its Unix socket, or
+            its TCP URL and token), for the commands that need weshd; neither: those
+            commands are answered ``UNSUPPORTED``.
+        weshd_timeout_s: time allowed for one call to weshd's API (above a box's
+            ``timeout_s``: a relay command waits for the box).
+        clock_stale_s: a ``SetClock`` whose time is further than this from the
+            gateway's is answered ``STALE``.
+        queue_in_thread: call weshd's store from a dedicated worker thread, off the
+            event loop (``wesh sync agent`` sets it); ``False`` (the default) calls it in
+            the loop, which virtual-time tests need (their clock does not wait for a
+            thread).
     """
 
     site: str
@@ -196,6 +231,12 @@ class AgentConfig:
     timezone: str = "Europe/Paris"
     pad: bool = True
     seed: int | None = None
+    weshd_socket: str | None = None
+    weshd_url: str | None = None
+    weshd_token: str | None = field(default=None, repr=False)
+    weshd_timeout_s: float = 30.0
+    clock_stale_s: float = 900.0
+    queue_in_thread: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in ("hour", "sample"):
@@ -214,6 +255,10 @@ class AgentConfig:
             raise UsageError("retry_initial_s > 0 and retry_max_s >= retry_initial_s")
         if self.sms_budget_per_day < 0 or self.alarm_reserve < 0:
             raise UsageError("sms_budget_per_day and alarm_reserve must not be negative")
+        if self.weshd_socket is not None and self.weshd_url is not None:
+            raise UsageError("give weshd_socket or weshd_url, not both")
+        if self.weshd_timeout_s <= 0 or self.clock_stale_s <= 0:
+            raise UsageError("weshd_timeout_s and clock_stale_s must be positive")
         try:
             ZoneInfo(self.timezone)
         except (KeyError, ValueError) as exc:
@@ -296,6 +341,108 @@ def _base_back(message: DataMessage) -> int:
     return reader.varint()
 
 
+# ----------------------------------------------------------------------------- commands (pure)
+
+_WESHD_COMMANDS: Final = {int(c.op): c for c in (ResendTimes, SetInterval, SetRelay, SetClock)}
+
+
+def _needs_weshd(command: AnyMessage) -> bool:
+    """Tell whether a command runs through weshd's API (by the command worker)."""
+    if isinstance(command, SetInterval):
+        return command.target == IntervalTarget.POLL
+    return isinstance(command, ResendTimes | SetRelay | SetClock)
+
+
+def _stored_command(body: bytes) -> ResendTimes | SetInterval | SetRelay | SetClock:
+    """Decode a command body kept in the state file (``PacketError`` if damaged)."""
+    reader = Reader(body, what="stored COMMAND")
+    cls = _WESHD_COMMANDS.get(reader.u8())
+    if cls is None:
+        raise reader.fail("not a command the worker runs")
+    command = cls.read(reader)
+    reader.end()
+    return command
+
+
+def _reply(seq: int, status: ReplyStatus, detail: str = "") -> ReplyMessage:
+    return ReplyMessage(seq, status, _clip_utf8(detail, _MAX_DETAIL))
+
+
+def _error_reply(seq: int, exc: WeshError) -> ReplyMessage:
+    """Answer a failed call to weshd: BUSY when trying again later may work.
+
+    weshd unreachable, a box unreachable or too slow (``TransientError``): ``BUSY``
+    ("retry later: ..."); an unknown box, a bad argument, something the box cannot do
+    (``UsageError``, HTTP 4xx and 501): ``BAD_ARGUMENT``; the box or weshd said no
+    (refused, credentials, an internal error): ``FAILED``.
+    """
+    if isinstance(exc, TransientError):
+        return _reply(seq, ReplyStatus.BUSY, f"retry later: {exc.message}")
+    if isinstance(exc, UsageError):
+        return _reply(seq, ReplyStatus.BAD_ARGUMENT, exc.message)
+    return _reply(seq, ReplyStatus.FAILED, exc.message)
+
+
+def _relay_number(path: str) -> int | None:
+    """``relais.<n>`` (or ``relay.<n>``) to n; ``None`` if the path names no relay."""
+    family, _, number = path.partition(".")
+    if family not in ("relais", "relay") or not number.isdigit():
+        return None
+    value = int(number)
+    return value if 1 <= value <= 999 else None
+
+
+def _ceil(at_s: int, step: int) -> int:
+    return -(-at_s // step) * step
+
+
+class _ResendAccumulator:
+    """Folds one channel's history (oldest first) into items, as the queue reader does.
+
+    Hour mode: one item per hour (gauge: mean; index: last value; worst quality);
+    sample mode: one item per grid step (the last value of the step). Holds one step's
+    values at a time: memory does not grow with the range.
+    """
+
+    def __init__(self, *, step_s: int, is_index: bool, hourly: bool) -> None:
+        self.step_s = step_s
+        self.is_index = is_index
+        self.hourly = hourly
+        self._slot: int | None = None
+        self._n = 0
+        self._total = 0.0
+        self._last: int | float = 0
+        self._quality = 0
+
+    def add(self, at: datetime, value: object, quality: str) -> tuple[int, int | float, int] | None:
+        """Take one value; return the item of the step it closed, if any."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if not math.isfinite(value):
+            return None
+        at_s = _to_s(at)
+        slot = at_s - at_s % self.step_s
+        done = self.flush() if self._slot is not None and slot != self._slot else None
+        if self._slot is None or slot != self._slot:
+            self._slot, self._n, self._total, self._quality = slot, 0, 0.0, 0
+        self._n += 1
+        self._total += float(value)
+        self._last = value
+        self._quality = max(self._quality, _QUALITY_RANK.get(quality, 2))
+        return done
+
+    def flush(self) -> tuple[int, int | float, int] | None:
+        """Return the item of the step being folded (and forget it)."""
+        if self._slot is None or self._n == 0:
+            return None
+        value: int | float = self._last
+        if self.hourly and not self.is_index:
+            value = self._total / self._n
+        item = (self._slot, value, self._quality)
+        self._slot, self._n = None, 0
+        return item
+
+
 # ----------------------------------------------------------------------------- state file
 
 _SCHEMA_SQL: Final = (
@@ -328,6 +475,8 @@ _SCHEMA_SQL: Final = (
     "CREATE TABLE IF NOT EXISTS extra_channels (box TEXT NOT NULL, path TEXT NOT NULL, "
     "kind TEXT NOT NULL, unit TEXT, resolution REAL NOT NULL, PRIMARY KEY (box, path)) "
     "WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS commands (seq INTEGER PRIMARY KEY, body BLOB NOT NULL, "
+    "received_ms INTEGER NOT NULL)",
 )
 
 _COUNTERS: Final = (
@@ -346,6 +495,8 @@ _COUNTERS: Final = (
     "rejected_down",
     "budget_blocked",
     "send_errors",
+    "commands_run",
+    "readings_resent",
 )
 
 
@@ -484,6 +635,8 @@ class SyncAgent:
         self._reassembler = Reassembler(timeout_s=3600.0)
         self._budget_warned_day: str | None = None
         self._pending_replies: list[ReplyMessage] = []
+        self._commands_ready = asyncio.Event()
+        self._executor: ThreadPoolExecutor | None = None
         self._bytes_per_value: dict[int, float] = {}
         self._link_down = False
         self._partial_resends: dict[int, list[int]] = {}
@@ -506,6 +659,13 @@ class SyncAgent:
             state.set_meta(conn, "key_id", self._key.key_id)
             # a STATUS soon: its low_seq settles the numbers left unused before the restart
             state.set_meta(conn, "status_due_ms", 0)
+            for (seq,) in conn.execute("SELECT seq FROM commands ORDER BY seq").fetchall():
+                self._pending_replies.append(
+                    ReplyMessage(
+                        int(seq), ReplyStatus.FAILED, "interrupted by a restart; send it again"
+                    )
+                )
+            conn.execute("DELETE FROM commands")
         self._reservation = SeqReservation(
             next_seq=int(state.meta("seq_reserved", 0)) + 1, block=_SEQ_BLOCK
         )
@@ -535,6 +695,9 @@ class SyncAgent:
         """Close the state file (idempotent); the agent must not be running."""
         if not self._closed:
             self._closed = True
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
             self._state.close()
 
     def stop(self) -> None:
@@ -549,6 +712,9 @@ class SyncAgent:
     async def run(self) -> None:
         """Read, pack, send and listen until :meth:`stop`; transient errors are retried."""
         receiver = asyncio.create_task(self._listen(), name=f"sync-agent-listen-{self.config.site}")
+        commands = asyncio.create_task(
+            self._command_worker(), name=f"sync-agent-commands-{self.config.site}"
+        )
         try:
             while not self._stop.is_set():
                 try:
@@ -561,9 +727,11 @@ class SyncAgent:
                     async with asyncio.timeout(delay):
                         await self._wake.wait()
         finally:
-            receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await receiver
+            for task in (receiver, commands):
+                task.cancel()
+            for task in (receiver, commands):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _listen(self) -> None:
         async for message in self._transport.messages():
@@ -580,12 +748,21 @@ class SyncAgent:
         now = self._clock()
         await self._read_queue()
         self._close_hours(now)
-        self._acknowledge_store()
+        await self._acknowledge_store()
         await self._send_due(now)
         return self._next_delay(self._clock())
 
     def _now_ms(self) -> int:
         return math.floor((self._clock() - _EPOCH).total_seconds() * 1000)
+
+    async def _blocking(self, call: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:  # noqa: ANN401
+        """Call weshd's store: in the agent's one worker thread (in order), or in the loop."""
+        if not self.config.queue_in_thread:
+            return call(*args, **kwargs)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-queue")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(call, *args, **kwargs))
 
     # ------------------------------------------------------------------ schema
 
@@ -653,8 +830,8 @@ class SyncAgent:
     async def _read_queue(self) -> None:
         state = self._state
         try:
-            events = self._queue.pending_events(
-                after_seq=int(state.meta("event_cursor", 0)), limit=1000
+            events = await self._blocking(
+                self._queue.pending_events, after_seq=int(state.meta("event_cursor", 0)), limit=1000
             )
         except WeshError as exc:
             _LOG.warning("Sync agent: cannot read weshd's queue (retrying): %s", exc)
@@ -679,8 +856,10 @@ class SyncAgent:
         for _ in range(20):  # at most 20 batches a step
             await asyncio.sleep(0)  # let weshd (same loop with --with-weshd) breathe
             try:
-                rows = self._queue.pending(
-                    after_seq=int(state.meta("reading_cursor", 0)), limit=self.config.read_batch
+                rows = await self._blocking(
+                    self._queue.pending,
+                    after_seq=int(state.meta("reading_cursor", 0)),
+                    limit=self.config.read_batch,
                 )
             except WeshError as exc:
                 _LOG.warning("Sync agent: cannot read weshd's queue (retrying): %s", exc)
@@ -831,7 +1010,7 @@ class SyncAgent:
 
     # ------------------------------------------------------------------ acknowledging weshd
 
-    def _acknowledge_store(self) -> None:
+    async def _acknowledge_store(self) -> None:
         state = self._state
         cursor = int(state.meta("reading_cursor", 0))
         lows = [
@@ -844,8 +1023,10 @@ class SyncAgent:
         if watermark <= done_upto and not alarm_seqs:
             return
         try:
-            self._queue.acknowledge(
-                upto_seq=watermark if watermark > done_upto else None, seqs=alarm_seqs
+            await self._blocking(
+                self._queue.acknowledge,
+                upto_seq=watermark if watermark > done_upto else None,
+                seqs=alarm_seqs,
             )
         except WeshError as exc:
             _LOG.warning("Sync agent: cannot acknowledge weshd's queue (retrying): %s", exc)
@@ -987,9 +1168,9 @@ class SyncAgent:
     async def _send_status(self, now: datetime) -> None:
         with self._state.tx() as conn:  # a newer status replaces an unacknowledged one
             conn.execute("DELETE FROM packets WHERE type = ?", (int(PacketType.STATUS),))
-        up, down = self._boxes() if self._boxes is not None else (0, 0)
+        up, down = self._boxes() if self._boxes is not None else (0, 0)  # in the loop
         try:
-            depth = self._queue.queue_depth()
+            depth = await self._blocking(self._queue.queue_depth)
         except WeshError:
             depth = 0
         low = self._state.one("SELECT min(seq) FROM packets")
@@ -1364,17 +1545,20 @@ class SyncAgent:
             _LOG.debug("Sync agent: text from %s rejected: %s", message.peer, exc)
             return
         body = opened.message
-        replies: list[ReplyMessage] = []
+        reply: ReplyMessage | None = None
         with self._state.tx() as conn:
             if isinstance(body, AckMessage):
                 self._on_ack(conn, body)
             else:
-                replies.append(self._on_command(conn, body, opened.seq))
+                reply = self._on_command(conn, body, opened.seq)
             self._down.accept(opened.seq)
             self._state.set_meta(conn, "down_window", json.dumps(self._down.to_dict()))
         if isinstance(body, AckMessage) and body.partial:
             self._resend_fragments(body)
-        self._pending_replies.extend(replies)
+        if reply is not None:
+            self._pending_replies.append(reply)
+        elif not isinstance(body, AckMessage):
+            self._commands_ready.set()  # queued for the command worker
 
     def _on_ack(self, conn: sqlite3.Connection, ack: AckMessage) -> None:
         acked = [
@@ -1425,7 +1609,21 @@ class SyncAgent:
                 if int(seq) % 128 == part.packet_id and int(texts) == part.count:
                     self._partial_resends[int(seq)] = sorted(part.missing)
 
-    def _on_command(self, conn: sqlite3.Connection, command: AnyMessage, seq: int) -> ReplyMessage:
+    def _on_command(
+        self, conn: sqlite3.Connection, command: AnyMessage, seq: int
+    ) -> ReplyMessage | None:
+        """Answer a command at once, or queue it for the worker (``None``)."""
+        if _needs_weshd(command):
+            if self.config.weshd_socket is None and self.config.weshd_url is None:
+                return ReplyMessage(seq, ReplyStatus.UNSUPPORTED, "no weshd API configured")
+            waiting = int(conn.execute("SELECT count(*) FROM commands").fetchone()[0])
+            if waiting >= _MAX_COMMANDS:
+                return ReplyMessage(seq, ReplyStatus.BUSY, f"retry later: {waiting} commands wait")
+            conn.execute(
+                "INSERT OR IGNORE INTO commands (seq, body, received_ms) VALUES (?, ?, ?)",
+                (seq, command.encode(), self._now_ms()),
+            )
+            return None
         if isinstance(command, RequestStatus):
             self._state.set_meta(conn, "status_due_ms", 0)
             return ReplyMessage(seq, ReplyStatus.ACCEPTED)
@@ -1459,6 +1657,202 @@ class SyncAgent:
             self._state.set_meta(conn, name, command.seconds)
             return ReplyMessage(seq, ReplyStatus.OK)
         return ReplyMessage(seq, ReplyStatus.UNSUPPORTED, type(command).__name__)
+
+    # ------------------------------------------------------------------ commands through weshd
+
+    def _weshd(self) -> AsyncWeshClient:
+        from wesh.client.api import AsyncWeshClient  # noqa: PLC0415 - only commands need it
+
+        config = self.config
+        return AsyncWeshClient(
+            socket=config.weshd_socket,
+            url=config.weshd_url,
+            token=config.weshd_token,
+            timeout_s=config.weshd_timeout_s,
+        )
+
+    async def _command_worker(self) -> None:
+        while True:
+            await self._commands_ready.wait()
+            self._commands_ready.clear()
+            await self.run_commands()
+
+    async def run_commands(self) -> int:
+        """Run the commands waiting for weshd, in order; queue their REPLYs; return how many.
+
+        :meth:`run` does it in a task of its own; tests driving the agent by hand call it.
+        """
+        done = 0
+        while True:
+            row = self._state.rows("SELECT seq, body FROM commands ORDER BY seq LIMIT 1")
+            if not row:
+                return done
+            seq, body = int(row[0][0]), bytes(row[0][1])
+            name = "?"
+            try:
+                command = _stored_command(body)
+            except PacketError as exc:
+                reply = _reply(seq, ReplyStatus.FAILED, f"unreadable command: {exc.reason}")
+            else:
+                name = type(command).__name__
+                reply = await self._run_command(seq, command)
+            _LOG.info(
+                "Sync agent: command %d (%s): %s %s", seq, name, reply.status.name, reply.detail
+            )
+            with self._state.tx() as conn:
+                conn.execute("DELETE FROM commands WHERE seq = ?", (seq,))
+                self._state.bump(conn, "commands_run")
+            self._pending_replies.append(reply)
+            self._wake.set()
+            done += 1
+
+    async def _run_command(
+        self, seq: int, command: ResendTimes | SetInterval | SetRelay | SetClock
+    ) -> ReplyMessage:
+        try:
+            async with self._weshd() as weshd:
+                if isinstance(command, SetRelay):
+                    return await self._set_relay(seq, command, weshd)
+                if isinstance(command, SetInterval):
+                    return await self._set_poll_interval(seq, command, weshd)
+                if isinstance(command, SetClock):
+                    return await self._set_clock(seq, command, weshd)
+                return await self._resend_times(seq, command, weshd)
+        except WeshError as exc:
+            return _error_reply(seq, exc)
+
+    async def _set_relay(self, seq: int, command: SetRelay, weshd: AsyncWeshClient) -> ReplyMessage:
+        number = _relay_number(command.relay)
+        if number is None or not command.box:
+            return _reply(seq, ReplyStatus.BAD_ARGUMENT, f"not a relay: {command.relay!r}")
+        action: Literal["on", "off"] = "on" if command.on else "off"
+        await weshd.relay(command.box, number, action)
+        return _reply(seq, ReplyStatus.OK, f"{command.box} {command.relay} {action}")
+
+    async def _set_poll_interval(
+        self, seq: int, command: SetInterval, weshd: AsyncWeshClient
+    ) -> ReplyMessage:
+        if command.seconds > 86_400:
+            return _reply(seq, ReplyStatus.BAD_ARGUMENT, "poll interval above 86400 s")
+        if command.box:
+            boxes = [command.box]
+        else:
+            boxes = [box.id for box in await weshd.boxes() if box.enabled]
+        for box in boxes:
+            await weshd.set_poll_interval(box, command.seconds)
+        where = command.box or f"{len(boxes)} box(es)"
+        return _reply(seq, ReplyStatus.OK, f"{where}: every {command.seconds} s until restart")
+
+    async def _set_clock(self, seq: int, command: SetClock, weshd: AsyncWeshClient) -> ReplyMessage:
+        now = self._clock()
+        skew_s = (now - command.at).total_seconds()
+        if abs(skew_s) > self.config.clock_stale_s:
+            return _reply(seq, ReplyStatus.STALE, f"HQ's time is {skew_s:+.0f} s from ours")
+        if not command.box:
+            return _reply(
+                seq, ReplyStatus.UNSUPPORTED, f"gateway clock: NTP; {skew_s:+.0f} s from HQ's"
+            )
+        clock = await weshd.clock(command.box)
+        offset = "" if clock.offset_s is None else f"; box {clock.offset_s:+.0f} s"
+        if not clock.settable:
+            return _reply(
+                seq,
+                ReplyStatus.UNSUPPORTED,
+                f"{command.box} ({clock.driver}): not settable{offset}",
+            )
+        await weshd.set_clock(command.box)  # to the gateway's time: HQ's is SMS-late
+        return _reply(seq, ReplyStatus.OK, f"{command.box}: clock set{offset}")
+
+    async def _resend_times(
+        self, seq: int, command: ResendTimes, weshd: AsyncWeshClient
+    ) -> ReplyMessage:
+        """Queue again the readings of ``[start, end)`` from weshd's history (absolute).
+
+        Each channel of the schema is read page by page and folded step by step, so
+        memory does not grow with the range; items go to the state file in batches, as
+        backlog (priority and SMS budget as for any reading). An item already waiting or
+        in flight is kept as it is; HQ keeps the first copy of what it already has.
+        """
+        hourly = self.config.mode == "hour"
+        step = _HOUR_S if hourly else self.config.sample_grid_s
+        end_s = _to_s(command.end)
+        if hourly:  # only closed hours (as _close_hours: hour <= limit); open ones go anyway
+            closed_s = _to_s(self._clock()) - _HOUR_S - math.ceil(self.config.close_delay_s)
+            end_s = min(end_s, closed_s + 1)
+        start_s, end_s = _ceil(_to_s(command.start), step), _ceil(end_s, step)
+        queued = skipped = 0
+        if start_s < end_s:
+            for channel in list(self._schema):
+                try:
+                    queued += await self._resend_channel(channel, start_s, end_s, weshd)
+                except UsageError as exc:  # box or channel unknown to weshd now
+                    _LOG.info("Sync agent: %s/%s not re-sent: %s", channel.box, channel.path, exc)
+                    skipped += 1
+                except WeshError as exc:
+                    status = _error_reply(seq, exc)
+                    return _reply(seq, status.status, f"{status.detail}; {queued} queued before")
+        detail = f"{queued} reading(s) queued"
+        return _reply(
+            seq, ReplyStatus.OK, detail + (f", {skipped} channel(s) unknown" if skipped else "")
+        )
+
+    async def _resend_channel(
+        self, channel: SchemaChannel, start_s: int, end_s: int, weshd: AsyncWeshClient
+    ) -> int:
+        hourly = self.config.mode == "hour"
+        is_index = channel.kind == "index"
+        fold = _ResendAccumulator(
+            step_s=_HOUR_S if hourly else self.config.sample_grid_s,
+            is_index=is_index,
+            hourly=hourly,
+        )
+        items: list[tuple[int, int | float, int]] = []
+        queued = 0
+        async for point in weshd.iter_history(
+            channel.box,
+            channel.path,
+            since=_from_s(start_s),
+            until=_from_s(end_s),
+            page_size=_RESEND_PAGE,
+        ):
+            item = fold.add(point.at, point.value, point.quality)
+            if item is not None:
+                items.append(item)
+            if len(items) >= _RESEND_TX:
+                queued += self._queue_resent(channel, items, hourly=hourly)
+                items = []
+        last = fold.flush()
+        if last is not None:
+            items.append(last)
+        return queued + self._queue_resent(channel, items, hourly=hourly)
+
+    def _queue_resent(
+        self, channel: SchemaChannel, items: Sequence[tuple[int, int | float, int]], *, hourly: bool
+    ) -> int:
+        if not items:
+            return 0
+        family = _HOUR if hourly else _SAMPLE
+        is_index = int(channel.kind == "index")
+        with self._state.tx() as conn:
+            count = sum(
+                conn.execute(
+                    "INSERT OR IGNORE INTO items (family, box, path, at_s, value, quality, "
+                    "is_index, min_seq, absolute) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                    (
+                        family,
+                        channel.box,
+                        channel.path,
+                        at_s,
+                        value,
+                        quality,
+                        is_index,
+                        _RESEND_SEQ,
+                    ),
+                ).rowcount
+                for at_s, value, quality in items
+            )
+            self._state.bump(conn, "readings_resent", count)
+        return count
 
     # ------------------------------------------------------------------ timing
 

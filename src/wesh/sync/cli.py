@@ -4,12 +4,15 @@
 
     wesh sync keygen SITE [--dir DIR] [--force]
     wesh sync agent --config weshd.toml [--with-weshd] [--transport gammu --hq-number +33...]
-                    (beside a running weshd by default; --with-weshd runs weshd in it too)
+                    [--weshd-socket PATH | --weshd-url URL]
+                    (beside a running weshd by default; --with-weshd runs weshd in it too;
+                    HQ's commands reach weshd through its API, by default its socket)
     wesh sync receiver --db URL [--transport gammu|mqtt] [--state PATH]
     wesh sync status [--config weshd.toml | --agent-state PATH] [--receiver-state PATH] [--json]
 
 The environment is read here only: ``WESH_SYNC_KEY_DIR`` (key directory),
-``WESH_SYNC_HQ_NUMBER`` (HQ's phone number), ``WESH_SYNC_MQTT_PASSWORD``.
+``WESH_SYNC_HQ_NUMBER`` (HQ's phone number), ``WESH_SYNC_MQTT_PASSWORD``,
+``WESH_TOKEN`` (weshd's API token with ``--weshd-url``).
 Heavy modules are imported inside the commands, so that ``wesh`` starts fast.
 """
 
@@ -195,6 +198,16 @@ def _stop_on_signals(stop: Callable[[], None], seconds: float | None) -> asyncio
     help="Readings gather this long before they go (seconds; 0: at once; alarms never wait).",
 )
 @click.option("--close-delay", type=float, default=600.0, show_default=True, help="Seconds.")
+@click.option(
+    "--weshd-socket",
+    type=_PATH,
+    default=None,
+    help="weshd's API socket, for HQ's commands (default: [api] socket of the config).",
+)
+@click.option("--weshd-url", default=None, help="weshd's TCP API instead of its socket.")
+@click.option(
+    "--weshd-token", envvar="WESH_TOKEN", default=None, help="Bearer token for --weshd-url."
+)
 @_transport_options
 def agent(config_path: Path, **options: object) -> None:
     """Send weshd's readings and alarms to headquarters (see docs/sync.md).
@@ -222,6 +235,12 @@ def _agent_config(config: GatewayConfig, options: dict[str, Any]) -> Any:  # noq
     hq_peer = options["hq_number"] if gammu else "hq"
     if not hq_peer:
         raise UsageError("--hq-number (or WESH_SYNC_HQ_NUMBER) is needed with gammu")
+    weshd_url = options.get("weshd_url")
+    weshd_socket = options.get("weshd_socket")
+    if weshd_url and weshd_socket:
+        raise UsageError("give --weshd-socket or --weshd-url, not both")
+    if not weshd_url and weshd_socket is None:
+        weshd_socket = config.api.socket
     return AgentConfig(
         site=config.site.id,
         hq_peer=hq_peer,
@@ -236,6 +255,10 @@ def _agent_config(config: GatewayConfig, options: dict[str, Any]) -> Any:  # noq
         max_chars=160 if gammu else None,
         pad=gammu,
         timezone=config.site.timezone,
+        weshd_socket=str(weshd_socket) if weshd_socket is not None else None,
+        weshd_url=weshd_url or None,
+        weshd_token=options.get("weshd_token") or None,
+        queue_in_thread=True,
     )
 
 
