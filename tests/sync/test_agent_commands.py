@@ -580,3 +580,45 @@ def test_replace_keeps_the_weshd_token_out_of_repr() -> None:
     assert replace(config, weshd_token=None).weshd_token is None
     with pytest.raises(Exception, match="not both"):
         AgentConfig(site=SITE, hq_peer="hq", weshd_url="http://x", weshd_socket="/s")
+
+
+# ----------------------------------------------------------------------------- CLI options
+
+
+def test_the_cli_points_the_agent_at_weshds_socket(tmp_path: Path) -> None:
+    from wesh.gateway.config import load_config  # noqa: PLC0415
+    from wesh.sync.cli import _agent_config  # noqa: PLC0415
+
+    path = tmp_path / "weshd.toml"
+    path.write_text(config_toml(tmp_path / "state", [box_toml("dw-1", 8080)]), encoding="utf-8")
+    config = load_config(path)
+    options: dict[str, object] = {
+        "transport": "mqtt",
+        "hq_number": None,
+        "mode": "hour",
+        "sample_grid": 60,
+        "budget": 200,
+        "retry_initial": 900.0,
+        "retry_max": 3600.0,
+        "status_interval": 3600.0,
+        "upload_interval": 0.0,
+        "close_delay": 600.0,
+        "weshd_socket": None,
+        "weshd_url": None,
+        "weshd_token": None,
+    }
+    made = _agent_config(config, options)
+    assert made.weshd_socket == str(config.api.socket) == str(tmp_path / "state" / "weshd.sock")
+    assert made.weshd_url is None and made.queue_in_thread is True
+    made = _agent_config(
+        config, {**options, "weshd_url": "http://127.0.0.1:8765", "weshd_token": "t"}
+    )
+    assert (made.weshd_socket, made.weshd_url, made.weshd_token) == (
+        None,
+        "http://127.0.0.1:8765",
+        "t",
+    )
+    made = _agent_config(config, {**options, "weshd_socket": tmp_path / "other.sock"})
+    assert made.weshd_socket == str(tmp_path / "other.sock")
+    with pytest.raises(Exception, match="not both"):
+        _agent_config(config, {**options, "weshd_socket": tmp_path / "s", "weshd_url": "http://x"})
