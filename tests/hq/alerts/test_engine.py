@@ -7,6 +7,7 @@ composing and the outbox are the real ones.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import pytest
 from sqlalchemy import Connection, Engine, func, select
 
 from tests.hq.alerts.conftest import T0, AlertEstate
+from wesh.errors import TransientError
 from wesh.hq.alerts.config import AlertsConfig, config_from_text
 from wesh.hq.alerts.data import Inventory, load_inventory
 from wesh.hq.alerts.engine import AlertEngine, AlertingSink, EngineReport
@@ -26,7 +28,7 @@ from wesh.hq.alerts.store import alert_history, list_alerts
 from wesh.hq.db import make_engine
 from wesh.hq.ingest import HqSink
 from wesh.hq.models import Alert, MailOutbox
-from wesh.sync.sink import SyncReading
+from wesh.sync.sink import SiteStatus, SyncAlarm, SyncReading
 
 MIN = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
@@ -93,6 +95,7 @@ class FakeEvaluate:
     rules: frozenset[str] | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)
     barrier: threading.Barrier | None = None
+    fail: Exception | None = None
 
     def __call__(
         self,
@@ -104,7 +107,9 @@ class FakeEvaluate:
         rules: Collection[str] | None = None,
         inventory: Inventory | None = None,
     ) -> Evaluation:
-        self.calls.append({"channels": channels, "now": now})
+        self.calls.append({"channels": channels, "rules": rules, "now": now})
+        if self.fail is not None:
+            raise self.fail
         if self.barrier is not None:
             self.barrier.wait(timeout=30)
         covered = self.rules or frozenset(c.rule for c in self.conditions) | ALL_TEST_RULES
@@ -525,3 +530,45 @@ def test_late_data_through_the_sink_fires_and_resolves_with_the_real_rules(
         assert list_alerts(conn) == []
         kinds = [m.notice_kind for m in conn.execute(select(MailOutbox)).all()]
     assert kinds == ["fired", "resolved"]
+
+
+def test_alerting_sink_runs_the_right_rules_and_never_fails_ingestion(world: World) -> None:
+    sink = AlertingSink(HqSink(world.estate.engine, now=world.clock.now), world.alerts)
+    sink.ingest_status(
+        SiteStatus(
+            site="site-b1",
+            at=T0,
+            boxes_up=3,
+            boxes_down=0,
+            queue_depth=0,
+            sms_sent_today=1,
+            sms_budget=100,
+            modem_signal_pct=None,
+            clock_offset_s=None,
+        )
+    )
+    assert world.fake.calls[-1]["rules"] == AlertingSink.STATUS_RULES
+    sink.ingest_alarm(
+        SyncAlarm(
+            site="site-b1",
+            box="box-1",
+            channel=None,
+            at=T0,
+            kind="tic_overload",
+            severity="warning",
+            message="ADPS",
+        )
+    )
+    assert world.fake.calls[-1]["rules"] == AlertingSink.ALARM_RULES
+    world.fake.fail = TransientError("database went away")
+    result = sink.ingest(_temperatures(T0 - 2 * HOUR, 2, 20.0))
+    assert result.inserted == 2  # stored even though the evaluation failed
+    assert world.fake.calls[-1]["channels"] == frozenset({world.estate.temperature[0]})
+
+
+def test_report_as_json(world: World) -> None:
+    report = world.run(world.condition("leak_night_flow", _water(world)))
+    data = report.as_json()
+    json.dumps(data)
+    assert data["fired"] == 1
+    assert data["at"] == T0.isoformat()
