@@ -452,3 +452,24 @@ def test_a_burst_relative_to_a_short_history_is_not_judged(
         assert (("leak_burst", Subject("channel", cold)) in on(evaluation)) is fires
     finally:
         engine.dispose()
+
+
+def test_the_first_hour_after_an_outage_is_no_burst_nor_jump(tmp_path: Path) -> None:
+    """The gap's consumption lands in one hour: it is spread over the gap's hours."""
+    engine = make_store(f"sqlite:///{tmp_path / 'hq.sqlite3'}")
+    try:
+        estate = make_estate(engine, dwellings=1)
+        cold = estate.channel("B1-01", "impulsion.1.index")
+        power = estate.channel("B1-01", "tic.1.index.base")
+        gap = (END - 26 * HOUR, END - 2 * HOUR)  # no reading for 24 hours
+        for channel, per_hour in ((cold, 40.0), (power, 2000.0)):
+            points = [(at, v) for at, v in index(START, END, per_hour) if not gap[0] <= at < gap[1]]
+            add_readings(engine, channel, points)
+        evaluation = run(engine, rules=["leak_burst", "index_jump"])
+        assert on(evaluation) == set()
+        # the same hour without the gap would be a jump: 40 kWh in one hour
+        add_readings(engine, power, [(END, 100_000.0 + 2000.0 * 121 + 40_000.0)])
+        later = run(engine, now=END + HOUR, rules=["index_jump"])
+        assert on(later) == {("index_jump", Subject("channel", power))}
+    finally:
+        engine.dispose()

@@ -16,7 +16,7 @@ fetcher                    reads
 :func:`dwelling_days`      rollup_day summed per dwelling, kind and unit over days
 :func:`occupied_dwellings` tenancy rows covering a day
 :func:`index_decreases`    rollup_hour with ``LAG`` (first value below the previous last)
-:func:`hour_consumption_over`  rollup_hour rows of index channels above a floor
+:func:`hour_rates`         rollup_hour consumption per hour since the previous reading
 :func:`meter_event_times`  meter_event per channel over a span
 :func:`site_events`        site_event of some kinds over a span
 =========================  ============================================================
@@ -59,7 +59,7 @@ __all__ = [
     "day_values",
     "dwelling_days",
     "gateway_links",
-    "hour_consumption_over",
+    "hour_rates",
     "hour_values",
     "index_decreases",
     "latest_reading_at",
@@ -715,25 +715,49 @@ def index_decreases(
     return found
 
 
-def hour_consumption_over(
+def hour_rates(
     conn: Connection,
     *,
     lo_us: int,
-    floor: float,
+    hi_us: int,
+    kinds: Collection[str] | None = None,
+    floor: float | None = None,
     channel_ids: Collection[int] | None = None,
-) -> list[tuple[int, int, float]]:
-    """Return ``(channel, hour_us, consumption)`` of index hours since ``lo_us`` above ``floor``."""
+) -> list[tuple[int, int, float, float]]:
+    """Return ``(channel, hour_us, consumption per hour, hours spanned)`` of index hours.
+
+    An hour's consumption is the sum of the steps of its readings, which start at the
+    channel's previous reading: after hours without data, one hour holds the whole gap's
+    consumption. The rate divides it by the hours from that previous reading (found by a
+    correlated seek on ``rollup_hour``) to the hour's last reading, at least one. Hours in
+    ``[lo_us, hi_us)``; ``kinds`` limits the kinds, ``floor`` keeps hours whose
+    consumption is above it (a rate is never above its consumption).
+    """
     sql = (
-        f"SELECT h.channel_id, h.hour_start, h.consumption FROM {_CHANNEL_HOURS} "  # noqa: S608
-        "WHERE h.channel_id = c.id AND c.is_index = :yes "
-        "AND h.hour_start >= :lo AND h.consumption > :floor #IDS#"
+        "SELECT h.channel_id, h.hour_start, h.consumption, h.last_at, "  # noqa: S608
+        "(SELECT p.last_at FROM rollup_hour p WHERE p.channel_id = h.channel_id "
+        "AND p.hour_start < h.hour_start ORDER BY p.hour_start DESC LIMIT 1) "
+        f"FROM {_CHANNEL_HOURS} WHERE h.channel_id = c.id AND c.is_index = :yes "
+        "AND h.hour_start >= :lo AND h.hour_start < :hi AND h.consumption IS NOT NULL "
+        f"{'AND c.kind IN :kinds ' if kinds is not None else ''}"
+        f"{'AND h.consumption > :floor ' if floor is not None else ''}#IDS#"
     )
-    return [
-        (int(cid), int(hour), float(value))
-        for cid, hour, value in _run(
-            conn, sql, {"yes": True, "lo": lo_us, "floor": floor}, channel_ids=channel_ids
-        )
-    ]
+    params: dict[str, Any] = {"yes": True, "lo": lo_us, "hi": hi_us}
+    lists: tuple[str, ...] = ()
+    if kinds is not None:
+        params["kinds"] = list(kinds)
+        lists = ("kinds",)
+    if floor is not None:
+        params["floor"] = floor
+    out: list[tuple[int, int, float, float]] = []
+    for cid, hour, consumption, last_at, previous_at in _run(
+        conn, sql, params, channel_ids=channel_ids, lists=lists
+    ):
+        span = 1.0
+        if last_at is not None and previous_at is not None:
+            span = max(1.0, (int(last_at) - int(previous_at)) / _HOUR_US)
+        out.append((int(cid), int(hour), float(consumption) / span, span))
+    return out
 
 
 def meter_event_times(

@@ -212,15 +212,15 @@ def _run_leak(conn: Connection, scope: Scope) -> list[Finding]:
     if "leak_burst" in scope.rules:
         window_h = scope.max_param("leak_burst", "window_h")
         hour_us = scope.now_us - scope.now_us % HOUR_US
-        recent = data.hour_values(
+        recent: dict[int, list[tuple[int, float]]] = defaultdict(list)
+        for cid, hour, rate, _ in data.hour_rates(
             conn,
             kinds=_WATER,
-            column="consumption",
             lo_us=hour_us - int(window_h * HOUR_US),
             hi_us=hour_us + HOUR_US,
             channel_ids=ids,
-            index_only=True,
-        )
+        ):
+            recent[cid].append((hour, rate))
         days = int(scope.max_param("leak_burst", "baseline_days"))
         today = paris_day(scope.now)
         coverage = data.day_coverage(
@@ -418,12 +418,16 @@ def _run_meter(conn: Connection, scope: Scope) -> list[Finding]:
             if (key := jump_key(kind)) is not None and (factor := natural_factor(kind, unit))
         ]
         if floors:
-            hours = data.hour_consumption_over(
-                conn,
-                lo_us=scope.now_us - int(lookback * HOUR_US),
-                floor=max(0.0, min(floors)),
-                channel_ids=ids,
-            )
+            hours = [
+                (cid, hour, rate)
+                for cid, hour, rate, _ in data.hour_rates(
+                    conn,
+                    lo_us=scope.now_us - int(lookback * HOUR_US),
+                    hi_us=scope.now_us + HOUR_US,
+                    floor=max(0.0, min(floors)),
+                    channel_ids=ids,
+                )
+            ]
             out.extend(
                 index_jump(scope.now, hours=hours, kinds=kinds, params=scope.params("index_jump"))
             )
