@@ -201,7 +201,7 @@ DEFAULT_RULES: Final[Mapping[str, RuleDefaults]] = {
     # leak
     "leak_continuous_flow": RuleDefaults(
         "critical",
-        {"nights": 3, "zero_l_h": 1, "lookback_nights": 7, **_NIGHT},
+        {"nights": 3, "zero_l_h": 1, "lookback_nights": 4, **_NIGHT},
         resolve_after=_H,
         reminder_every=_DAY,
         escalate_after=2 * _DAY,

@@ -396,12 +396,13 @@ def latest_reading_at(
     A sample is a point (its ``at``); an hourly aggregate (``hour_mean``, ``hour_last``) is
     stamped at its hour's start but covers the hour, so it counts from the hour's end: a
     gateway that sends each hour when it is over is not "silent" for that hour. Two index
-    seeks per channel (the newest ``at``, then that row's ``aggregate``).
+    seeks per channel (the newest row's ``at`` and ``aggregate``).
     """
     sql = (
-        "SELECT t.id, t.at, (SELECT r.aggregate FROM reading r WHERE r.channel_id = t.id "
-        "AND r.at = t.at) FROM (SELECT c.id AS id, (SELECT MAX(r.at) FROM reading r "
-        "WHERE r.channel_id = c.id) AS at FROM channel c WHERE 1 = 1 #IDS#) t"
+        "SELECT c.id, "
+        "(SELECT r.at FROM reading r WHERE r.channel_id = c.id ORDER BY r.at DESC LIMIT 1), "
+        "(SELECT r.aggregate FROM reading r WHERE r.channel_id = c.id ORDER BY r.at DESC "
+        "LIMIT 1) FROM channel c WHERE 1 = 1 #IDS#"
     )
     out: dict[int, int | None] = {}
     for cid, at, aggregate in _run(conn, sql, {}, channel_ids=channel_ids):
