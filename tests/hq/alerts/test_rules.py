@@ -559,3 +559,36 @@ def test_no_data_never_reports_a_child_beside_its_firing_parent(
         if finding.level is Level.ON and finding.parent is not None:
             parent = found.get((finding.parent_rule, finding.parent))
             assert parent is None or parent.level is not Level.ON
+
+
+@pytest.mark.parametrize(
+    ("rule", "fires", "holds", "healthy"),
+    [
+        ("frost", [15, 11, 11, 11], [11, 11, 11, 13], [11, 11, 11, 14]),
+        ("overheating", [25] + [29] * 6, [29] * 6 + [27], [29] * 6 + [26]),
+        ("hot_water_cold", [58, 49, 49], [49, 49, 52], [49, 49, 55]),
+    ],
+)
+def test_hourly_comfort_rules_fire_hold_and_clear(
+    rule: str, fires: list[float], holds: list[float], healthy: list[float]
+) -> None:
+    def level(values: list[float]) -> Level | None:
+        found = hourly_rule(rule, NOW, series={1: _hourly(values)}, params=defaults(rule))
+        return found[0].level if found else None
+
+    assert level(fires) is Level.ON
+    assert level(holds) is Level.HOLD
+    assert level(healthy) is None
+
+
+def test_humidity_band_holds() -> None:
+    days = [(date(2026, 1, d), v) for d, v in ((17, 72), (18, 75), (19, 68))]
+    found = daily_rule("humidity_high", NOW, series={1: days}, params=defaults("humidity_high"))
+    assert found[0].level is Level.HOLD
+
+
+def test_above_average_band_holds() -> None:
+    uses = [_use(n, {"electricity": 5.0}) for n in range(1, 7)]
+    uses.append(_use(7, {"electricity": 19.0}))  # 19 / 49 x 7 = 2.7 x the average per m²
+    found = above_average(NOW, uses=uses, params=defaults("consumption_above_average"))
+    assert [(f.subject, f.level) for f in found] == [(Subject("dwelling", 7), Level.HOLD)]
