@@ -24,8 +24,8 @@ them (hour by hour, site by site), stored:
 
 Each side runs on its own fresh database of the same engine, in the same process, the
 two sides alternating which goes first; figures are medians of three runs (one with
-``--quick``), with the slowest and fastest run, and each run's ratio against the raw
-run beside it.
+``--quick``), with the slowest and fastest run, each run's ratio against the raw
+run beside it, and the ratio of CPU times (this process's: meaningful for SQLite).
 
 **Query** — monthly consumption of one building (41 boxes, every kind) over a year:
 ``consumption`` (served from ``rollup_day``) versus ``consumption_raw`` (steps of the
@@ -163,10 +163,22 @@ def workload(engine: Engine, hours: int) -> Workload:
 
 @dataclass(frozen=True, slots=True)
 class IngestRun:
-    """Seconds spent in the ingestion calls, and in the final refresh of the rollups."""
+    """Seconds spent in the ingestion calls and in the final refresh of the rollups.
+
+    Wall-clock seconds, and this process's CPU seconds (``*_cpu_s``: less sensitive to
+    the other work of a shared machine; SQLite works in this process, MariaDB and
+    PostgreSQL in their servers, so the CPU figures mean something for SQLite only).
+    """
 
     ingest_s: float
     refresh_s: float
+    ingest_cpu_s: float
+    refresh_cpu_s: float
+
+
+def clocks() -> tuple[float, float]:
+    """Wall-clock and CPU seconds, now."""
+    return time.perf_counter(), time.process_time()
 
 
 #: ``HqSink(refresh_every_s=...)`` of each site-hour shape.
@@ -184,25 +196,30 @@ def run_ingest(engine: Engine, work: Workload, mode: str) -> IngestRun:
     resolver = ChannelResolver()
     spacing = SINK_REFRESH_S.get(mode)
     sink = HqSink(engine) if spacing is None else HqSink(engine, refresh_every_s=spacing)
-    started = time.perf_counter()
+    started, started_cpu = clocks()
     for begin, end in work.slices(mode):
         if mode in SINK_REFRESH_S:
             inserted += sink.ingest(work.readings[begin:end]).inserted
         else:
             readings = work.readings[begin:end]
             inserted += ingest(engine, readings, batch_size=BATCH, resolver=resolver).inserted
-    ingested = time.perf_counter()
+    ingested, ingested_cpu = clocks()
     if mode in SINK_REFRESH_S:
         sink.refresh()
     else:
         refresh_rollups(engine)
-    refreshed = time.perf_counter()
+    refreshed, refreshed_cpu = clocks()
     assert inserted == len(work.readings), inserted
-    return IngestRun(ingested - started, refreshed - ingested)
+    return IngestRun(
+        ingested - started,
+        refreshed - ingested,
+        ingested_cpu - started_cpu,
+        refreshed_cpu - ingested_cpu,
+    )
 
 
-def run_raw(engine: Engine, work: Workload, mode: str) -> float:
-    """Seconds of a plain ``executemany`` of the same rows, in the same slices."""
+def run_raw(engine: Engine, work: Workload, mode: str) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of a plain ``executemany`` of the same rows and slices."""
     with engine.connect() as conn:
         ids = {
             (site, box, path): cid
@@ -216,7 +233,7 @@ def run_raw(engine: Engine, work: Workload, mode: str) -> float:
         (ids[key], to_epoch_us(r.at), float(r.value), "measured", "good", r.aggregate)
         for key, r in zip(work.keys, work.readings, strict=True)
     ]
-    started = time.perf_counter()
+    started, started_cpu = clocks()
     with engine.connect() as conn:
         statement = (
             RAW_INSERT if conn.dialect.paramstyle == "qmark" else RAW_INSERT.replace("?", "%s")
@@ -224,7 +241,8 @@ def run_raw(engine: Engine, work: Workload, mode: str) -> float:
         for begin, end in work.slices(mode):
             with conn.begin():
                 conn.exec_driver_sql(statement, rows[begin:end])
-    return time.perf_counter() - started
+    ended, ended_cpu = clocks()
+    return ended - started, ended_cpu - started_cpu
 
 
 def bench_ingest(dbs: Databases, buildings: int, hours: int, repeats: int, mode: str) -> Figures:
@@ -235,7 +253,7 @@ def bench_ingest(dbs: Databases, buildings: int, hours: int, repeats: int, mode:
     baseline. Ratios are of the medians; ``*_min``/``*_max`` give the spread of the runs.
     """
     runs: list[IngestRun] = []
-    raw_s: list[float] = []
+    raw_s: list[tuple[float, float]] = []
     count = 0
     for repeat in range(repeats):
         pair = []
@@ -257,8 +275,11 @@ def bench_ingest(dbs: Databases, buildings: int, hours: int, repeats: int, mode:
     ingest_rates = [count / run.ingest_s for run in runs]
     total_rates = [count / (run.ingest_s + run.refresh_s) for run in runs]
     refresh_rates = [count / run.refresh_s for run in runs]
-    raw_rates = [count / seconds for seconds in raw_s]
+    raw_rates = [count / seconds for seconds, _ in raw_s]
     raw = statistics.median(raw_rates)
+    cpu_raw = statistics.median(count / cpu for _, cpu in raw_s)
+    cpu_ingest = statistics.median(count / run.ingest_cpu_s for run in runs)
+    cpu_total = statistics.median(count / (run.ingest_cpu_s + run.refresh_cpu_s) for run in runs)
     return {
         "readings": count,
         "runs": repeats,
@@ -274,6 +295,8 @@ def bench_ingest(dbs: Databases, buildings: int, hours: int, repeats: int, mode:
         "raw_max": max(raw_rates),
         "ratio": statistics.median(ingest_rates) / raw,
         "total_ratio": statistics.median(total_rates) / raw,
+        "cpu_ratio": cpu_ingest / cpu_raw,
+        "cpu_total_ratio": cpu_total / cpu_raw,
         "pair_ratios": ", ".join(  # each run against the raw run next to it
             f"{i / r:.2f}/{t / r:.2f}"
             for i, t, r in zip(ingest_rates, total_rates, raw_rates, strict=True)
@@ -383,8 +406,9 @@ _SHAPES = {
 def markdown(results: dict[str, dict[str, Figures]], notes: list[str], *, command: str) -> str:
     lines = [
         "| engine | calls of | readings x runs | ingest calls (readings/s) | + final refresh "
-        "| raw executemany | ratio, calls | ratio, with refresh | per run (calls/with) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| raw executemany | ratio, calls | ratio, with refresh | per run (calls/with) "
+        "| CPU ratio (calls/with) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for kind, figures in results.items():
         for mode, label in _SHAPES.items():
@@ -399,7 +423,8 @@ def markdown(results: dict[str, dict[str, Figures]], notes: list[str], *, comman
             lines.append(
                 f"| {kind} | {label} | {ing['readings']:,.0f} x {ing['runs']} "
                 f"| {spread('ingest')} | {spread('total')} | {spread('raw')} "
-                f"| {ing['ratio']:.2f} | {ing['total_ratio']:.2f} | {ing['pair_ratios']} |"
+                f"| {ing['ratio']:.2f} | {ing['total_ratio']:.2f} | {ing['pair_ratios']} "
+                f"| {ing['cpu_ratio']:.2f}/{ing['cpu_total_ratio']:.2f} |"
             )
     queries = {kind: figures["query"] for kind, figures in results.items() if "query" in figures}
     if queries:
