@@ -185,7 +185,8 @@ def test_conditions_carry_place_values_and_grouping(scenario: Scenario) -> None:
     assert leak.place.residence_code == "RES1" and leak.place.agency_code == "AG"
     assert leak.place.channel_kind == "cold_water" and leak.place.site_id == "site-B1"
     assert leak.value == 30.0 and leak.unit == "L/h" and leak.threshold == 20
-    assert leak.severity == "warning" and leak.since is not None
+    assert leak.severity == "warning" and leak.since == utc(2026, 1, 19, 23)
+    assert leak.observed_at == utc(2026, 1, 20, 5)  # the data: the night that ended at 06:00
     box = found["box_silent", scenario.box("B1-04")]
     assert box.parent == Subject("gateway", 1) and box.parent_rule == "gateway_silent"
     assert box.severity == "warning" and box.value == 5.5

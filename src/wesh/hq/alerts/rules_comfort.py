@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 from wesh.hq.alerts.model import Subject
@@ -33,6 +33,8 @@ from wesh.hq.timeutil import PARIS, from_epoch_us
 __all__ = ["ProbeRole", "daily_rule", "hourly_rule", "probe_role"]
 
 ProbeRole = Literal["room", "hot_water", "outdoor", "plant_room"]
+_HOUR = timedelta(hours=1)
+_DAY = timedelta(days=1)
 
 #: rule → (trigger key, clear key, length key, above?, unit)
 _SPECS: Mapping[str, tuple[str, str, str, bool, str]] = {
@@ -90,7 +92,7 @@ def hourly_rule(
                 rule,
                 subject,
                 run.level,
-                now,
+                min(now, points[-1][0] + _HOUR),
                 since=run.since,
                 value=round(run.value, 1),
                 unit=unit,
@@ -132,7 +134,7 @@ def daily_rule(
                 rule,
                 subject,
                 run.level,
-                now,
+                min(now, points[-1][0] + _DAY),
                 since=run.since,
                 value=round(run.value, 1),
                 unit=unit,

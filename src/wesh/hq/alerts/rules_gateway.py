@@ -81,7 +81,7 @@ def gateway_health(
                     rule,
                     subject,
                     Level.HOLD if stale else level,
-                    now,
+                    since,
                     since=since,
                     value=value,
                     unit=unit,
