@@ -1,0 +1,280 @@
+"""The alert scenario: the demo's building through a night of trouble, end to end.
+
+The real chain, as ``make demo`` runs it (:func:`wesh.demo.chain.start_chain`): five
+simulated WES boxes on loopback → weshd → the sync agent → loopback SMS (no loss) → the
+receiver → the HQ store (SQLite) → :class:`~wesh.hq.alerts.engine.AlertEngine` →
+the outbox → a real SMTP server (aiosmtpd, :class:`~wesh.hq.alerts.capture.CaptureServer`)
+on loopback. Faults are set on the simulated boxes (``wesh.sim`` faults) at chosen
+simulated times; the test then checks that exactly the expected mails arrived, once each,
+and nothing else.
+
+**Time.** Every part runs on one :class:`~wesh.demo.chain.DemoClock` whose real-time
+source is the test's :class:`SteppedTime`: simulated time only moves when the test moves
+it. The test walks the night checkpoint by checkpoint (every 15 simulated minutes); at
+each one it waits until weshd has polled every box that answers and headquarters has
+every packet the agent sent (nudging time by a second at a time meanwhile, so that the
+sync's timers run), then evaluates the alerts and runs the outbox once — twice, in
+fact: two headquarters workers (engine and outbox) run side by side on the database, as
+several HQ processes would, and still no mail may come twice. The machine's
+load changes how long that takes, not what happens.
+
+Timeline (Paris time, 14-15 January 2025, a winter night; every rule keeps its defaults)::
+
+    20:45  start; B001-L02 leaks 40 L/h of cold water, all night (never cleared)
+    22:00  B001-L03's living room at 8 °C (heating failure)      02:00 back to normal
+    23:30  B001-L04 stops answering (dead box)                    02:30 answers again
+    04:30  every box stops answering (the building's gateway      07:00 they answer again
+           reads nothing, but its link to headquarters lives)
+    09:30  end
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from wesh.demo.building import ALERT_CONTACT, ALERT_SENDER, alerts_toml
+from wesh.demo.chain import Chain, DemoClock, Paths, Settings, start_chain
+from wesh.hq.alerts.capture import CapturedMail, CaptureServer
+from wesh.hq.alerts.config import AlertsConfig, config_from_text
+from wesh.hq.alerts.engine import AlertEngine
+from wesh.hq.alerts.outbox import OutboxWorker
+from wesh.hq.alerts.store import get_alert, list_alerts
+from wesh.hq.timeutil import PARIS
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(110)]
+
+START = datetime(2025, 1, 14, 20, 45, tzinfo=PARIS).astimezone(UTC)
+CHECK_EVERY = timedelta(minutes=15)
+SETTLE_TIMEOUT_S = 20.0  # wall seconds a checkpoint may wait for the chain
+
+
+def paris(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2025, 1, day, hour, minute, tzinfo=PARIS).astimezone(UTC)
+
+
+class SteppedTime:
+    """A real-time source that only moves when told (the demo clock's ``monotonic``)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+@dataclass
+class Night:
+    """The running chain, its alert engine and mail server, and what was seen."""
+
+    chain: Chain
+    time: SteppedTime
+    alerts: list[AlertEngine]  # two headquarters workers on one database
+    mailers: list[OutboxWorker]
+    server: CaptureServer
+    dead: set[str] = field(default_factory=set)
+    arrivals: list[tuple[datetime, CapturedMail]] = field(default_factory=list)
+
+    @property
+    def clock(self) -> DemoClock:
+        return self.chain.clock
+
+    def box(self, name: str) -> Callable[[str | None], None]:
+        handle = next(h for h in self.chain.farm.boxes if h.describe()["name"] == name)
+
+        def apply(fault: str | None) -> None:
+            if fault is None:
+                handle.clear_faults()
+            else:
+                handle.set_fault(fault)
+
+        return apply
+
+    def set_fault(self, name: str, fault: str) -> None:
+        self.box(name)(fault)
+        if fault == "dead":
+            self.dead.add(name)
+
+    def clear_faults(self, name: str) -> None:
+        self.box(name)(None)
+        self.dead.discard(name)
+
+    async def settle(self, at: datetime) -> None:
+        """Wait until every live box was polled at ``at`` or later, and HQ has every packet."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while True:
+            status = self.chain.gateway.status()
+            polled = all(
+                s.last_ok is not None and s.last_ok >= at
+                for name, s in status.items()
+                if name not in self.dead
+            )
+            stats = self.chain.pair.stats()
+            agent = stats.agent
+            synced = agent.items_waiting == 0 and agent.packets_in_flight == 0
+            if polled and synced:
+                return
+            if time.monotonic() > deadline:  # not an AssertionError: never an expected failure
+                raise RuntimeError(
+                    f"the chain did not settle at {at:%H:%M}: polled={polled}, "
+                    f"agent={agent}, ledger={stats.ledger}"
+                )
+            self.time.seconds += 1.0  # let the sync's timers (ACK delay, retries) run
+            await asyncio.sleep(0.01)
+
+    async def run_until(self, end: datetime) -> None:
+        """Walk to ``end`` checkpoint by checkpoint: settle, evaluate, send."""
+        while self.clock.now() < end:
+            target = min(end, self.clock.now() + CHECK_EVERY)
+            self.time.seconds += (target - self.clock.now()).total_seconds()
+            await self.settle(target)
+            await asyncio.gather(*(asyncio.to_thread(a.evaluate) for a in self.alerts))
+            await asyncio.gather(*(mailer.run_once() for mailer in self.mailers))
+            seen = len(self.arrivals)
+            for mail in self.server.messages[seen:]:
+                self.arrivals.append((self.clock.now(), mail))
+
+
+@contextlib.asynccontextmanager
+async def night(tmp_path: Path) -> AsyncIterator[Night]:
+    workdir = tmp_path / "demo"
+    workdir.mkdir()
+    stepped = SteppedTime()
+    clock = DemoClock(START, 1.0, monotonic=stepped)
+    settings = Settings(
+        seconds=0, speed=1.0, start=START, free_ports=True, lang="fr", paths=Paths(workdir)
+    )
+    async with start_chain(
+        settings,
+        clock=clock,
+        poll_interval_s=0.1,
+        poll_backoff_s=(0.1, 0.2),
+        sms_loss=0.0,
+    ) as chain:
+        with CaptureServer() as server:
+            config: AlertsConfig = config_from_text(
+                alerts_toml(smtp_port=server.port, lang="fr"), source="alerts.toml"
+            )
+            workers = ("hq-1", "hq-2")
+            alerts = [
+                AlertEngine(chain.engine, config, worker_id=worker, now=clock.now)
+                for worker in workers
+            ]
+            mailers = [
+                OutboxWorker(
+                    chain.engine, config.smtp, sender=config.sender, worker_id=worker,
+                    now=clock.now,
+                )
+                for worker in workers
+            ]  # fmt: skip
+            yield Night(chain, stepped, alerts, mailers, server)
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A mail that arrived, with what it was about (from the store, by its X-Wesh-Alert)."""
+
+    at: str  # Paris local time of the checkpoint it arrived at, "HH:MM"
+    notice: str  # fired, resolved, reminder, escalated
+    rule: str
+    where: str  # dwelling code, or site for gateway-level alerts
+    mail: CapturedMail
+
+
+def arrivals_of(run: Night) -> list[Arrival]:
+    out = []
+    with run.chain.engine.connect() as conn:
+        for at, mail in run.arrivals:
+            message = mail.message
+            alert = get_alert(conn, int(message["X-Wesh-Alert"]))
+            assert alert is not None, mail.subject
+            where = alert.place.dwelling_code or alert.place.site_id or "?"
+            out.append(
+                Arrival(
+                    at.astimezone(PARIS).strftime("%H:%M"),
+                    str(message["X-Wesh-Notice"]),
+                    alert.rule,
+                    where,
+                    mail,
+                )
+            )
+    return out
+
+
+#: Every mail the night must produce, once each: (notice, rule, where) → the window (Paris
+#: local times, the checkpoint it arrives at) it must arrive in. Nothing else may arrive.
+#: The windows are wide on purpose: the simulated households draw from the instants the
+#: boxes are polled at, which move a little with the machine's load.
+EXPECTED = {
+    # 3 hours of hourly means below 12 °C (22, 23, 00) are known when hour 00 arrives
+    ("fired", "frost", "B001-L03"): ("00:00", "02:00"),
+    # back above 14 °C from 02:00 (known from 03:02), then resolve_after (1 h)
+    ("resolved", "frost", "B001-L03"): ("03:00", "06:30"),
+    # dead at 23:30: two hours without any reading
+    ("fired", "box_silent", "B001-L04"): ("01:00", "03:00"),
+    # answering again at 02:30 (its hour 02 arrives at 03:02), then resolve_after (30 min)
+    ("resolved", "box_silent", "B001-L04"): ("03:00", "05:30"),
+    # the night's mean flow (00:00-06:00) is 40 L/h > 20: known once the night is over
+    ("fired", "leak_night_flow", "B001-L02"): ("06:00", "07:30"),
+    # every box dead at 04:30: the gateway reads nothing while its link lives
+    ("fired", "gateway_silent", "b001"): ("04:30", "07:00"),
+    # its boxes answer again at 07:00; the hours they missed cannot be sent (nothing was
+    # read), hour 07 arrives at 08:02, then resolve_after (30 min)
+    ("resolved", "gateway_silent", "b001"): ("08:00", "09:30"),
+}
+
+
+async def test_a_night_of_trouble_mails_exactly_what_it_should(tmp_path: Path) -> None:
+    boxes = ("B001-PC", "B001-L01", "B001-L02", "B001-L03", "B001-L04")
+    async with night(tmp_path) as run:
+        run.set_fault("B001-L02", "leak=40")
+        await run.run_until(paris(14, 22))
+        run.set_fault("B001-L03", "temp=8")
+        await run.run_until(paris(14, 23, 30))
+        run.set_fault("B001-L04", "dead")
+        await run.run_until(paris(15, 2))
+        run.clear_faults("B001-L03")
+        await run.run_until(paris(15, 2, 30))
+        run.clear_faults("B001-L04")
+        await run.run_until(paris(15, 4, 30))
+        for name in boxes:
+            run.set_fault(name, "dead")
+        await run.run_until(paris(15, 7))
+        for name in boxes:
+            run.clear_faults(name)
+        run.set_fault("B001-L02", "leak=40")  # the leak was never repaired
+        await run.run_until(paris(15, 9, 30))
+        arrivals = arrivals_of(run)
+        with run.chain.engine.connect() as conn:
+            still_open = {
+                (a.rule, a.place.dwelling_code or a.place.site_id) for a in list_alerts(conn)
+            }
+    seen = Counter((a.notice, a.rule, a.where) for a in arrivals)
+    table = "mails that arrived:\n" + "\n".join(
+        f"  {a.at} {a.notice:<9} {a.rule:<16} {a.where}  {a.mail.subject}" for a in arrivals
+    )
+    assert seen == Counter(EXPECTED.keys()), table  # exactly these, once each
+    for arrival in arrivals:
+        first, last = EXPECTED[arrival.notice, arrival.rule, arrival.where]
+        assert first <= arrival.at <= last, f"{arrival.rule} {arrival.notice} late\n{table}"
+        assert arrival.mail.rcpt_tos == (ALERT_CONTACT,)
+        assert arrival.mail.mail_from == ALERT_SENDER
+    assert len({a.mail.message["Message-ID"] for a in arrivals}) == len(arrivals)
+    # the leak is still there at the end: its alert stays open (never resolved by the night)
+    assert ("leak_night_flow", "B001-L02") in still_open
+    # what a manager reads: French, where, the values, and a link to the alert's page
+    frost = next(a for a in arrivals if a.rule == "frost" and a.notice == "fired")
+    text = frost.mail.body("plain")
+    assert "Résidence Les Tilleuls" in text and "B001-L03" in text
+    assert "°C" in text
+    alert_id = frost.mail.message["X-Wesh-Alert"]
+    assert f"http://localhost:8000/alerts/{alert_id}" in text
+    assert frost.mail.body("html")
