@@ -375,6 +375,10 @@ def test_properties_of_random_histories(
             assert level is Level.OFF
             assert episode.off_run_start is not None
             assert now - episode.off_run_start >= timing.resolve_after
+            announced = after.notified_at is not None
+            assert [n.kind for n in result.notices] == (
+                ["resolved"] if announced and not muted else []
+            )
         # liveness: firing, not muted, not grouped => announced
         if after.state == "firing" and not muted and parent is None:
             assert after.notified_at is not None
