@@ -40,11 +40,13 @@ from sqlalchemy import Connection, Engine
 
 from wesh.errors import TransientError, UsageError, WeshError
 from wesh.hq.alerts import store
-from wesh.hq.alerts.compose import Mail, notice_dedup_key, sender_domain_of
+from wesh.hq.alerts.compose import Mail, compose_notice, notice_dedup_key, sender_domain_of
 from wesh.hq.alerts.config import AlertsConfig
 from wesh.hq.alerts.data import Inventory, InventoryCache
 from wesh.hq.alerts.evaluate import Evaluation
+from wesh.hq.alerts.evaluate import evaluate as evaluate_rules
 from wesh.hq.alerts.model import Condition, Level, Notice, Place, Subject
+from wesh.hq.alerts.outbox import enqueue as enqueue_mail
 from wesh.hq.alerts.recipients import by_language, recipients_for
 from wesh.hq.alerts.state import (
     AlertRecord,
@@ -226,25 +228,13 @@ class AlertEngine:
         enqueue: EnqueueFn | None = None,
         refresh: bool = True,
     ) -> None:
-        if evaluate is None:
-            from wesh.hq.alerts.evaluate import evaluate as real_evaluate  # noqa: PLC0415
-
-            evaluate = real_evaluate
-        if compose is None:
-            from wesh.hq.alerts.compose import compose_notice  # noqa: PLC0415
-
-            compose = compose_notice
-        if enqueue is None:
-            from wesh.hq.alerts.outbox import enqueue as real_enqueue  # noqa: PLC0415
-
-            enqueue = real_enqueue
         self._engine = engine
         self._config = config
         self._worker = (worker_id or _default_worker())[:64]
         self._now = now
-        self._evaluate = evaluate
-        self._compose = compose
-        self._enqueue = enqueue
+        self._evaluate: EvaluateFn = evaluate or evaluate_rules
+        self._compose: ComposeFn = compose or compose_notice
+        self._enqueue: EnqueueFn = enqueue or enqueue_mail
         self._refresh = refresh
         self._inventory = InventoryCache()
         self._sender_domain = sender_domain_of(config.sender)
