@@ -30,6 +30,7 @@ from wesh.hq.alerts.store import (
     mute_covers,
     open_alerts,
     open_key,
+    recent_events,
     update_alert,
 )
 
@@ -160,6 +161,12 @@ def test_history_and_children(store: Engine) -> None:
     assert history[2].note is not None
     assert len(history[2].note) == 1000  # capped, not refused
     json.dumps([e.as_json() for e in history])
+    with store.connect() as conn:
+        assert [e.kind for e in recent_events(conn)] == ["pending", "grouped", "acked"]
+        assert [e.kind for e in recent_events(conn, limit=2)] == ["grouped", "acked"]
+        assert [e.kind for e in recent_events(conn, since=T0 + HOUR)] == ["acked"]
+        with pytest.raises(UsageError):
+            recent_events(conn, limit=0)
 
 
 def test_list_alerts_filters(alert_estate: AlertEstate) -> None:

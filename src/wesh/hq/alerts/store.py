@@ -51,6 +51,7 @@ __all__ = [
     "mute_covers",
     "open_alerts",
     "open_key",
+    "recent_events",
     "update_alert",
 ]
 
@@ -564,3 +565,22 @@ def alert_history(conn: Connection, alert_id: int) -> list[AlertEventView]:
     """Return the history of alert ``alert_id``, oldest first."""
     query = select(EVENT).where(EVENT.c.alert_id == alert_id).order_by(EVENT.c.at, EVENT.c.id)
     return [AlertEventView(**dict(row._mapping)) for row in conn.execute(query)]
+
+
+def recent_events(
+    conn: Connection, *, since: datetime | None = None, limit: int = 100
+) -> list[AlertEventView]:
+    """Return the newest ``limit`` history lines of every alert (since ``since``), oldest first.
+
+    Raises:
+        UsageError: ``limit`` < 1 or a naive ``since``.
+    """
+    if limit < 1:
+        raise UsageError(f"limit must be at least 1, not {limit}")
+    query = select(EVENT).order_by(EVENT.c.at.desc(), EVENT.c.id.desc()).limit(limit)
+    if since is not None:
+        if since.tzinfo is None:
+            raise UsageError("since must be timezone-aware")
+        query = query.where(EVENT.c.at >= since)
+    rows = conn.execute(query).all()
+    return [AlertEventView(**dict(row._mapping)) for row in reversed(rows)]
