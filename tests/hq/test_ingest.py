@@ -613,3 +613,28 @@ def test_hq_sink_keeps_a_hand_over_whose_refresh_collides(
     assert sink.refresh() == 1  # the spans waited
     with store.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Reading)).scalar_one() == 6
+
+
+def test_hq_sink_ledger_rows_are_made_when_missing_and_never_go_back_in_time(
+    store: Engine, estate: Estate
+) -> None:
+    clock = [datetime(2024, 4, 1, 8, tzinfo=UTC)]
+    sink = HqSink(store, now=lambda: clock[0])
+    stranger = SyncReading("site-nowhere", "box-1", "temp.1", START, 1.0, "°C", "gauge", "measured")
+    assert sink.ingest([stranger, stranger]) == IngestResult(0, 0, 2)
+    assert sink.ingest(hourly("box-B1-01", 1)) == IngestResult(3, 0, 0)
+    with store.begin() as conn:
+        conn.execute(SyncLedger.__table__.delete().where(SyncLedger.site_id == SITE))
+    late = clock[0]
+    clock[0] -= timedelta(hours=1)  # a hand-over stamped earlier (another worker's clock)
+    assert sink.ingest(hourly("box-B1-02", 2)) == IngestResult(6, 0, 0)
+    with Session(store) as conn:
+        ledgers = {
+            row.site_id: (row.received_count, row.updated_at)
+            for row in conn.execute(select(SyncLedger)).scalars()
+        }
+        seen = conn.execute(
+            select(Gateway.last_seen_at).where(Gateway.site_id == SITE)
+        ).scalar_one()
+    assert ledgers == {"site-nowhere": (2, late), SITE: (6, clock[0])}  # made again: 6
+    assert seen == late  # the gateway's last contact does not go back

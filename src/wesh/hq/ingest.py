@@ -38,6 +38,7 @@ import itertools
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -105,6 +106,15 @@ _INSERT_READING = text(
     "VALUES (:channel_id, :at, :value, :provenance, 'good', 'sample')"
 )
 
+#: The ledger's count and the gateway's last contact (instants are epoch µs, BIGINT).
+_COUNT_RECEIVED: Final = (
+    "UPDATE sync_ledger SET received_count = received_count + ?, updated_at = ? WHERE site_id = ?"
+)
+_MARK_SEEN: Final = (
+    "UPDATE gateway SET last_seen_at = ? "
+    "WHERE site_id = ? AND (last_seen_at IS NULL OR last_seen_at < ?)"
+)
+
 Clock = Callable[[], float]
 #: What a reading says of its channel: site, box, path, kind, unit.
 Head = tuple[str, str, str, str, str | None]
@@ -131,6 +141,7 @@ _AT_US: Final = itemgetter(1)
 _HEAD: Final = attrgetter("site", "box", "path", "kind", "unit")
 _VALUE: Final = attrgetter("value")
 _AT: Final = attrgetter("at")
+_SITE: Final = attrgetter("site")
 _FOLD: Final = attrgetter("fold")
 _QUALITY: Final = attrgetter("quality")
 _AGGREGATE: Final = attrgetter("aggregate")
@@ -648,22 +659,30 @@ class HqSink(ReadingSink):
         return refresh_rollups(self._engine)
 
     def ingest(self, readings: Sequence[SyncReading]) -> IngestResult:
-        """Store readings (idempotent); count each site's readings in its ledger."""
-        result = ingest(
-            self._engine,
-            readings,
-            batch_size=self._batch_size,
-            auto_create=self._auto_create,
-            resolver=self.resolver,
-        )
-        per_site: dict[str, int] = {}
-        for reading in readings:
-            per_site[reading.site] = per_site.get(reading.site, 0) + 1
-        if per_site:
-            now = self._now()
+        """Store readings (idempotent); count each site's readings in its ledger.
+
+        As :func:`ingest`, ``batch_size`` readings per transaction; the ledger counts go
+        in the last batch's transaction (one commit per hand-over of up to a batch).
+        """
+        size = self._batch_size
+        if size < 1:
+            raise UsageError(f"batch_size must be at least 1, not {size}")
+        per_site = Counter(map(_SITE, readings))
+        now = self._now()
+        warned: set[tuple[str, str]] = set()
+        result = IngestResult(0, 0, 0)
+        for start in range(0, len(readings), size):
             with transaction(self._engine) as conn:
-                for site, count in sorted(per_site.items()):
-                    self._touch_ledger(conn, site, now, received=count)
+                result += _ingest_batch(
+                    conn,
+                    readings[start : start + size],
+                    self.resolver,
+                    auto_create=self._auto_create,
+                    warned=warned,
+                )
+                if start + size >= len(readings):
+                    for site, count in sorted(per_site.items()):
+                        self._touch_ledger(conn, site, now, received=count)
         if result.inserted:
             last = self._refreshed_at
             if last is None:  # the timer starts at the first hand-over
@@ -739,32 +758,29 @@ class HqSink(ReadingSink):
             )
 
     def _touch_ledger(self, conn: Connection, site: str, now: datetime, *, received: int) -> None:
-        """Create the site's ledger row if needed, count ``received``, mark the gateway seen."""
+        """Count ``received`` in the site's ledger row (created if needed), mark the gateway seen.
+
+        Two prepared statements in the usual case (the row exists); the row is created with
+        ``insert_ignore`` when the update finds none (two workers may both try: one wins).
+        """
         site = site[:CODE_LEN]
-        insert_ignore(
-            SyncLedger,
-            [
-                {
-                    "site_id": site,
-                    "last_seq": None,
-                    "received_count": 0,
-                    "gaps": None,
-                    "last_status_at": None,
-                    "status": None,
-                    "updated_at": now,
-                }
-            ],
-            conn,
-        )
-        values: dict[str, object] = {"updated_at": now}
-        if received:
-            values["received_count"] = SyncLedger.received_count + received
-        conn.execute(update(SyncLedger).where(SyncLedger.site_id == site).values(**values))
-        conn.execute(
-            update(Gateway)
-            .where(
-                Gateway.site_id == site,
-                (Gateway.last_seen_at.is_(None)) | (Gateway.last_seen_at < now),
+        now_us = to_epoch_us(now)
+        count = driver_sql(conn, _COUNT_RECEIVED)
+        if not conn.exec_driver_sql(count, (received, now_us, site)).rowcount:
+            insert_ignore(
+                SyncLedger,
+                [
+                    {
+                        "site_id": site,
+                        "last_seq": None,
+                        "received_count": 0,
+                        "gaps": None,
+                        "last_status_at": None,
+                        "status": None,
+                        "updated_at": now,
+                    }
+                ],
+                conn,
             )
-            .values(last_seen_at=now)
-        )
+            conn.exec_driver_sql(count, (received, now_us, site))
+        conn.exec_driver_sql(driver_sql(conn, _MARK_SEEN), (now_us, site, now_us))
