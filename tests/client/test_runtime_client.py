@@ -1,8 +1,7 @@
 """libwesh and weshclient for the run-time endpoints (poll interval, box clock).
 
-A stub gateway implementing ``RuntimeControl`` is served on a real socket; the models
-the client decodes must stay identical to the server's (they live in two modules until
-they move to ``wesh.gateway.schema``).
+A stub gateway implementing ``RuntimeControl`` is served on a real socket; client and
+server share the models of ``wesh.gateway.schema``.
 """
 
 from __future__ import annotations
@@ -18,10 +17,8 @@ from click.testing import CliRunner
 
 from tests.client._api_server import NOW, ApiThread, StateStub, seed, short_dir
 from wesh.client import WeshClient
-from wesh.client import api as client_api
 from wesh.client.cli import weshclient
 from wesh.errors import ConnectionFailed, UsageError
-from wesh.gateway import api as server_api
 from wesh.gateway.api import PollIntervalState
 from wesh.gateway.store import Store
 
@@ -75,13 +72,6 @@ def run(api: ApiThread, *args: str):
     return CliRunner().invoke(
         weshclient, ["--socket", str(api.socket), *args], env=CLEAN_ENV, catch_exceptions=False
     )
-
-
-def test_the_client_models_are_the_servers() -> None:
-    for name in ("PollInterval", "BoxClock"):
-        server = getattr(server_api, name).model_json_schema()
-        client = getattr(client_api, name).model_json_schema()
-        assert client == server, name
 
 
 def test_libwesh_interval_and_clock(api: ApiThread) -> None:

@@ -334,7 +334,7 @@ def test_openapi_lists_every_endpoint(uds: httpx.Client) -> None:
         (method.upper(), path)
         for path, item in document["paths"].items()
         for method in item
-        if method in {"get", "post"}
+        if method in {"get", "post", "put", "delete", "patch"}
     }
     p = API_PREFIX
     assert operations == {
@@ -349,6 +349,10 @@ def test_openapi_lists_every_endpoint(uds: httpx.Client) -> None:
         ("GET", f"{p}/events"),
         ("POST", f"{p}/boxes/{{box}}/relays/{{number}}"),
         ("POST", f"{p}/boxes/{{box}}/switches/{{number}}"),
+        ("GET", f"{p}/boxes/{{box}}/interval"),
+        ("PUT", f"{p}/boxes/{{box}}/interval"),
+        ("GET", f"{p}/boxes/{{box}}/clock"),
+        ("POST", f"{p}/boxes/{{box}}/clock"),
     }
     schemas = document["components"]["schemas"]
     for name in ("Value", "BoxInfo", "HistoryPage", "EventInfo", "Health", "ErrorInfo"):

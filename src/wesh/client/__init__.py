@@ -14,6 +14,7 @@ Results are the models of :mod:`wesh.gateway.schema`; errors are
 
 from wesh.client.api import DEFAULT_SOCKET, AsyncWeshClient, WeshClient
 from wesh.gateway.schema import (
+    BoxClock,
     BoxInfo,
     BoxRuntimeStatus,
     ChannelInfo,
@@ -22,12 +23,14 @@ from wesh.gateway.schema import (
     Health,
     HistoryPage,
     HistoryPoint,
+    PollInterval,
     Value,
 )
 
 __all__ = [
     "DEFAULT_SOCKET",
     "AsyncWeshClient",
+    "BoxClock",
     "BoxInfo",
     "BoxRuntimeStatus",
     "ChannelInfo",
@@ -36,6 +39,7 @@ __all__ = [
     "Health",
     "HistoryPage",
     "HistoryPoint",
+    "PollInterval",
     "Value",
     "WeshClient",
 ]

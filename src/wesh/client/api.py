@@ -35,7 +35,7 @@ from typing import Any, Generic, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from wesh.errors import (
     AuthenticationError,
@@ -50,6 +50,7 @@ from wesh.errors import (
 )
 from wesh.gateway.schema import (
     API_PREFIX,
+    BoxClock,
     BoxInfo,
     ChannelInfo,
     CommandAction,
@@ -60,6 +61,7 @@ from wesh.gateway.schema import (
     Health,
     HistoryPage,
     HistoryPoint,
+    PollInterval,
     Value,
 )
 
@@ -70,36 +72,6 @@ DEFAULT_SOCKET = Path("/run/wesh/weshd.sock")
 
 _BASE_UDS = "http://weshd"
 _T = TypeVar("_T")
-
-
-# The run-time endpoints' models: an identical copy of those of wesh.gateway.api, until
-# they move to wesh.gateway.schema (tests/client/test_runtime_client.py compares them).
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class PollInterval(_Model):
-    """A box's poll interval: configured, run-time override, in force."""
-
-    box: str
-    configured_s: float = Field(description="from weshd.toml")
-    override_s: float | None = Field(None, description="set at run time; null: none")
-    effective_s: float = Field(description="the interval in force")
-    enabled: bool
-
-
-class BoxClock(_Model):
-    """A box's clock as last read, and whether weshd can set it."""
-
-    box: str
-    driver: str
-    settable: bool = Field(description="whether weshd can set this box's clock")
-    now: AwareDatetime = Field(description="the gateway's clock when answering")
-    box_time: AwareDatetime | None = Field(None, description="the box's clock at its last read")
-    read_at: AwareDatetime | None = Field(None, description="the gateway's clock at that read")
-    offset_s: float | None = Field(None, description="box_time - read_at (box ahead: > 0)")
 
 
 @dataclass(frozen=True, slots=True)

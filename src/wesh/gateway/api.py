@@ -57,7 +57,6 @@ from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -76,9 +75,11 @@ from wesh.gateway.drivers.base import Command
 from wesh.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from wesh.gateway.schema import (
     API_PREFIX,
+    BoxClock,
     BoxInfo,
     BoxRuntimeStatus,
     ChannelInfo,
+    ClockRequest,
     CommandRequest,
     CommandResult,
     ErrorInfo,
@@ -86,6 +87,8 @@ from wesh.gateway.schema import (
     Health,
     HistoryPage,
     HistoryPoint,
+    PollInterval,
+    PollIntervalRequest,
     Value,
 )
 
@@ -179,53 +182,6 @@ class RuntimeControl(Protocol):
     async def set_clock(self, box: str, at: datetime) -> None:
         """Set the box's clock (raises WeshError subclasses)."""
         ...
-
-
-# The models of the run-time endpoints. They belong in wesh.gateway.schema (shared with
-# libwesh); until they move there, wesh.client.api carries an identical copy and
-# tests/client/test_runtime_client.py checks that the two agree.
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class PollIntervalRequest(_Model):
-    """Body of ``PUT /boxes/{box}/interval``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    poll_interval_s: float | None = Field(
-        ge=1, le=86_400, description="seconds; null: back to the configured interval"
-    )
-
-
-class PollInterval(_Model):
-    """A box's poll interval: configured, run-time override, in force."""
-
-    box: str
-    configured_s: float = Field(description="from weshd.toml")
-    override_s: float | None = Field(None, description="set at run time; null: none")
-    effective_s: float = Field(description="the interval in force")
-    enabled: bool
-
-
-class ClockRequest(_Model):
-    """Body of ``POST /boxes/{box}/clock``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    at: AwareDatetime | None = Field(None, description="the time to set; null: the gateway's")
-
-
-class BoxClock(_Model):
-    """A box's clock as last read, and whether weshd can set it."""
-
-    box: str
-    driver: str
-    settable: bool = Field(description="whether weshd can set this box's clock")
-    now: AwareDatetime = Field(description="the gateway's clock when answering")
-    box_time: AwareDatetime | None = Field(None, description="the box's clock at its last read")
-    read_at: AwareDatetime | None = Field(None, description="the gateway's clock at that read")
-    offset_s: float | None = Field(None, description="box_time - read_at (box ahead: > 0)")
 
 
 def _utcnow() -> datetime:

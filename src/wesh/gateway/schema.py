@@ -17,9 +17,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 __all__ = [
     "API_PREFIX",
+    "BoxClock",
     "BoxInfo",
     "BoxRuntimeStatus",
     "ChannelInfo",
+    "ClockRequest",
     "CommandAction",
     "CommandRequest",
     "CommandResult",
@@ -28,6 +30,8 @@ __all__ = [
     "Health",
     "HistoryPage",
     "HistoryPoint",
+    "PollInterval",
+    "PollIntervalRequest",
     "Quality",
     "SampleKind",
     "Scalar",
@@ -186,3 +190,44 @@ class ErrorInfo(_Model):
     box: str | None = None
     channel: str | None = None
     details: list[dict[str, Any]] | None = None
+
+
+# --- run-time control (PUT /boxes/{box}/interval, /boxes/{box}/clock) ---------------
+
+
+class PollIntervalRequest(_Model):
+    """Body of ``PUT /boxes/{box}/interval``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    poll_interval_s: float | None = Field(
+        ge=1, le=86_400, description="seconds; null: back to the configured interval"
+    )
+
+
+class PollInterval(_Model):
+    """A box's poll interval: configured, run-time override, in force."""
+
+    box: str
+    configured_s: float = Field(description="from weshd.toml")
+    override_s: float | None = Field(None, description="set at run time; null: none")
+    effective_s: float = Field(description="the interval in force")
+    enabled: bool
+
+
+class ClockRequest(_Model):
+    """Body of ``POST /boxes/{box}/clock``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    at: AwareDatetime | None = Field(None, description="the time to set; null: the gateway's")
+
+
+class BoxClock(_Model):
+    """A box's clock as last read, and whether weshd can set it."""
+
+    box: str
+    driver: str
+    settable: bool = Field(description="whether weshd can set this box's clock")
+    now: AwareDatetime = Field(description="the gateway's clock when answering")
+    box_time: AwareDatetime | None = Field(None, description="the box's clock at its last read")
+    read_at: AwareDatetime | None = Field(None, description="the gateway's clock at that read")
+    offset_s: float | None = Field(None, description="box_time - read_at (box ahead: > 0)")
