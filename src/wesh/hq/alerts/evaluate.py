@@ -212,12 +212,19 @@ def _run_leak(conn: Connection, scope: Scope) -> list[Finding]:
     if "leak_burst" in scope.rules:
         window_h = scope.max_param("leak_burst", "window_h")
         hour_us = scope.now_us - scope.now_us % HOUR_US
+        # a burst is above min_l_h (or above_l_h) in any case: only such hours are read
+        lowest = min(
+            *scope.config.param_values("leak_burst", "min_l_h"),
+            *scope.config.param_values("leak_burst", "above_l_h"),
+        )
+        floor = max(0.0, lowest / max(factors.values(), default=1.0))
         recent: dict[int, list[tuple[int, float]]] = defaultdict(list)
         for cid, hour, rate, _ in data.hour_rates(
             conn,
             kinds=_WATER,
             lo_us=hour_us - int(window_h * HOUR_US),
             hi_us=hour_us + HOUR_US,
+            floor=floor,
             channel_ids=ids,
         ):
             recent[cid].append((hour, rate))
