@@ -170,7 +170,10 @@ class ChannelResolver:
     A site's boxes and channels are loaded in one query on first use; a miss reloads the
     site when its cache is older than ``refresh_s`` (so channels added to the inventory
     are found without a restart, and unknown ones cost one query a minute, not one per
-    reading). Keep one resolver per process (:class:`HqSink` does).
+    reading). Whole batches are resolved with :meth:`channel_ids`, which remembers the
+    ``(site, box, path, kind, unit)`` it found agreeing with their channel (one dictionary
+    lookup each next time; forgotten when a site is reloaded). Keep one resolver per
+    process (:class:`HqSink` does).
     """
 
     def __init__(
@@ -180,20 +183,17 @@ class ChannelResolver:
         self._clock = clock
         self._sites: dict[str, _Site | None] = {}
         self._missing_sites: dict[str, float] = {}
-        self._known: dict[tuple[str, str, str], ChannelInfo] = {}  # hits, across sites
         self._accepted: dict[Head, int] = {}  # heads that passed channel_ids, across sites
 
     def forget(self) -> None:
         """Drop every cached site (the inventory changed)."""
         self._sites.clear()
         self._missing_sites.clear()
-        self._known.clear()
         self._accepted.clear()
 
     def _load(self, conn: Connection, site: str) -> _Site | None:
         now = self._clock()
-        self._known.clear()  # rare: rebuilt from the sites' caches as readings come
-        self._accepted.clear()
+        self._accepted.clear()  # rare: rebuilt from the sites' caches as readings come
         gateway_id = conn.execute(
             select(Gateway.id).where(Gateway.site_id == site)
         ).scalar_one_or_none()
@@ -232,13 +232,23 @@ class ChannelResolver:
 
     def resolve(self, conn: Connection, site: str, box: str, path: str) -> ChannelInfo | str:
         """Return the channel, or the reason it is unknown (``"unknown site 'x'"``...)."""
-        known = self._known.get((site, box, path))
-        if known is not None:
-            return known
-        found = self._resolve(conn, site, box, path)
-        if not isinstance(found, str):
-            self._known[site, box, path] = found
-        return found
+        entry = self.site(conn, site)
+        if entry is None:
+            return f"unknown site {site!r}"
+        found = entry.channels.get((box, path))
+        if found is not None:
+            return found
+        if self._clock() - entry.loaded_at >= self._refresh_s:
+            reloaded = self._load(conn, site)
+            if reloaded is None:
+                return f"unknown site {site!r}"
+            entry = reloaded
+            found = entry.channels.get((box, path))
+            if found is not None:
+                return found
+        if box not in entry.boxes:
+            return f"unknown box {box!r} of site {site!r}"
+        return f"unknown channel {path!r} of box {box!r} (site {site!r})"
 
     def channel_ids(self, conn: Connection, heads: Sequence[Head]) -> list[int] | None:
         """Return the channel id of each ``(site, box, path, kind, unit)``, in order.
@@ -268,25 +278,6 @@ class ChannelResolver:
         accepted.update(new)  # after the loop: a site (re)loaded by resolve() clears it
         found = accepted.get
         return [new[head] if (cid := found(head)) is None else cid for head in heads]
-
-    def _resolve(self, conn: Connection, site: str, box: str, path: str) -> ChannelInfo | str:
-        entry = self.site(conn, site)
-        if entry is None:
-            return f"unknown site {site!r}"
-        found = entry.channels.get((box, path))
-        if found is not None:
-            return found
-        if self._clock() - entry.loaded_at >= self._refresh_s:
-            reloaded = self._load(conn, site)
-            if reloaded is None:
-                return f"unknown site {site!r}"
-            entry = reloaded
-            found = entry.channels.get((box, path))
-            if found is not None:
-                return found
-        if box not in entry.boxes:
-            return f"unknown box {box!r} of site {site!r}"
-        return f"unknown channel {path!r} of box {box!r} (site {site!r})"
 
     def create(self, conn: Connection, site: str, box: str, reading: SyncReading) -> ChannelInfo:
         """Create the channel of ``reading`` on a known box (auto-creation)."""
