@@ -85,7 +85,7 @@ class Evaluation:
     rules: frozenset[str]
     subjects: frozenset[Subject] | None
     errors: list[str]
-    timings_s: Mapping[str, float]
+    timings_s: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass
