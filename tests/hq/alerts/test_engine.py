@@ -8,6 +8,7 @@ composing and the outbox are the real ones.
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
@@ -15,18 +16,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, func, select
 
-from tests.hq.alerts.conftest import T0, AlertEstate
+from tests.hq.alerts.conftest import T0, AlertEstate, build_alert_estate
 from wesh.errors import TransientError
 from wesh.hq.alerts.config import AlertsConfig, config_from_text
 from wesh.hq.alerts.data import Inventory, load_inventory
 from wesh.hq.alerts.engine import AlertEngine, AlertingSink, EngineReport
 from wesh.hq.alerts.evaluate import Evaluation
 from wesh.hq.alerts.model import Condition, Level, Place, Subject
+from wesh.hq.alerts.state import AlertRecord, Timing, acknowledge, step, with_alert_id
 from wesh.hq.alerts.store import alert_history, list_alerts
 from wesh.hq.db import make_engine
 from wesh.hq.ingest import HqSink
+from wesh.hq.migrate import migrate
 from wesh.hq.models import Alert, MailOutbox
 from wesh.sync.sink import SiteStatus, SyncAlarm, SyncReading
 
@@ -572,3 +577,114 @@ def test_report_as_json(world: World) -> None:
     json.dumps(data)
     assert data["fired"] == 1
     assert data["at"] == T0.isoformat()
+
+
+# --- the engine over SQL decides exactly as the pure state machine ---------------------
+
+ONE_CONTACT = """
+sender = "wesh@example.org"
+
+[[contacts]]
+scope = "*"
+emails = ["astreinte@example.org"]
+
+[[contacts]]
+scope = "*"
+emails = ["chef@example.org"]
+escalation = true
+
+[rules.leak_night_flow]
+hold_for = "{hold}m"
+resolve_after = "{resolve}m"
+reminder_every = "{remind}"
+escalate_after = "{escalate}"
+"""
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(
+    ops=[(1, "on")] + [(10, "on")] * 18 + [(1, "off")], hold=0, resolve=0, remind=60, escalate=120
+)
+@example(
+    ops=[(1, "on"), (30, "skip"), (30, "ack"), (90, "on"), (5, "off")],
+    hold=0,
+    resolve=30,
+    remind=20,
+    escalate=None,
+)
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=90),
+            st.sampled_from(["on", "on", "off", "hold", "skip", "ack"]),
+        ),
+        max_size=30,
+    ),
+    hold=st.sampled_from([0, 30, 60]),
+    resolve=st.sampled_from([0, 30, 90]),
+    remind=st.sampled_from([None, 20, 60]),
+    escalate=st.sampled_from([None, 120]),
+)
+def test_the_engine_mails_what_the_state_machine_decides(
+    ops: list[tuple[int, str]], hold: int, resolve: int, remind: int | None, escalate: int | None
+) -> None:
+    text = ONE_CONTACT.format(
+        hold=hold,
+        resolve=resolve,
+        remind="off" if remind is None else f"{remind}m",
+        escalate="off" if escalate is None else f"{escalate}m",
+    )
+    config = config_from_text(text)
+    with tempfile.TemporaryDirectory() as folder:
+        sql = make_engine(f"sqlite:///{folder}/hq.sqlite3")
+        try:
+            migrate(sql)
+            estate = build_alert_estate(sql, dwellings=1)
+            expected, found = _replay(sql, estate, config, ops)
+        finally:
+            sql.dispose()
+    assert found == expected
+
+
+def _replay(
+    sql: Engine, estate: AlertEstate, config: AlertsConfig, ops: list[tuple[int, str]]
+) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Run ``ops`` through the engine and through ``state.step``; return both notice lists."""
+    clock = Clock()
+    fake = FakeEvaluate()
+    alerts = AlertEngine(sql, config, worker_id="w", now=clock.now, evaluate=fake, refresh=False)
+    with sql.connect() as conn:
+        place = load_inventory(conn).place(Subject("channel", estate.water[0]))
+    assert place is not None
+    subject = Subject("channel", estate.water[0])
+    timing = Timing.of(config.policy("leak_night_flow", place))
+    record: AlertRecord | None = None
+    expected: list[tuple[str, int]] = []
+    episodes = 0
+    for minutes, verdict in ops:
+        clock.advance(minutes * MIN)
+        if verdict == "ack":
+            if record is not None and record.is_open and record.id is not None:
+                record = acknowledge(record, by="m", note=None, now=clock.at).record
+                alerts.ack(record.id if record else 0, by="m")
+            continue
+        level = {"on": Level.ON, "hold": Level.HOLD}.get(verdict)
+        cond = None
+        if level is not None:
+            cond = Condition(
+                "leak_night_flow", subject, level, clock.at, place, since=clock.at, value=30.0
+            )
+        covered = verdict != "skip"
+        result = step(record, cond, timing, clock.at, covered=covered)
+        if result.record is not None and result.record.id is None:
+            episodes += 1
+            result = with_alert_id(result, episodes)
+        expected += [(n.kind, n.sequence) for n in result.notices]
+        record = result.record if result.record is not None and result.record.is_open else None
+        fake.conditions = [cond] if cond is not None else []
+        fake.rules = frozenset({"leak_night_flow"}) if covered else frozenset({"frost"})
+        alerts.evaluate()
+    with sql.connect() as conn:
+        keys = conn.execute(select(MailOutbox.dedup_key).order_by(MailOutbox.id)).scalars()
+        found = [(key.split(":")[1], int(key.split(":")[2])) for key in keys]
+    return expected, found
