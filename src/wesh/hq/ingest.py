@@ -3,8 +3,9 @@
 ::
 
     Iterable[SyncReading] ──batches of 5,000──▶ check + resolve (site, box, path) → channel id
+        (a clean batch column by column, else reading by reading: see _Batcher)
         ──▶ INSERT ... ON CONFLICT DO NOTHING / INSERT IGNORE (executemany of tuples)
-        ──▶ one rollup_dirty row per channel: the span it touched (one transaction per batch)
+        ──▶ rollup_dirty rows: the spans touched (one transaction per batch)
 
 * **Rollups are refreshed lazily**: ingestion only records the spans it touched;
   :func:`wesh.hq.rollups.refresh_rollups` re-rolls them. The consumption queries refresh
@@ -87,7 +88,8 @@ _LOG = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE: Final = 5000
 #: A site whose channels were loaded longer ago than this is reloaded on a miss.
 DEFAULT_REFRESH_S: Final = 60.0
-#: :class:`HqSink` refreshes the stale rollups at most this often (seconds; 0: every hand-over).
+#: :class:`HqSink` refreshes the stale rollups at most this often (seconds; 0: after every
+#: hand-over, so the rollup tables are current for whoever reads them directly; see HqSink).
 DEFAULT_ROLLUP_REFRESH_S: Final = 0.0
 #: Rows per INSERT on MariaDB (one statement each, so SHOW WARNINGS covers it).
 _MYSQL_CHUNK: Final = 2000
@@ -620,8 +622,13 @@ class HqSink(ReadingSink):
         batch_size: readings per transaction.
         now: wall clock for ``received_at``/``updated_at`` (injectable for tests).
         refresh_every_s: after a hand-over, refresh the stale rollups if the last refresh
-            is at least this old (``0``: after every hand-over). Queries refresh what they
-            read anyway; this keeps the rollup tables themselves nearly current.
+            is at least this old (``0``, the default: after every hand-over). Queries
+            refresh what they read anyway; this keeps the rollup tables themselves current
+            for readers that query them directly. It costs a few milliseconds of CPU per
+            hand-over (``docs/hq-data.md``, "Figures"): nothing at a receiver's rate (a
+            site-hour per building and hour), but 3-4 times the hand-over itself; a
+            receiver that catches up large backlogs, or several receivers on one store,
+            may space the refreshes out (e.g. 30 s).
         clock: monotonic clock of that timer (injectable for tests).
     """
 
