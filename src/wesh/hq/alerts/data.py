@@ -358,7 +358,7 @@ def _run(
     params: Mapping[str, Any],
     *,
     channel_ids: Collection[int] | None = None,
-    id_column: str = "c.id",
+    id_column: str = "h.channel_id",
     dates: Sequence[str] = (),
     lists: Sequence[str] = (),
 ) -> Iterator[Any]:
@@ -377,12 +377,11 @@ def _run(
         yield from conn.execute(statement, values)
 
 
-#: Rollups read channel first, then seek the rollup's key (channel_id, bucket): CROSS JOIN
-#: keeps that order on SQLite (whose planner would otherwise scan a whole rollup table in
-#: key order); MariaDB and PostgreSQL plan it as the inner join it is (the WHERE clause
-#: carries the join condition).
-_CHANNEL_HOURS: Final = "channel c CROSS JOIN rollup_hour h"
-_CHANNEL_DAYS: Final = "channel c CROSS JOIN rollup_day d"
+#: Rollup statements name their channels in a constant ``IN`` list (``_CHUNK`` ids at a
+#: time) rather than joining ``channel``: every engine then seeks exactly the key ranges
+#: ``(channel_id, bucket)`` it needs. (MariaDB cannot use a range on the second column of
+#: the key inside a join: a join read every rollup row of each channel; SQLite would walk
+#: a whole rollup table in key order when asked for that order.)
 
 
 # ----------------------------------------------------------------------------- no data
@@ -405,7 +404,7 @@ def latest_reading_at(
         "LIMIT 1) FROM channel c WHERE 1 = 1 #IDS#"
     )
     out: dict[int, int | None] = {}
-    for cid, at, aggregate in _run(conn, sql, {}, channel_ids=channel_ids):
+    for cid, at, aggregate in _run(conn, sql, {}, channel_ids=channel_ids, id_column="c.id"):
         if at is None:
             out[int(cid)] = None
         else:
@@ -461,12 +460,10 @@ def gateway_links(conn: Connection) -> list[GatewayLink]:
 def hour_values(
     conn: Connection,
     *,
-    kinds: Collection[str],
     column: str,
     lo_us: int,
     hi_us: int,
-    channel_ids: Collection[int] | None = None,
-    index_only: bool = False,
+    channel_ids: Collection[int],
 ) -> dict[int, list[tuple[int, float]]]:
     """Return ``{channel: [(hour_us, value), ...]}`` (oldest first) of ``rollup_hour``.
 
@@ -475,16 +472,11 @@ def hour_values(
     if column not in ("mean", "consumption", "max", "min"):
         raise ValueError(f"not a rollup column: {column!r}")
     sql = (
-        f"SELECT h.channel_id, h.hour_start, h.{column} FROM {_CHANNEL_HOURS} "  # noqa: S608
-        "WHERE h.channel_id = c.id AND c.kind IN :kinds AND h.hour_start >= :lo "
-        f"AND h.hour_start < :hi AND h.{column} IS NOT NULL "
-        f"{'AND c.is_index = :yes ' if index_only else ''}#IDS#"
+        f"SELECT h.channel_id, h.hour_start, h.{column} FROM rollup_hour h "  # noqa: S608
+        f"WHERE h.hour_start >= :lo AND h.hour_start < :hi AND h.{column} IS NOT NULL #IDS#"
     )
-    params: dict[str, Any] = {"kinds": list(kinds), "lo": lo_us, "hi": hi_us}
-    if index_only:
-        params["yes"] = True
     out: dict[int, list[tuple[int, float]]] = defaultdict(list)
-    for cid, hour, value in _run(conn, sql, params, channel_ids=channel_ids, lists=("kinds",)):
+    for cid, hour, value in _run(conn, sql, {"lo": lo_us, "hi": hi_us}, channel_ids=channel_ids):
         out[int(cid)].append((int(hour), float(value)))
     for values in out.values():
         values.sort()
@@ -503,11 +495,10 @@ class NightFlow:
 def night_flows(
     conn: Connection,
     *,
-    kinds: Collection[str],
     nights: Sequence[tuple[int, int]],
-    channel_ids: Collection[int] | None = None,
+    channel_ids: Collection[int],
 ) -> dict[int, dict[int, NightFlow]]:
-    """Return ``{channel: {night number: NightFlow}}`` for index channels of ``kinds``.
+    """Return ``{channel: {night number: NightFlow}}`` of index channels.
 
     ``nights`` are UTC spans ``[lo_us, hi_us)``; the number is the position in that list.
     One GROUP BY over ``rollup_hour``; hours without a consumption are not counted.
@@ -522,20 +513,17 @@ def night_flows(
         f"(h.hour_start >= :lo{n} AND h.hour_start < :hi{n})" for n in range(len(nights))
     )
     sql = (
-        f"SELECT t.channel_id, t.night, COUNT(*), MIN(t.consumption), SUM(t.consumption) "  # noqa: S608
+        "SELECT t.channel_id, t.night, COUNT(*), MIN(t.consumption), SUM(t.consumption) "  # noqa: S608
         f"FROM (SELECT h.channel_id, h.consumption, CASE {cases} END AS night "
-        f"FROM {_CHANNEL_HOURS} WHERE h.channel_id = c.id "
-        "AND c.kind IN :kinds AND c.is_index = :yes AND h.consumption IS NOT NULL "
+        "FROM rollup_hour h WHERE h.consumption IS NOT NULL "
         f"AND ({spans}) #IDS#) t GROUP BY t.channel_id, t.night"
     )
-    params: dict[str, Any] = {"kinds": list(kinds), "yes": True}
+    params: dict[str, Any] = {}
     for n, (lo, hi) in enumerate(nights):
         params[f"lo{n}"] = lo
         params[f"hi{n}"] = hi
     out: dict[int, dict[int, NightFlow]] = defaultdict(dict)
-    for cid, night, count, low, total in _run(
-        conn, sql, params, channel_ids=channel_ids, lists=("kinds",)
-    ):
+    for cid, night, count, low, total in _run(conn, sql, params, channel_ids=channel_ids):
         if night is None:
             continue
         out[int(cid)][int(night)] = NightFlow(int(count), float(low), float(total))
@@ -545,28 +533,26 @@ def night_flows(
 def day_values(
     conn: Connection,
     *,
-    kinds: Collection[str],
     column: str,
     first: date,
     last: date,
-    channel_ids: Collection[int] | None = None,
+    channel_ids: Collection[int],
 ) -> dict[int, list[tuple[date, float]]]:
     """Return ``{channel: [(day, value), ...]}`` (oldest first) of ``rollup_day``."""
     if column not in ("mean", "consumption"):
         raise ValueError(f"not a rollup column: {column!r}")
     sql = (
-        f"SELECT d.channel_id, d.day, d.{column} FROM {_CHANNEL_DAYS} "  # noqa: S608
-        "WHERE d.channel_id = c.id AND c.kind IN :kinds "
-        f"AND d.day >= :first AND d.day <= :last AND d.{column} IS NOT NULL #IDS#"
+        f"SELECT d.channel_id, d.day, d.{column} FROM rollup_day d "  # noqa: S608
+        f"WHERE d.day >= :first AND d.day <= :last AND d.{column} IS NOT NULL #IDS#"
     )
     out: dict[int, list[tuple[date, float]]] = defaultdict(list)
     for cid, day, value in _run(
         conn,
         sql,
-        {"kinds": list(kinds), "first": first, "last": last},
+        {"first": first, "last": last},
         channel_ids=channel_ids,
+        id_column="d.channel_id",
         dates=("first", "last"),
-        lists=("kinds",),
     ):
         out[int(cid)].append((_as_date(day), float(value)))
     for values in out.values():
@@ -577,10 +563,9 @@ def day_values(
 def day_coverage(
     conn: Connection,
     *,
-    kinds: Collection[str],
     first: date,
     last: date,
-    channel_ids: Collection[int] | None = None,
+    channel_ids: Collection[int],
 ) -> dict[int, tuple[float, float]]:
     """Return ``{channel: (consumption, hours covered)}`` of index channels over days.
 
@@ -588,18 +573,17 @@ def day_coverage(
     hourly readings stamped at the hour start cover the hour after the last one.
     """
     sql = (
-        f"SELECT d.channel_id, d.consumption, d.first_at, d.last_at FROM {_CHANNEL_DAYS} "  # noqa: S608
-        "WHERE d.channel_id = c.id AND c.kind IN :kinds AND c.is_index = :yes "
-        "AND d.day >= :first AND d.day <= :last AND d.consumption IS NOT NULL #IDS#"
+        "SELECT d.channel_id, d.consumption, d.first_at, d.last_at FROM rollup_day d "
+        "WHERE d.day >= :first AND d.day <= :last AND d.consumption IS NOT NULL #IDS#"
     )
     out: dict[int, tuple[float, float]] = {}
     for cid, consumption, first_at, last_at in _run(
         conn,
         sql,
-        {"kinds": list(kinds), "yes": True, "first": first, "last": last},
+        {"first": first, "last": last},
         channel_ids=channel_ids,
+        id_column="d.channel_id",
         dates=("first", "last"),
-        lists=("kinds",),
     ):
         hours = 1.0
         if first_at is not None and last_at is not None:
@@ -617,6 +601,7 @@ def _as_date(value: Any) -> date:  # noqa: ANN401 - a driver's date
 
 def dwelling_days(
     conn: Connection,
+    inventory: Inventory,
     *,
     first: date,
     last: date,
@@ -624,26 +609,26 @@ def dwelling_days(
 ) -> dict[tuple[int, str, str | None], dict[date, float]]:
     """Return ``{(dwelling, kind, unit): {day: consumption}}`` of index channels.
 
-    Kind ``other`` (sub-meters) is left out. One GROUP BY over ``rollup_day``.
+    The channels are the index channels (kind ``other``, sub-meters, left out) of the
+    boxes serving the dwellings (all of them, or ``dwelling_ids``), read from
+    ``rollup_day`` and summed per dwelling, kind and unit.
     """
-    sql = (
-        "SELECT b.dwelling_id, c.kind, c.unit, d.day, SUM(d.consumption) "  # noqa: S608
-        f"FROM {_CHANNEL_DAYS} JOIN box b ON b.id = c.box_id "
-        "WHERE d.channel_id = c.id AND c.is_index = :yes AND c.kind <> 'other' "
-        "AND b.dwelling_id IS NOT NULL "
-        "AND d.day >= :first AND d.day <= :last AND d.consumption IS NOT NULL #IDS# "
-        "GROUP BY b.dwelling_id, c.kind, c.unit, d.day"
-    )
+    owner: dict[int, tuple[int, str, str | None]] = {}
+    for channel in inventory.channels.values():
+        if not channel.is_index or channel.kind == "other":
+            continue
+        box = inventory.boxes.get(channel.box_id)
+        if box is None or box.dwelling_id is None:
+            continue
+        if dwelling_ids is not None and box.dwelling_id not in dwelling_ids:
+            continue
+        owner[channel.id] = (box.dwelling_id, channel.kind, channel.unit)
+    daily = day_values(conn, column="consumption", first=first, last=last, channel_ids=owner)
     out: dict[tuple[int, str, str | None], dict[date, float]] = defaultdict(dict)
-    for dwelling, kind, unit, day, total in _run(
-        conn,
-        sql,
-        {"yes": True, "first": first, "last": last},
-        channel_ids=dwelling_ids,
-        id_column="b.dwelling_id",
-        dates=("first", "last"),
-    ):
-        out[int(dwelling), kind, unit][_as_date(day)] = float(total)
+    for cid, values in daily.items():
+        sums = out[owner[cid]]
+        for day, value in values:
+            sums[day] = sums.get(day, 0.0) + value
     return dict(out)
 
 
@@ -673,9 +658,9 @@ class Decrease:
 
 
 def index_decreases(
-    conn: Connection, *, lo_us: int, channel_ids: Collection[int] | None = None
+    conn: Connection, *, lo_us: int, channel_ids: Collection[int]
 ) -> list[Decrease]:
-    """Return the decreases of index channels in the hours since ``lo_us`` (one statement).
+    """Return the decreases of index channels in the hours since ``lo_us``.
 
     Between hours: an hour's first value below the last value of the hour just before
     (a self-join on the rollup key: a decrease across an hour without data is not seen).
@@ -683,17 +668,16 @@ def index_decreases(
     the hour's raw readings are read to find the pair.
     """
     sql = (
-        "SELECT h.channel_id, h.hour_start, h.first_at, h.first_value, h.last_value, "  # noqa: S608
-        f"h.min, h.max, p.last_at, p.last_value FROM {_CHANNEL_HOURS} "
+        "SELECT h.channel_id, h.hour_start, h.first_at, h.first_value, h.last_value, "
+        "h.min, h.max, p.last_at, p.last_value FROM rollup_hour h "
         "LEFT JOIN rollup_hour p ON p.channel_id = h.channel_id "
-        "AND p.hour_start = h.hour_start - :hour "
-        "WHERE h.channel_id = c.id AND c.is_index = :yes AND h.hour_start >= :lo "
+        "AND p.hour_start = h.hour_start - :hour WHERE h.hour_start >= :lo "
         "AND (h.first_value < p.last_value OR h.min < h.first_value "
         "OR h.max > h.last_value) #IDS#"
     )
     found: list[Decrease] = []
     inside: list[tuple[int, int]] = []
-    params = {"yes": True, "lo": lo_us, "hour": 3_600_000_000}
+    params = {"lo": lo_us, "hour": _HOUR_US}
     for row in _run(conn, sql, params, channel_ids=channel_ids):
         cid, hour, first_at, first, last, low, high, prev_at, prev = row
         if prev is not None and first is not None and float(first) < float(prev):
@@ -708,7 +692,7 @@ def index_decreases(
                 "SELECT at, value FROM reading WHERE channel_id = :cid AND at >= :lo "
                 "AND at < :hi AND quality = 'good' ORDER BY at"
             ),
-            {"cid": cid, "lo": hour, "hi": hour + 3_600_000_000},
+            {"cid": cid, "lo": hour, "hi": hour + _HOUR_US},
         ).all()
         for (at0, v0), (at1, v1) in itertools.pairwise(rows):
             if float(v1) < float(v0):
@@ -721,9 +705,8 @@ def hour_rates(
     *,
     lo_us: int,
     hi_us: int,
-    kinds: Collection[str] | None = None,
+    channel_ids: Collection[int],
     floor: float | None = None,
-    channel_ids: Collection[int] | None = None,
 ) -> list[tuple[int, int, float, float]]:
     """Return ``(channel, hour_us, consumption per hour, hours spanned)`` of index hours.
 
@@ -731,28 +714,23 @@ def hour_rates(
     channel's previous reading: after hours without data, one hour holds the whole gap's
     consumption. The rate divides it by the hours from that previous reading (found by a
     correlated seek on ``rollup_hour``) to the hour's last reading, at least one. Hours in
-    ``[lo_us, hi_us)``; ``kinds`` limits the kinds, ``floor`` keeps hours whose
-    consumption is above it (a rate is never above its consumption).
+    ``[lo_us, hi_us)``; ``floor`` keeps hours whose consumption is above it (a rate is
+    never above its consumption).
     """
     sql = (
         "SELECT h.channel_id, h.hour_start, h.consumption, h.last_at, "  # noqa: S608
         "(SELECT p.last_at FROM rollup_hour p WHERE p.channel_id = h.channel_id "
         "AND p.hour_start < h.hour_start ORDER BY p.hour_start DESC LIMIT 1) "
-        f"FROM {_CHANNEL_HOURS} WHERE h.channel_id = c.id AND c.is_index = :yes "
-        "AND h.hour_start >= :lo AND h.hour_start < :hi AND h.consumption IS NOT NULL "
-        f"{'AND c.kind IN :kinds ' if kinds is not None else ''}"
+        "FROM rollup_hour h WHERE h.hour_start >= :lo AND h.hour_start < :hi "
+        "AND h.consumption IS NOT NULL "
         f"{'AND h.consumption > :floor ' if floor is not None else ''}#IDS#"
     )
-    params: dict[str, Any] = {"yes": True, "lo": lo_us, "hi": hi_us}
-    lists: tuple[str, ...] = ()
-    if kinds is not None:
-        params["kinds"] = list(kinds)
-        lists = ("kinds",)
+    params: dict[str, Any] = {"lo": lo_us, "hi": hi_us}
     if floor is not None:
         params["floor"] = floor
     out: list[tuple[int, int, float, float]] = []
     for cid, hour, consumption, last_at, previous_at in _run(
-        conn, sql, params, channel_ids=channel_ids, lists=lists
+        conn, sql, params, channel_ids=channel_ids
     ):
         span = 1.0
         if last_at is not None and previous_at is not None:

@@ -175,7 +175,7 @@ def _run_leak(conn: Connection, scope: Scope) -> list[Finding]:
         for channel in water
         if (factor := natural_factor(channel.kind, channel.unit)) is not None
     }
-    ids = None if scope.channels is None else sorted(factors)
+    ids = sorted(factors)
     out: list[Finding] = []
     night_rules: list[str] = [
         rule for rule in ("leak_continuous_flow", "leak_night_flow") if rule in scope.rules
@@ -192,7 +192,7 @@ def _run_leak(conn: Connection, scope: Scope) -> list[Finding]:
     for (start_h, end_h), by_rule in windows.items():
         spans = night_spans(scope.now, start_h=start_h, end_h=end_h, count=count)
         only = ids if len(windows) == 1 else sorted({c for cids in by_rule.values() for c in cids})
-        flows = data.night_flows(conn, kinds=_WATER, nights=spans, channel_ids=only)
+        flows = data.night_flows(conn, nights=spans, channel_ids=only)
         for rule, cids in by_rule.items():
             nights = {
                 cid: {n: (f.hours, f.min, f.total) for n, f in flows[cid].items()}
@@ -221,7 +221,6 @@ def _run_leak(conn: Connection, scope: Scope) -> list[Finding]:
         recent: dict[int, list[tuple[int, float]]] = defaultdict(list)
         for cid, hour, rate, _ in data.hour_rates(
             conn,
-            kinds=_WATER,
             lo_us=hour_us - int(window_h * HOUR_US),
             hi_us=hour_us + HOUR_US,
             floor=floor,
@@ -232,7 +231,6 @@ def _run_leak(conn: Connection, scope: Scope) -> list[Finding]:
         today = paris_day(scope.now)
         coverage = data.day_coverage(
             conn,
-            kinds=_WATER,
             first=today - timedelta(days=days),
             last=today - timedelta(days=1),
             channel_ids=ids,
@@ -278,11 +276,10 @@ def _run_comfort(conn: Connection, scope: Scope) -> list[Finding]:
         hour_us = scope.now_us - scope.now_us % HOUR_US
         series = data.hour_values(
             conn,
-            kinds=("temperature",),
             column="mean",
             lo_us=hour_us - int((longest + 6) * HOUR_US),
             hi_us=hour_us + HOUR_US,
-            channel_ids=None if scope.channels is None else sorted(roles),
+            channel_ids=[cid for cid, role in roles.items() if role != "outdoor"],
         )
         for rule in hourly:
             mine = {
@@ -296,11 +293,10 @@ def _run_comfort(conn: Connection, scope: Scope) -> list[Finding]:
             today = paris_day(scope.now)
             daily = data.day_values(
                 conn,
-                kinds=("humidity",),
                 column="mean",
                 first=today - timedelta(days=days + 1),
                 last=today - timedelta(days=1),
-                channel_ids=None if scope.channels is None else [c.id for c in humid],
+                channel_ids=[channel.id for channel in humid],
             )
             out.extend(
                 daily_rule(
@@ -368,7 +364,7 @@ def _run_consumption(conn: Connection, scope: Scope) -> list[Finding]:
     )
     last = paris_day(scope.now) - timedelta(days=1)
     rows = data.dwelling_days(
-        conn, first=last - timedelta(days=longest - 1), last=last, dwelling_ids=dwellings
+        conn, inventory, first=last - timedelta(days=longest - 1), last=last, dwelling_ids=dwellings
     )
     out: list[Finding] = []
     for rule in rules:
@@ -389,7 +385,11 @@ def _run_consumption(conn: Connection, scope: Scope) -> list[Finding]:
 
 def _run_meter(conn: Connection, scope: Scope) -> list[Finding]:
     inventory = scope.inventory
-    ids = None if scope.channels is None else sorted(scope.channels)
+    ids = sorted(
+        cid
+        for cid, channel in inventory.channels.items()
+        if channel.is_index and (scope.channels is None or cid in scope.channels)
+    )
     out: list[Finding] = []
     if "index_backwards" in scope.rules:
         lookback = scope.max_param("index_backwards", "lookback_h")
