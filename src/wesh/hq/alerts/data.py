@@ -1,21 +1,22 @@
 """What the alert rules read from the HQ store: set-based SQL, plain rows out.
 
-Every fetcher is one statement (or one per chunk of ids when a caller limits the
-channels) over a whole family of subjects; none loops over channels:
+Every fetcher is one statement per 500 channels (named in a constant ``IN`` list, so that
+each engine seeks the rollup key ranges it needs) over a whole family of subjects; none
+loops over channels:
 
 =========================  ============================================================
 fetcher                    reads
 =========================  ============================================================
 :func:`load_inventory`     agency/residence/building, dwelling, gateway, box, channel
-:func:`latest_reading_at`  ``max(reading.at)`` per channel (an index seek per channel)
+:func:`latest_reading_at`  the newest reading per channel (``at``, ``aggregate``: seeks)
 :func:`gateway_links`      gateway ⟕ sync_ledger: last packet, last STATUS document
-:func:`hour_values`        rollup_hour (mean or consumption) of some kinds over a span
+:func:`hour_values`        rollup_hour (mean or consumption) of channels over a span
 :func:`night_flows`        rollup_hour grouped by channel and night (count, min, sum)
-:func:`day_values`         rollup_day (mean or consumption) of some kinds over days
+:func:`day_values`         rollup_day (mean or consumption) of channels over days
 :func:`day_coverage`       rollup_day consumption and the hours it covers, per channel
 :func:`dwelling_days`      rollup_day summed per dwelling, kind and unit over days
 :func:`occupied_dwellings` tenancy rows covering a day
-:func:`index_decreases`    rollup_hour with ``LAG`` (first value below the previous last)
+:func:`index_decreases`    rollup_hour joined to its previous hour (first below last)
 :func:`hour_rates`         rollup_hour consumption per hour since the previous reading
 :func:`meter_event_times`  meter_event per channel over a span
 :func:`site_events`        site_event of some kinds over a span
