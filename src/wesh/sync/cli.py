@@ -7,7 +7,8 @@
                     [--weshd-socket PATH | --weshd-url URL]
                     (beside a running weshd by default; --with-weshd runs weshd in it too;
                     HQ's commands reach weshd through its API, by default its socket)
-    wesh sync receiver --db URL [--transport gammu|mqtt] [--state PATH]
+    wesh sync receiver --db URL [--alerts | --alerts-config alerts.toml]
+                       [--transport gammu|mqtt] [--state PATH]
     wesh sync status [--config weshd.toml | --agent-state PATH] [--receiver-state PATH] [--json]
 
 The environment is read here only: ``WESH_SYNC_KEY_DIR`` (key directory),
@@ -369,6 +370,18 @@ async def _stop_gateway(gateway: Any, task: asyncio.Task[None]) -> None:  # noqa
 @click.option("--sqlite-sink", type=_PATH, default=None, help="A plain SQLite sink instead of HQ.")
 @click.option("--auto-create", is_flag=True, help="Create unknown channels at HQ.")
 @click.option(
+    "--alerts",
+    "alerts",
+    is_flag=True,
+    help="Evaluate the alert rules as data arrives (with --db; embedded default rules).",
+)
+@click.option(
+    "--alerts-config",
+    type=_PATH,
+    default=None,
+    help="Alert rules, contacts and SMTP (alerts.toml); implies --alerts.",
+)
+@click.option(
     "--state",
     type=_PATH,
     default=Path("/var/lib/wesh/sync-receiver.sqlite3"),
@@ -385,12 +398,27 @@ async def _stop_gateway(gateway: Any, task: asyncio.Task[None]) -> None:  # noqa
 )
 @_transport_options
 def receiver(
-    db_url: str | None, sqlite_sink: Path | None, auto_create: bool, **options: object
+    db_url: str | None,
+    sqlite_sink: Path | None,
+    auto_create: bool,
+    alerts: bool,
+    alerts_config: Path | None,
+    **options: object,
 ) -> None:
-    """Receive the sites' packets and store their readings at headquarters."""
+    """Receive the sites' packets and store their readings at headquarters.
+
+    With --alerts (or --alerts-config), the alert rules of the channels, alarms and
+    status reports received run at once (late data included); mails are queued in the
+    HQ outbox, which `wesh hq alerts run` sends and where it also runs the scheduled
+    "no data" rules.
+    """
     if (db_url is None) == (sqlite_sink is None):
         raise UsageError("give exactly one of --db URL and --sqlite-sink PATH")
+    if (alerts or alerts_config is not None) and db_url is None:
+        raise UsageError("--alerts needs the HQ database (--db URL)")
     opts: dict[str, Any] = dict(options)
+    opts["alerts"] = alerts or alerts_config is not None
+    opts["alerts_config"] = alerts_config
     _setup_logging(opts["verbose"])
     click.get_current_context().meta["mqtt_password"] = _mqtt_password()
     asyncio.run(_run_receiver(db_url, sqlite_sink, auto_create, opts))
@@ -425,6 +453,12 @@ async def _run_receiver(
             engine = make_engine(db_url)
             stack.callback(engine.dispose)
             sink = HqSink(engine, auto_create=auto_create)
+            if options["alerts"]:
+                from wesh.hq.alerts.config import load_config  # noqa: PLC0415
+                from wesh.hq.alerts.engine import AlertEngine, AlertingSink  # noqa: PLC0415
+
+                alerts_config = load_config(options["alerts_config"])
+                sink = AlertingSink(sink, AlertEngine(engine, alerts_config))
         transport = await stack.enter_async_context(_open_transport(options, role="hq", site=None))
         sync_receiver = SyncReceiver(
             keys=keys, sink=sink, state_path=options["state"], transport=transport, config=config
