@@ -363,9 +363,15 @@ def _run(
     dates: Sequence[str] = (),
     lists: Sequence[str] = (),
 ) -> Iterator[Any]:
-    """Run ``sql`` (``#IDS#`` marks an optional id filter), once per chunk of ids."""
+    """Run ``sql`` once per chunk of ids.
+
+    ``#IDS#`` marks the id filter; ``#PIDS#`` the same on a self-joined rollup ``p``, so
+    that it too is read by key ranges.
+    """
     for chunk in _chunks(channel_ids):
-        statement_text = sql.replace("#IDS#", "" if chunk is None else f"AND {id_column} IN :ids")
+        statement_text = sql.replace(
+            "#IDS#", "" if chunk is None else f"AND {id_column} IN :ids"
+        ).replace("#PIDS#", "" if chunk is None else "AND p.channel_id IN :ids")
         statement: TextClause = text(statement_text)
         binds = [bindparam(name, type_=Date) for name in dates]
         binds.extend(bindparam(name, expanding=True) for name in lists)
@@ -672,13 +678,14 @@ def index_decreases(
         "SELECT h.channel_id, h.hour_start, h.first_at, h.first_value, h.last_value, "
         "h.min, h.max, p.last_at, p.last_value FROM rollup_hour h "
         "LEFT JOIN rollup_hour p ON p.channel_id = h.channel_id "
-        "AND p.hour_start = h.hour_start - :hour WHERE h.hour_start >= :lo "
+        "AND p.hour_start = h.hour_start - :hour AND p.hour_start >= :plo #PIDS# "
+        "WHERE h.hour_start >= :lo "
         "AND (h.first_value < p.last_value OR h.min < h.first_value "
         "OR h.max > h.last_value) #IDS#"
     )
     found: list[Decrease] = []
     inside: list[tuple[int, int]] = []
-    params = {"lo": lo_us, "hour": _HOUR_US}
+    params = {"lo": lo_us, "plo": lo_us - _HOUR_US, "hour": _HOUR_US}
     for row in _run(conn, sql, params, channel_ids=channel_ids):
         cid, hour, first_at, first, last, low, high, prev_at, prev = row
         if prev is not None and first is not None and float(first) < float(prev):
