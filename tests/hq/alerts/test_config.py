@@ -245,3 +245,43 @@ def test_config_is_immutable() -> None:
     with pytest.raises(ValueError, match="frozen"):
         config.lang = "en"  # type: ignore[misc]
     assert isinstance(config, AlertsConfig)
+
+
+@given(st.text(max_size=200))
+def test_any_text_is_a_config_or_a_config_error(text: str) -> None:
+    try:
+        config = config_from_text(text, source="fuzz.toml")
+    except ConfigValidationError as exc:
+        assert exc.where is not None and exc.where.startswith("fuzz.toml")
+        assert exc.problems
+    else:
+        assert set(config.rules) == set(ALL_RULES)
+
+
+_SCALARS = st.one_of(
+    st.integers(-5, 5), st.floats(allow_nan=False), st.text(max_size=5), st.booleans()
+)
+
+
+@given(
+    rule=st.sampled_from([*ALL_RULES, "nope"]),
+    values=st.dictionaries(
+        st.sampled_from(["below_c", "hold_for", "severity", "enabled", "x", "nights"]),
+        _SCALARS,
+        max_size=3,
+    ),
+)
+def test_any_rule_table_is_a_config_or_a_located_error(rule: str, values: dict) -> None:
+    lines = [f"[rules.{rule}]"]
+    for key, value in values.items():
+        if isinstance(value, bool):
+            shown = "true" if value else "false"
+        elif isinstance(value, str):
+            shown = '"' + value.replace("\\\\", "").replace('"', "") + '"'
+        else:
+            shown = repr(value) if value == value and abs(value) != float("inf") else "0"
+        lines.append(f"{key} = {shown}")
+    try:
+        config_from_text("\n".join(lines) + "\n", source="f.toml")
+    except ConfigValidationError as exc:
+        assert re.fullmatch(r"f\.toml:\d+", exc.where or ""), exc.problems
