@@ -56,6 +56,7 @@ from pydantic import (
 
 from wesh.gateway.config import ConfigProblem, ConfigValidationError, key_lines
 from wesh.hq.alerts.model import RULES, Place, Severity
+from wesh.hq.alerts.outbox import OutboxSettings
 from wesh.hq.alerts.smtp import SmtpSettings
 
 __all__ = [
@@ -100,6 +101,9 @@ _OFF: Final = frozenset({"off", "never", "none", "no"})
 # ----------------------------------------------------------------------------- durations
 
 
+_MAX_DURATION_S: Final = 3650 * 86_400.0  # longer is a typo, and overflows timedelta
+
+
 def parse_duration(value: object, *, optional: bool = False) -> timedelta | None:
     """Return a duration from ``"1h30m"``, ``"2d"``, ``"90s"``, seconds or a timedelta.
 
@@ -134,6 +138,8 @@ def parse_duration(value: object, *, optional: bool = False) -> timedelta | None
         raise ValueError("a duration must be a string such as '30m', '6h' or '2d'")  # noqa: TRY004
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError("a duration must be zero or positive")
+    if seconds > _MAX_DURATION_S:
+        raise ValueError(f"{value!r} is too long: at most 10 years ('3650d')")
     if optional and seconds == 0:
         return None
     return timedelta(seconds=seconds)
@@ -483,7 +489,8 @@ class AlertsConfig(_Model):
     base_url: str = "http://localhost:8000"
     sender: str = "wesh@localhost"
     evaluate_every: Duration = timedelta(minutes=5)
-    smtp: SmtpSettings = Field(default_factory=lambda: SmtpSettings.model_validate({}))
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     probes: ProbeSettings = Field(default_factory=ProbeSettings)
     contacts: list[ContactSettings] = Field(default_factory=list)
     rules: dict[str, RuleSettings] = Field(default_factory=dict)

@@ -87,11 +87,11 @@ class OutboxSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    every_s: float = Field(15.0, gt=0, le=3600, description="pause between runs")
-    lease_s: float = Field(120.0, gt=0, le=86_400, description="claim lifetime")
-    base_backoff_s: float = Field(60.0, gt=0, le=86_400, description="first retry delay")
-    max_backoff_s: float = Field(3600.0, gt=0, le=7 * 86_400, description="longest delay")
-    batch: int = Field(50, ge=1, le=10_000, description="rows sent per run at most")
+    every_s: float = Field(default=15.0, gt=0, le=3600, description="pause between runs")
+    lease_s: float = Field(default=120.0, gt=0, le=86_400, description="claim lifetime")
+    base_backoff_s: float = Field(default=60.0, gt=0, le=86_400, description="first retry delay")
+    max_backoff_s: float = Field(default=3600.0, gt=0, le=7 * 86_400, description="longest delay")
+    batch: int = Field(default=50, ge=1, le=10_000, description="rows sent per run at most")
 
 
 # --- enqueue ----------------------------------------------------------------------------

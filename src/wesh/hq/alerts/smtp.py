@@ -70,14 +70,14 @@ class SmtpSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    host: str = Field("localhost", min_length=1)
-    port: int = Field(25, ge=1, le=65535)
+    host: str = Field(default="localhost", min_length=1)
+    port: int = Field(default=25, ge=1, le=65535)
     starttls: Literal["auto", "always", "never"] = "auto"
     tls: bool = False
     username: str | None = None
     password: SecretStr | None = None
     password_file: Path | None = None
-    timeout_s: float = Field(30.0, gt=0, le=600)
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
     cafile: Path | None = None
     verify: bool = True
 
