@@ -34,6 +34,7 @@ site, box, channel, instant and kind), status reports into ``sync_ledger``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -124,16 +125,13 @@ Head = tuple[str, str, str, str, str | None]
 #: Most distinct (channel, reason) warnings logged by one call.
 _MAX_WARNED: Final = 1000
 _I64: Final = (-(2**63), 2**63)
-_QUALITIES: Final = frozenset(("measured", "estimated", "suspect"))
 _AGGREGATES: Final = frozenset(("sample", "hour_mean", "hour_last"))
 #: A received quality → the stored provenance and quality.
-_STORED_PROVENANCE: Final = {
-    "measured": "measured",
-    "estimated": "estimated",
-    "suspect": "measured",
+_STORED: Final = {
+    "measured": ("measured", "good"),
+    "estimated": ("estimated", "good"),
+    "suspect": ("measured", "suspect"),
 }
-_STORED_QUALITY: Final = {"measured": "good", "estimated": "good", "suspect": "suspect"}
-_NUMBER_TYPES: Final = frozenset((int, float))
 
 #: A reading row: channel_id, at (µs), value, provenance, quality, aggregate.
 _Row = tuple[int, int, float, str, str, str]
@@ -141,12 +139,7 @@ _KEY: Final = itemgetter(0, 1)
 _CHANNEL_ID: Final = itemgetter(0)
 _AT_US: Final = itemgetter(1)
 _HEAD: Final = attrgetter("site", "box", "path", "kind", "unit")
-_VALUE: Final = attrgetter("value")
-_AT: Final = attrgetter("at")
 _SITE: Final = attrgetter("site")
-_FOLD: Final = attrgetter("fold")
-_QUALITY: Final = attrgetter("quality")
-_AGGREGATE: Final = attrgetter("aggregate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,10 +165,10 @@ class ChannelResolver:
     A site's boxes and channels are loaded in one query on first use; a miss reloads the
     site when its cache is older than ``refresh_s`` (so channels added to the inventory
     are found without a restart, and unknown ones cost one query a minute, not one per
-    reading). Whole batches are resolved with :meth:`channel_ids`, which remembers the
-    ``(site, box, path, kind, unit)`` it found agreeing with their channel (one dictionary
-    lookup each next time; forgotten when a site is reloaded). Keep one resolver per
-    process (:class:`HqSink` does).
+    reading). Ingestion also keeps here the ``(site, box, path, kind, unit)`` it found
+    agreeing with their channel (:attr:`accepted`: one dictionary lookup each next time;
+    forgotten when a site is reloaded). Keep one resolver per process (:class:`HqSink`
+    does).
     """
 
     def __init__(
@@ -185,7 +178,7 @@ class ChannelResolver:
         self._clock = clock
         self._sites: dict[str, _Site | None] = {}
         self._missing_sites: dict[str, float] = {}
-        self._accepted: dict[Head, int] = {}  # heads that passed channel_ids, across sites
+        self._accepted: dict[Head, int] = {}  # see accepted
 
     def forget(self) -> None:
         """Drop every cached site (the inventory changed)."""
@@ -252,34 +245,18 @@ class ChannelResolver:
             return f"unknown box {box!r} of site {site!r}"
         return f"unknown channel {path!r} of box {box!r} (site {site!r})"
 
-    def channel_ids(self, conn: Connection, heads: Sequence[Head]) -> list[int] | None:
-        """Return the channel id of each ``(site, box, path, kind, unit)``, in order.
+    @property
+    def accepted(self) -> dict[Head, int]:
+        """Heads ``(site, box, path, kind, unit)`` found to agree with their channel → its id.
 
-        ``None`` when one of them is unknown, or its kind or unit disagrees with its
-        channel's: the caller then checks reading by reading (:meth:`resolve`) to say why.
-        A head that passed is remembered, so a known one costs one dictionary lookup.
+        Filled by ingestion (:meth:`remember`), emptied when a site is (re)loaded; the
+        same dictionary object for the resolver's life, so a caller may keep a reference.
         """
-        try:
-            return list(map(self._accepted.__getitem__, heads))
-        except KeyError:
-            pass
-        accepted = self._accepted
-        new: dict[Head, int] = {}
-        for head in dict.fromkeys(heads):  # distinct, in order of arrival
-            if head in accepted:
-                continue
-            site, box, path, kind, unit = head
-            info = self.resolve(conn, site, box, path)
-            if (
-                isinstance(info, str)
-                or (kind == "index") != info.is_index
-                or (unit != info.unit and unit is not None and info.unit is not None)
-            ):
-                return None
-            new[head] = info.id
-        accepted.update(new)  # after the loop: a site (re)loaded by resolve() clears it
-        found = accepted.get
-        return [new[head] if (cid := found(head)) is None else cid for head in heads]
+        return self._accepted
+
+    def remember(self, head: Head, channel_id: int) -> None:
+        """Record that readings with ``head`` go to ``channel_id`` (they passed the checks)."""
+        self._accepted[head] = channel_id
 
     def create(self, conn: Connection, site: str, box: str, reading: SyncReading) -> ChannelInfo:
         """Create the channel of ``reading`` on a known box (auto-creation)."""
@@ -322,13 +299,12 @@ class ChannelResolver:
 class _Batcher:
     """Turns one batch of readings into rows sorted by key, and each channel's span.
 
-    Two paths give the same rows. The **fast path** handles a batch in which every reading
-    is valid (the usual case) column by column, with C-level loops (``map``, ``zip``,
-    ``set``): each distinct ``(site, box, path, kind, unit)`` is resolved and checked
-    once, each distinct instant converted once, values checked in bulk. As soon as one
-    check fails the batch goes through the **reading-by-reading path**, which rejects
-    the bad readings with their reasons and keeps the others (and creates channels when
-    ``auto_create`` asks for it).
+    One pass over the readings. A reading whose ``(site, box, path, kind, unit)`` was
+    accepted before costs one dictionary lookup for its channel, then the checks of its
+    value, quality, aggregate and instant; any other goes through :meth:`_admit`
+    (resolution, auto-creation, kind and unit checked against the channel). A reading
+    that fails a check is rejected with the reason :func:`reading_problem` and the
+    channel give, and the others are kept.
     """
 
     def __init__(
@@ -345,6 +321,7 @@ class _Batcher:
         self.warned = warned
         self.rejected = 0
         self.rows: list[_Row] = []
+        self._channels: dict[tuple[str, str, str], ChannelInfo | str] = {}  # this batch's
 
     def _reject(self, reading: SyncReading, reason: str) -> None:
         self.rejected += 1
@@ -354,99 +331,68 @@ class _Batcher:
             _LOG.warning("Ingest: readings of %s rejected: %s", key, reason)
 
     def _lookup(self, reading: SyncReading) -> ChannelInfo | str:
-        info = self.resolver.resolve(self.conn, reading.site, reading.box, reading.path)
-        if isinstance(info, str) and self.auto_create and info.startswith("unknown channel"):
-            info = self.resolver.create(self.conn, reading.site, reading.box, reading)
+        key = (reading.site, reading.box, reading.path)
+        info = self._channels.get(key)
+        if info is None:
+            info = self.resolver.resolve(self.conn, *key)
+            if isinstance(info, str) and self.auto_create and info.startswith("unknown channel"):
+                info = self.resolver.create(self.conn, reading.site, reading.box, reading)
+            self._channels[key] = info
         return info
 
-    def build(self, batch: Sequence[SyncReading]) -> None:
+    def _admit(self, reading: SyncReading) -> int | None:
+        """Return the channel id of a reading whose head is not accepted yet, or reject it."""
+        info = self._lookup(reading)
+        if isinstance(info, str):
+            self._reject(reading, info)
+            return None
+        if (reading.kind == "index") != info.is_index or (
+            reading.unit != info.unit and reading.unit is not None and info.unit is not None
+        ):
+            self._reject(reading, self._problem(reading, info))
+            return None
+        with contextlib.suppress(TypeError):  # an unhashable unit: checked again next time
+            self.resolver.remember(_HEAD(reading), info.id)
+        return info.id
+
+    def build(self, batch: Iterable[SyncReading]) -> None:
         """Check, resolve and convert every reading of the batch; sort the rows by key.
 
         Rows of one key keep their order of arrival (a stable sort on the key), so of two
         readings of one channel at one instant the first one sent is stored.
         """
-        try:
-            rows = self._fast(batch)
-        except TypeError:  # something unhashable or incomparable: the exact path decides
-            rows = None
-        if rows is None:
-            rows = self._one_by_one(batch)
-        rows.sort(key=_KEY)
-        self.rows = rows
-
-    def _fast(self, batch: Sequence[SyncReading]) -> list[_Row] | None:
-        """Return the rows of a batch with nothing to reject, else ``None``."""
-        heads = list(map(_HEAD, batch))
-        channel_ids = self.resolver.channel_ids(self.conn, heads)
-        if channel_ids is None:
-            return None
-        values = list(map(_VALUE, batch))
-        types = set(map(type, values))
-        if not types <= _NUMBER_TYPES:  # bool, str, None... (bool is not int here)
-            return None
-        try:
-            if not all(map(math.isfinite, values)):
-                return None
-        except OverflowError:  # an int beyond a double: the exact path decides
-            return None
-        if int in types and not (_I64[0] <= min(values) and max(values) < _I64[1]):
-            return None
-        qualities = list(map(_QUALITY, batch))
-        aggregates = list(map(_AGGREGATE, batch))
-        if not (_QUALITIES.issuperset(qualities) and _AGGREGATES.issuperset(aggregates)):
-            return None
-        instants = list(map(_AT, batch))
+        accepted = self.resolver.accepted.get
+        stored = _STORED.get
         stamps: dict[datetime, int] = {}
-        for at in set(instants):
-            if at.tzinfo is None or at.utcoffset() is None:
-                return None
-            stamps[at] = to_epoch_us(at)
-        # 02:30 of the October night twice: equal (and hashed alike) in one zone, one
-        # hour apart, ``fold`` tells them; such a batch converts each instant alone.
-        folded = any(map(_FOLD, instants))
-        return list(
-            zip(
-                channel_ids,
-                map(to_epoch_us if folded else stamps.__getitem__, instants),
-                map(float, values),
-                map(_STORED_PROVENANCE.__getitem__, qualities),
-                map(_STORED_QUALITY.__getitem__, qualities),
-                aggregates,
-                strict=True,
-            )
-        )
-
-    def _one_by_one(self, batch: Iterable[SyncReading]) -> list[_Row]:
-        """Check and convert reading by reading: reject the bad ones with their reason."""
-        channels: dict[tuple[str, str, str], ChannelInfo | str] = {}
-        stamps: dict[datetime, int] = {}
-        rows: list[_Row] = []
+        rows = self.rows
         append = rows.append
         isfinite = math.isfinite
+        lowest, beyond = _I64
         for reading in batch:
-            key = (reading.site, reading.box, reading.path)
-            info = channels.get(key)
-            if info is None:
-                info = channels[key] = self._lookup(reading)
-            if isinstance(info, str):
-                self._reject(reading, info)
+            try:
+                channel_id = accepted(_HEAD(reading))
+            except TypeError:  # unhashable: _admit says why
+                channel_id = None
+            if channel_id is None and (channel_id := self._admit(reading)) is None:
                 continue
             value = reading.value
             kind = type(value)
+            stored_as = stored(reading.quality)
+            aggregate = reading.aggregate
             if (
                 not (
                     (kind is float and isfinite(value))
-                    or (kind is int and _I64[0] <= value < _I64[1])
+                    or (kind is int and lowest <= value < beyond)
                 )
-                or reading.quality not in _QUALITIES
-                or reading.aggregate not in _AGGREGATES
-                or (reading.kind == "index") != info.is_index
-                or (reading.unit != info.unit and None not in (reading.unit, info.unit))
+                or stored_as is None
+                or aggregate not in _AGGREGATES
             ):
-                self._reject(reading, self._problem(reading, info))
+                self._reject(reading, self._problem(reading, None))
                 continue
             at = reading.at
-            at_us = None if at.fold else stamps.get(at)  # see _fast on fold
+            # 02:30 of the October night twice: equal (and hashed alike) in one zone but
+            # an hour apart; ``fold`` tells them, so such an instant is converted alone.
+            at_us = None if at.fold else stamps.get(at)
             if at_us is None:
                 if at.tzinfo is None or at.utcoffset() is None:
                     self._reject(reading, "naive timestamp")
@@ -454,24 +400,16 @@ class _Batcher:
                 at_us = to_epoch_us(at)
                 if not at.fold:
                     stamps[at] = at_us
-            quality = reading.quality
-            append(
-                (
-                    info.id,
-                    at_us,
-                    float(value),
-                    _STORED_PROVENANCE[quality],
-                    _STORED_QUALITY[quality],
-                    reading.aggregate,
-                )
-            )
-        return rows
+            append((channel_id, at_us, float(value), stored_as[0], stored_as[1], aggregate))
+        rows.sort(key=_KEY)
 
     @staticmethod
-    def _problem(reading: SyncReading, info: ChannelInfo) -> str:
+    def _problem(reading: SyncReading, info: ChannelInfo | None) -> str:
         problem = reading_problem(reading)
         if problem is not None:
             return problem
+        if info is None:  # a subclass of int or float (numpy's float64...): not stored
+            return f"value of type {type(reading.value).__name__}"
         if (reading.kind == "index") != info.is_index:
             expected = "an index" if info.is_index else "a gauge"
             return f"{reading.kind} reading on {expected} channel"
