@@ -88,8 +88,8 @@ _TICK_S: Final = 1.0
 _PLAIN_EVERY_S: Final = 5.0
 _MARKER: Final = ".wesh-demo"
 #: The box that stops answering during the demo, and when (share of the live part): about
-#: an hour in (06:50 simulated), so that "box silent" (2 h without a reading, counted from
-#: its last hourly reading) fires and is mailed well before the end.
+#: 06:30 simulated, so that "box silent" (2 h without a reading, counted from the end of
+#: its last hour) fires at about 09:00 and is mailed well before the end (11:15).
 FAULT_BOX: Final = "B001-L04"
 FAULT_AT: Final = 0.12
 _LOG = logging.getLogger(__name__)
