@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 import click
 
 from wesh.errors import UsageError, WeshError
-from wesh.hq.cli import pick_lang
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -322,6 +321,8 @@ def _common(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        from wesh.hq.cli import pick_lang  # noqa: PLC0415 - wesh.hq.cli registers this group
+
         lang = pick_lang(kwargs.get("lang"), os.environ.get("LANG"))
         kwargs["lang"] = lang
         try:
