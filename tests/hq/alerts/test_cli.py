@@ -165,6 +165,8 @@ def test_evaluate_then_list_show_and_history(db: str, config: Path) -> None:
     shown = cli("show", str(alert["id"]), "--db", db)
     assert shown.exit_code == 0, shown.output
     assert "Historique" in shown.output and "fired" in shown.output
+    assert f"Alerte {alert['id']} — frost (active, critique)" in shown.output
+    assert "seuil 12 °C" in shown.output and "RES-TIL-B1-001 / temp.1" in shown.output
     data = json.loads(cli("show", str(alert["id"]), "--db", db, "--json").output)
     assert data["id"] == alert["id"]
     assert [e["kind"] for e in data["history"]][:2] == ["pending", "fired"]

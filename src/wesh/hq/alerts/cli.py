@@ -189,7 +189,22 @@ MESSAGES: Final[dict[str, dict[Lang, str]]] = {
     "mail.sent": {"fr": "envoyé", "en": "sent"},
     "mail.failed": {"fr": "abandonné", "en": "given up"},
     "outbox.last_error": {"fr": "Dernière erreur : {error}", "en": "Last error: {error}"},
-    "history.for": {"fr": "Historique :", "en": "History:"},
+    "show.title": {
+        "fr": "Alerte {id} — {rule} ({state}, {severity})",
+        "en": "Alert {id} — {rule} ({state}, {severity})",
+    },
+    "show.where": {"fr": "où", "en": "where"},
+    "show.subject": {"fr": "sujet", "en": "subject"},
+    "show.value": {"fr": "valeur", "en": "value"},
+    "show.threshold": {"fr": "(seuil {threshold})", "en": "(threshold {threshold})"},
+    "show.since": {"fr": "depuis", "en": "since"},
+    "show.fired": {"fr": "déclenchée", "en": "fired"},
+    "show.resolved": {"fr": "résolue", "en": "resolved"},
+    "show.acked": {"fr": "acquittée", "en": "acknowledged"},
+    "show.reminders": {"fr": "rappels", "en": "reminders"},
+    "show.escalated": {"fr": "escaladée", "en": "escalated"},
+    "show.grouped": {"fr": "regroupée sous", "en": "grouped under"},
+    "show.details": {"fr": "détails", "en": "details"},
 }
 
 _STATES: Final = ("pending", "firing", "resolved")
@@ -568,15 +583,53 @@ def show(
         click.echo(_dump_json({**data, "history": events}))
         return
     console = _console()
-    console.print(_alerts_table([data], lang))
-    for key, value in data.items():
-        if key in ("place", "details", "data") and isinstance(value, Mapping):
-            shown = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
-        else:
-            shown = _local(value) if key.endswith("_at") and value else str(value)
-        console.print(f"  {key}: {shown}", markup=False)
-    console.print(message(lang, "history.for"))
+    for line in _describe(data, lang):
+        console.print(line, markup=False)
+    console.print()
     console.print(_history_table(events, lang, with_alert=False))
+
+
+def _describe(data: Mapping[str, Any], lang: Lang) -> list[str]:
+    """Return one alert as labelled lines (``show``)."""
+    place = data.get("place") or {}
+    names = [
+        place.get(key)
+        for key in ("residence_name", "building_name", "dwelling_label", "channel_label")
+    ]
+    value, unit = data.get("value"), data.get("unit") or ""
+    shown = f"{_number(value, lang)} {unit}".strip() if value is not None else "—"
+    if data.get("threshold") is not None:
+        threshold = f"{_number(data['threshold'], lang)} {unit}".strip()
+        shown += " " + message(lang, "show.threshold", threshold=threshold)
+    acked = "—"
+    if data.get("acked_by"):
+        acked = f"{data['acked_by']} ({_local(data.get('acked_at'))})"
+        if data.get("ack_note"):
+            acked += f" : {data['ack_note']}" if lang == "fr" else f": {data['ack_note']}"
+    details = data.get("details") or {}
+    rows = [
+        ("show.where", f"{_where(place)} ({', '.join(str(n) for n in names if n)})"),
+        ("show.subject", f"{data.get('subject_kind')} {data.get('subject_id')}"),
+        ("show.value", shown),
+        ("show.since", _local(data.get("started_at"))),
+        ("show.fired", _local(data.get("fired_at"))),
+        ("show.resolved", _local(data.get("resolved_at"))),
+        ("show.acked", acked),
+        ("show.reminders", str(data.get("reminders_sent", 0))),
+        ("show.escalated", _local(data.get("escalated_at"))),
+        ("show.grouped", str(data.get("grouped_under") or "—")),
+        ("show.details", ", ".join(f"{k}={v}" for k, v in details.items()) or "—"),
+    ]
+    width = max(len(message(lang, key)) for key, _ in rows)
+    title = message(
+        lang,
+        "show.title",
+        id=data.get("id"),
+        rule=data.get("rule"),
+        state=_state_name(str(data.get("state")), lang),
+        severity=_severity_name(str(data.get("severity")), lang),
+    )
+    return [title, *(f"  {message(lang, key):<{width}}  {text}" for key, text in rows)]
 
 
 @alerts.command()
