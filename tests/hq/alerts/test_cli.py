@@ -321,6 +321,7 @@ def test_run_evaluates_sends_and_stops_on_sigterm(db: str, tmp_path: Path) -> No
     assert mail.rcpt_tos == (CONTACT,) and "RES-TIL-B1-001" in mail.subject
     assert "Veilleur test-worker : évaluation toutes les 1:00:00" in err
     assert "Veilleur arrêté : 1 évaluation(s), 1 courriel(s) envoyé(s)." in err
+    assert "INFO wesh.hq.alerts.cli: Alert evaluation: " in err  # the logs, on stderr
     history = json.loads(cli("history", "--db", db, "--json").output)
     assert {e["actor"] for e in history if e["kind"] == "fired"} == {"test-worker"}
 

@@ -1009,11 +1009,19 @@ def _outbox_table(rows: Sequence[Mapping[str, Any]], lang: Lang) -> Any:  # noqa
 @click.option(
     "--outbox-every", type=float, default=10.0, show_default=True, help="Outbox pass (s)."
 )
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="wesh's log messages on standard error from this level.",
+)
 @_common
 def run(
     *,
     worker_id: str | None,
     outbox_every: float,
+    log_level: str,
     db: str | None,
     config_path: Path | None,
     lang: Lang,
@@ -1022,6 +1030,7 @@ def run(
 
     Several workers may run at once on one database: no mail is sent twice.
     """
+    _log_to_stderr(log_level)
     config = _config(config_path)
     worker = worker_id or _worker_id()
     server = f"{config.smtp.host}:{config.smtp.port}"
@@ -1029,6 +1038,16 @@ def run(
     click.echo(message(lang, "run.start", worker=worker, every=every, server=server), err=True)
     with _engine(db) as engine:
         asyncio.run(_run_worker(engine, config, worker, outbox_every, lang))
+
+
+def _log_to_stderr(level: str) -> None:
+    """Send wesh's log records from ``level`` (others' from WARNING) to standard error."""
+    import sys  # noqa: PLC0415
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger("wesh").setLevel(level.upper())
 
 
 @dataclasses.dataclass(slots=True)
