@@ -3,7 +3,7 @@
 ::
 
     Iterable[SyncReading] ──batches of 5,000──▶ check + resolve (site, box, path) → channel id
-        (a clean batch column by column, else reading by reading: see _Batcher)
+        (one pass; a channel head accepted before is one lookup: see _Batcher)
         ──▶ INSERT ... ON CONFLICT DO NOTHING / INSERT IGNORE (executemany of tuples)
         ──▶ rollup_dirty rows: the spans touched (one transaction per batch)
 
