@@ -48,11 +48,9 @@ def cli(*args: str, lang: str = "fr_FR.UTF-8") -> Result:
     return CliRunner().invoke(alerts, list(args), env={"LANG": lang})
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    """A SQLite store with the small estate and a cold living room in dwelling 1."""
-    path = tmp_path / "hq.sqlite3"
-    engine = make_engine(path)
+def cold_living_room(url: str) -> str:
+    """Fill the store at ``url`` with the small estate and a cold living room in dwelling 1."""
+    engine = make_engine(url)
     try:
         migrate(engine)
         build_alert_estate(engine)
@@ -74,7 +72,13 @@ def db(tmp_path: Path) -> str:
         assert ingest(engine, readings).inserted == 4
     finally:
         engine.dispose()
-    return str(path)
+    return url
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    """A SQLite store with the small estate and a cold living room in dwelling 1."""
+    return cold_living_room(str(tmp_path / "hq.sqlite3"))
 
 
 @pytest.fixture
@@ -331,3 +335,18 @@ def test_local_times_in_tables_are_paris_time(db: str, config: Path) -> None:
     data = json.loads(cli("show", str(alert_id), "--db", db, "--json").output)
     fired = datetime.fromisoformat(data["fired_at"]).astimezone(PARIS)
     assert fired.strftime("%Y-%m-%d %H:%M") in cli("list", "--db", db).output
+
+
+@pytest.mark.parametrize("engine_url", ["mariadb", "postgresql"], indirect=True)
+def test_the_commands_on_server_engines(engine_url: str, config: Path) -> None:
+    db = cold_living_room(engine_url)
+    alert_id = evaluated(db, config)
+    acked = cli("ack", str(alert_id), "--by", "M. Martin", "--db", db, "--config", str(config))
+    assert acked.exit_code == 0, acked.output
+    events = json.loads(cli("history", "--db", db, "--json", "--since", "1d").output)
+    assert [e["kind"] for e in events] == ["pending", "fired", "acked"]
+    muted = cli("mute", "--residence", "RES-TIL", "--for", "1h", "--by", "x", "--db", db)
+    assert muted.exit_code == 0, muted.output
+    status = json.loads(cli("outbox", "--db", db, "--json", "--list", "all").output)
+    assert status["queued"] == 1 and len(status["mails"]) == 1
+    assert "frost" in cli("list", "--db", db, "--residence", "RES-TIL").output
