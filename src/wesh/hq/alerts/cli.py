@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
     from wesh.hq.alerts.config import AlertsConfig
+    from wesh.hq.alerts.engine import AlertEngine
+    from wesh.hq.alerts.outbox import OutboxWorker
 
 __all__ = ["MESSAGES", "alerts", "message", "parse_duration", "parse_when"]
 
@@ -720,7 +722,7 @@ def _history_table(events: Sequence[Mapping[str, Any]], lang: Lang, *, with_aler
 # ----------------------------------------------------------------------------- ack, mute
 
 
-def _alert_engine(engine: Engine, config: AlertsConfig) -> Any:  # noqa: ANN401
+def _alert_engine(engine: Engine, config: AlertsConfig) -> AlertEngine:
     from wesh.hq.alerts.engine import AlertEngine  # noqa: PLC0415
 
     return AlertEngine(engine, config, worker_id=_worker_id())
@@ -1089,8 +1091,8 @@ async def _run_worker(
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
-            _refresh_counts(engine, state)
             if live:
+                _refresh_counts(engine, state)
                 status.update(_run_line(state, lang))
         for task in (evaluations, mails):
             await task
@@ -1105,7 +1107,7 @@ async def _run_worker(
 
 
 async def _evaluate_loop(
-    alert_engine: Any,  # noqa: ANN401 - AlertEngine
+    alert_engine: AlertEngine,
     config: AlertsConfig,
     state: _RunState,
     stop: asyncio.Event,
@@ -1125,7 +1127,7 @@ async def _evaluate_loop(
 
 
 async def _outbox_loop(
-    mailer: Any,  # noqa: ANN401 - OutboxWorker
+    mailer: OutboxWorker,
     state: _RunState,
     stop: asyncio.Event,
     every_s: float,
@@ -1136,23 +1138,27 @@ async def _outbox_loop(
         except WeshError as exc:
             _LOG.warning("Outbox pass failed: %s", exc)
         else:
-            state.sent += int(getattr(report, "sent", 0))
+            state.sent += report.sent
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every_s)
 
 
 def _refresh_counts(engine: Engine, state: _RunState) -> None:
+    """Count the open alerts and the mails waiting, for the status line."""
     from sqlalchemy import func, select  # noqa: PLC0415
 
+    from wesh.hq.db import translate_errors  # noqa: PLC0415
     from wesh.hq.models import Alert, MailOutbox  # noqa: PLC0415
 
-    with contextlib.suppress(WeshError), engine.connect() as conn:
-        state.open_alerts = int(
-            conn.scalar(select(func.count()).where(Alert.open_key.is_not(None))) or 0
-        )
-        state.queued = int(
-            conn.scalar(select(func.count()).where(MailOutbox.sent_at.is_(None))) or 0
-        )
+    waiting = (MailOutbox.sent_at.is_(None), MailOutbox.failed_at.is_(None))
+    try:
+        with translate_errors(engine), engine.connect() as conn:
+            state.open_alerts = int(
+                conn.scalar(select(func.count()).where(Alert.open_key.is_not(None))) or 0
+            )
+            state.queued = int(conn.scalar(select(func.count()).where(*waiting)) or 0)
+    except WeshError as exc:  # the database is away: the loops say so in the logs
+        _LOG.debug("Status counts unavailable: %s", exc)
 
 
 def _run_line(state: _RunState, lang: Lang) -> str:
