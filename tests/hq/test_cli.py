@@ -415,6 +415,23 @@ def test_every_command_is_listed_with_its_help() -> None:
         assert "--json" in CliRunner().invoke(hq, [name, "-h"]).output
 
 
+ALERTS_COMMANDS = (
+    "list", "show", "history", "ack", "mute", "unmute", "test-mail", "evaluate", "run", "outbox",
+)  # fmt: skip
+
+
+def test_the_alerts_group_is_part_of_wesh_hq() -> None:
+    listing = CliRunner().invoke(wesh_cli, ["hq", "--help"])
+    assert "  alerts " in listing.output
+    group = CliRunner().invoke(wesh_cli, ["hq", "alerts", "--help"])
+    assert group.exit_code == 0, group.output
+    for name in ALERTS_COMMANDS:
+        assert f"  {name} " in group.output
+        shown = CliRunner().invoke(wesh_cli, ["hq", "alerts", name, "--help"])
+        assert shown.exit_code == 0, shown.output
+        assert "--db" in shown.output and "--lang" in shown.output
+
+
 # ----------------------------------------------------------------------------- purge-tenancies
 
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 import click
 
 from wesh.errors import UsageError, WeshError
+from wesh.hq.alerts.cli import alerts
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -302,7 +303,10 @@ def _shown_url(engine: Engine) -> str:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def hq() -> None:
-    """Headquarters store: schema, inventory, gateway configs, consumption, test data, purge."""
+    """Headquarters store: schema, inventory, gateway configs, consumption, alerts, purge."""
+
+
+hq.add_command(alerts)
 
 
 # ----------------------------------------------------------------------------- init
