@@ -468,6 +468,22 @@ def test_long_names_keep_the_subject_short() -> None:
     assert "très très" in mail.text  # the body keeps the names (capped at 120 characters)
 
 
+@pytest.mark.parametrize("rule", [rule for family in RULES.values() for rule in family])
+def test_every_subject_survives_the_wire_word_for_word(rule: str) -> None:
+    place = replace(DWELLING, residence_name="Résidence Les Tilleuls — Côté Jardin Été")
+    for lang in ("fr", "en"):
+        for kind in NOTICE_KINDS:
+            notice = _notice(rule=rule, kind=kind, place=place, resolved_at=FIRED)
+            mail = compose_notice(
+                notice, to=["a@example.org"], lang=lang, base_url=BASE, sender_domain=DOMAIN
+            )
+            raw = to_message(mail, sender="wesh@example.org").as_bytes()
+            assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+            back = message_from_bytes(raw, policy=policy.default)
+            # CPython's 78-column folding used to lose the space between encoded words
+            assert back["Subject"] == mail.subject, (rule, lang, kind)
+
+
 # --- hostile inventory texts --------------------------------------------------------------
 
 HOSTILE = Place(

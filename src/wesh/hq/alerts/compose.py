@@ -30,6 +30,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formatdate, parseaddr
 from typing import Final
@@ -141,6 +142,9 @@ def standard_headers(
     return headers
 
 
+_POLICY: Final = email_policy.SMTP.clone(max_line_length=998)
+
+
 def to_message(mail: Mail, *, sender: str, date: datetime | None = None) -> EmailMessage:
     """Return ``mail`` as a MIME message: multipart/alternative, text then HTML.
 
@@ -149,7 +153,10 @@ def to_message(mail: Mail, *, sender: str, date: datetime | None = None) -> Emai
     Raises:
         UsageError: a header value the email package refuses (a line break in it).
     """
-    message = EmailMessage()
+    # Headers are not folded at 78 columns: CPython's folding splits "débit — Résidence"
+    # into two encoded words across lines, and readers then drop the space between them.
+    # A subject is at most MAX_SUBJECT_CHARS, far below SMTP's 998-octet line limit.
+    message = EmailMessage(policy=_POLICY)
     # set_content() drops Content-* headers: the body first, then the headers.
     message.set_content(mail.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(mail.html, subtype="html", charset="utf-8", cte="quoted-printable")
