@@ -593,8 +593,13 @@ def start_alerting(
         )
         config = load_alerts_config(paths.alerts_config)
         engine = AlertEngine(chain.engine, config, worker_id="demo", now=chain.clock.now)
-        mailer = OutboxWorker(
-            chain.engine, config.smtp, sender=config.sender, worker_id="demo", now=chain.clock.now
+        mailer = OutboxWorker.from_settings(
+            chain.engine,
+            config.smtp,
+            config.outbox,
+            sender=config.sender,
+            worker_id="demo",
+            now=chain.clock.now,
         )
         yield Alerting(server, engine, mailer, config.evaluate_every.total_seconds())
 

@@ -651,8 +651,11 @@ def history(
     lang: Lang,
 ) -> None:
     """Show what happened to one alert, or to all (oldest first): fired, resolved, acked..."""
-    from wesh.hq.alerts.store import alert_history  # noqa: PLC0415
+    from wesh.hq.alerts.store import alert_history, recent_events  # noqa: PLC0415
+    from wesh.hq.db import translate_errors  # noqa: PLC0415
 
+    if limit < 1:
+        raise UsageError(f"--limit must be at least 1, not {limit}")
     since_at = _when(since, lang, past=True, now=_now())
     with _engine(db) as engine, engine.connect() as conn:
         if alert_id is not None:
@@ -663,7 +666,9 @@ def history(
                 if since_at is None or _after(e.get("at"), since_at)
             ][-limit:]
         else:
-            events = [_as_json(e) for e in _recent_events(conn, since=since_at, limit=limit)]
+            with translate_errors(conn.engine):
+                found = recent_events(conn, since=since_at, limit=limit)
+            events = [_as_json(event) for event in found]
     if as_json:
         click.echo(_dump_json(events))
         return
@@ -671,23 +676,6 @@ def history(
         click.echo(message(lang, "none.history"))
         return
     _console().print(_history_table(events, lang, with_alert=alert_id is None))
-
-
-def _recent_events(conn: Connection, *, since: datetime | None, limit: int) -> list[Any]:
-    """Return the last ``limit`` events of every alert (since ``since``), oldest first."""
-    from sqlalchemy import select  # noqa: PLC0415
-
-    from wesh.hq.alerts.store import AlertEventView  # noqa: PLC0415
-    from wesh.hq.db import translate_errors  # noqa: PLC0415
-    from wesh.hq.models import AlertEvent  # noqa: PLC0415
-
-    table = AlertEvent.__table__
-    query = select(table).order_by(table.c.at.desc(), table.c.id.desc()).limit(max(1, limit))
-    if since is not None:
-        query = query.where(table.c.at >= since)
-    with translate_errors(conn.engine):
-        rows = conn.execute(query).all()
-    return [AlertEventView(**dict(row._mapping)) for row in reversed(rows)]
 
 
 def _after(at: object, since: datetime) -> bool:
@@ -1009,7 +997,10 @@ def _outbox_table(rows: Sequence[Mapping[str, Any]], lang: Lang) -> Any:  # noqa
 @alerts.command()
 @click.option("--worker-id", help="This worker's name (default host:pid).")
 @click.option(
-    "--outbox-every", type=float, default=10.0, show_default=True, help="Outbox pass (s)."
+    "--outbox-every",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Seconds between outbox passes (default: [outbox] every_s of the config, 15).",
 )
 @click.option(
     "--log-level",
@@ -1022,7 +1013,7 @@ def _outbox_table(rows: Sequence[Mapping[str, Any]], lang: Lang) -> Any:  # noqa
 def run(
     *,
     worker_id: str | None,
-    outbox_every: float,
+    outbox_every: float | None,
     log_level: str,
     db: str | None,
     config_path: Path | None,
@@ -1039,7 +1030,8 @@ def run(
     every = config.evaluate_every
     click.echo(message(lang, "run.start", worker=worker, every=every, server=server), err=True)
     with _engine(db) as engine:
-        asyncio.run(_run_worker(engine, config, worker, outbox_every, lang))
+        every_s = config.outbox.every_s if outbox_every is None else outbox_every
+        asyncio.run(_run_worker(engine, config, worker, every_s, lang))
 
 
 def _log_to_stderr(level: str) -> None:
@@ -1074,7 +1066,9 @@ async def _run_worker(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     alert_engine = AlertEngine(engine, config, worker_id=worker)
-    mailer = OutboxWorker(engine, config.smtp, sender=config.sender, worker_id=worker)
+    mailer = OutboxWorker.from_settings(
+        engine, config.smtp, config.outbox, sender=config.sender, worker_id=worker
+    )
     state = _RunState()
     console = _console()
     status = Status(_run_line(state, lang), console=console)
