@@ -2,7 +2,7 @@
 
 ::
 
-    Iterable[SyncReading] ──batches of 5,000──▶ check + resolve (site, box, path) → channel id
+    Iterable[SyncReading] ──batches of 20,000──▶ check + resolve (site, box, path) → channel id
         (one pass; a channel head accepted before is one lookup: see _Batcher)
         ──▶ INSERT ... ON CONFLICT DO NOTHING / INSERT IGNORE (executemany of tuples)
         ──▶ rollup_dirty rows: the spans touched (one transaction per batch)
@@ -86,7 +86,10 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE: Final = 5000
+#: Readings per transaction. Each commit rewrites the index pages the batch touched, so
+#: bigger batches cost less per reading (SQLite, 138,240 readings in one call, CPU: 149k/s
+#: at 5,000, 179k/s at 20,000, 184k/s at 50,000); 20,000 keeps a batch to a few MB.
+DEFAULT_BATCH_SIZE: Final = 20_000
 #: A site whose channels were loaded longer ago than this is reloaded on a miss.
 DEFAULT_REFRESH_S: Final = 60.0
 #: :class:`HqSink` refreshes the stale rollups at most this often (seconds; 0: after every
