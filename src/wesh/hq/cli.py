@@ -21,30 +21,25 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import functools
 import io
-import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from wesh.errors import UsageError, WeshError
 from wesh.hq.alerts.cli import alerts
+from wesh.hq.cli_common import Lang, common_options, dump_json, new_console, open_engine
 
 if TYPE_CHECKING:
-    from rich.console import Console
     from sqlalchemy import Engine
 
 __all__ = ["MESSAGES", "format_quantity", "hq", "message", "parse_period_bound"]
-
-Lang = Literal["fr", "en"]
 
 MESSAGES: dict[str, dict[Lang, str]] = {
     "error": {"fr": "wesh hq : erreur : {error}", "en": "wesh hq: error: {error}"},
@@ -207,13 +202,6 @@ def message(lang: Lang, key: str, **values: object) -> str:
     return MESSAGES[key][lang].format(**values)
 
 
-def pick_lang(option: str | None, env_lang: str | None) -> Lang:
-    """``--lang`` if given, else English when ``LANG`` starts with ``en``, else French."""
-    if option in ("fr", "en"):
-        return cast("Lang", option)
-    return "en" if (env_lang or "").lower().startswith("en") else "fr"
-
-
 # ----------------------------------------------------------------------------- pure formatting
 
 
@@ -254,45 +242,11 @@ def parse_period_bound(text: str, *, end: bool) -> date:
 # ----------------------------------------------------------------------------- plumbing
 
 
-class _Failure(click.ClickException):
-    """A WeshError, shown on one line in the user's language."""
-
-    def show(self, file: Any = None) -> None:  # noqa: ANN401 - click's signature
-        click.echo(self.message, err=True)
+def _error_line(lang: Lang, error: WeshError) -> str:
+    return message(lang, "error", error=error)
 
 
-F = TypeVar("F", bound=Callable[..., None])
-
-
-def _common(func: F) -> F:
-    """Add ``--db`` and ``--lang``; turn WeshError into a one-line message, exit 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> None:  # noqa: ANN401
-        lang = pick_lang(kwargs.get("lang"), os.environ.get("LANG"))
-        kwargs["lang"] = lang
-        try:
-            func(*args, **kwargs)
-        except WeshError as exc:
-            raise _Failure(message(lang, "error", error=exc)) from exc
-
-    wrapper = click.option(
-        "--lang", type=click.Choice(["fr", "en"]), help="Language (default from LANG)."
-    )(wrapper)
-    wrapper = click.option(
-        "--db",
-        envvar="WESH_HQ_DB",
-        show_envvar=True,
-        default=None,
-        help="Database URL or SQLite path (default ./wesh-hq.sqlite3).",
-    )(wrapper)
-    return cast("F", wrapper)
-
-
-def _engine(db: str | None) -> Engine:
-    from wesh.hq.db import make_engine  # noqa: PLC0415 - keep `wesh` start-up light
-
-    return make_engine(db)
+_common = common_options(_error_line)
 
 
 def _shown_url(engine: Engine) -> str:
@@ -318,7 +272,7 @@ def init(*, db: str | None, lang: Lang) -> None:
     """Create the database schema, or upgrade it to this version of wesh."""
     from wesh.hq.migrate import migrate  # noqa: PLC0415
 
-    engine = _engine(db)
+    engine = open_engine(db)
     try:
         revision = migrate(engine)
         click.echo(message(lang, "init.done", url=_shown_url(engine), revision=revision))
@@ -342,7 +296,7 @@ def import_(*, file: Path, as_json: bool, db: str | None, lang: Lang) -> None:
     from wesh.hq.inventory import RECORDS, import_inventory  # noqa: PLC0415
     from wesh.hq.migrate import migrate  # noqa: PLC0415
 
-    engine = _engine(db)
+    engine = open_engine(db)
     try:
         migrate(engine)
         result = import_inventory(engine, file)
@@ -350,7 +304,7 @@ def import_(*, file: Path, as_json: bool, db: str | None, lang: Lang) -> None:
         engine.dispose()
     if as_json:
         click.echo(
-            _dump_json(
+            dump_json(
                 {
                     "file": str(file),
                     "created": dict(result.created),
@@ -413,7 +367,7 @@ def export_gateway_config(*, site: str, output: Path | None, db: str | None, lan
     """Write the weshd configuration (TOML) of SITE from the inventory."""
     from wesh.hq.gateway_export import export_gateway_config as export  # noqa: PLC0415
 
-    engine = _engine(db)
+    engine = open_engine(db)
     try:
         text = export(engine, site)
     finally:
@@ -489,7 +443,7 @@ def generate(
         end=end, buildings=buildings, flats=flats, days=days, raw_days=raw_days, seed=seed
     )
     options.check()
-    engine = _engine(db)
+    engine = open_engine(db)
     raw_from = end - timedelta(days=raw_days - 1) if raw_days else end + timedelta(days=1)
     click.echo(
         message(
@@ -589,14 +543,14 @@ def purge_tenancies(
     else:
         days = DEFAULT_GRACE_DAYS if grace is None else grace
         cutoff = cutoff_for_grace(paris_day(now), days)
-    engine = _engine(db)
+    engine = open_engine(db)
     try:
         with _progress_bar(message(lang, "purge.task")) as advance:
             report = run(engine, cutoff=cutoff, now=now, dry_run=dry_run, progress=advance)
     finally:
         engine.dispose()
     if as_json:
-        click.echo(_dump_json(report.as_dict()))
+        click.echo(dump_json(report.as_dict()))
         return
     if not report.dwellings:
         click.echo(message(lang, "purge.none", cutoff=cutoff))
@@ -640,7 +594,7 @@ def refresh(*, as_json: bool, db: str | None, lang: Lang) -> None:
     """Re-roll every stale rollup span now (for cron, or after a bulk import)."""
     from wesh.hq.rollups import REFRESH_BATCH, refresh_rollups  # noqa: PLC0415
 
-    engine = _engine(db)
+    engine = open_engine(db)
     started = time.perf_counter()
     try:
         pending = _stale_spans(engine)
@@ -664,7 +618,7 @@ def refresh(*, as_json: bool, db: str | None, lang: Lang) -> None:
             "pending_after": left,
             "seconds": round(seconds, 3),
         }
-        click.echo(_dump_json(summary))
+        click.echo(dump_json(summary))
     elif not cleared:
         click.echo(message(lang, "refresh.none"))
     else:
@@ -788,7 +742,7 @@ def consumption(
     query = _ConsumptionQuery(
         level=given[0][0], code=given[0][1], kind=kind, first=first, last=last, by=by
     )
-    engine = _engine(db)
+    engine = open_engine(db)
     try:
         if compare_previous_year:
             rows = _compare(engine, query)
@@ -799,7 +753,7 @@ def consumption(
     finally:
         engine.dispose()
     if as_json:
-        click.echo(_dump_json({**query.as_dict(), "rows": rows}))
+        click.echo(dump_json({**query.as_dict(), "rows": rows}))
     elif as_csv:
         click.echo(_to_csv(rows), nl=False)
     elif compare_previous_year:
@@ -914,7 +868,7 @@ def _print_pivot(
         totals.append(_cell(sum(known), unit, lang, per_m2=per_m2) if known else "—")
     table.add_section()
     table.add_row(message(lang, "total"), *totals)
-    _console().print(table)
+    new_console().print(table)
     if per_m2 and rows:
         first = rows[0]
         click.echo(
@@ -951,18 +905,11 @@ def _print_comparison(query: _ConsumptionQuery, rows: list[dict[str, Any]], lang
             if change is None
             else f"{'+' if change > 0 else ''}{format_quantity(change, lang, 1)} %",
         )
-    _console().print(table)
+    new_console().print(table)
 
 
 def _kind_order(kind: str) -> int:
     return CONSUMPTION_KINDS.index(kind) if kind in CONSUMPTION_KINDS else len(CONSUMPTION_KINDS)
-
-
-def _console() -> Console:
-    """Return a console as wide as the terminal, or wide enough not to wrap when redirected."""
-    from rich.console import Console  # noqa: PLC0415
-
-    return Console(width=None if _stdout_is_terminal() else 200)
 
 
 def _to_csv(rows: list[dict[str, Any]]) -> str:
@@ -973,17 +920,3 @@ def _to_csv(rows: list[dict[str, Any]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _dump_json(data: object) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=2, default=_json_default)
-
-
-def _stdout_is_terminal() -> bool:
-    return sys.stdout.isatty()

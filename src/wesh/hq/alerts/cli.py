@@ -29,21 +29,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import json
 import logging
 import os
 import re
 import signal
 import socket
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import click
 
 from wesh.errors import UsageError, WeshError
+from wesh.hq.cli_common import Failure, Lang, common_options, dump_json, new_console, open_engine
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -55,7 +55,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MESSAGES", "alerts", "message", "parse_duration", "parse_when"]
 
-Lang = Literal["fr", "en"]
 _LOG = logging.getLogger(__name__)
 
 MESSAGES: Final[dict[str, dict[Lang, str]]] = {
@@ -262,26 +261,12 @@ def parse_when(text: str, *, now: datetime, past: bool) -> datetime:
     return at.astimezone(UTC)
 
 
-def _json_default(value: object) -> object:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, frozenset | set | tuple):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _dump_json(data: object) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=2, default=_json_default)
-
-
 def _as_json(value: object) -> Any:  # noqa: ANN401 - views of the store, or dataclasses
     as_json = getattr(value, "as_json", None)
     if callable(as_json):
         return as_json()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return json.loads(_dump_json(value))
+        return json.loads(dump_json(value))
     return value
 
 
@@ -323,50 +308,25 @@ def _where(place: Mapping[str, Any] | None) -> str:
 # ----------------------------------------------------------------------------- plumbing
 
 
-class _Failure(click.ClickException):
-    """A WeshError, shown on one line in the user's language."""
-
-    def show(self, file: Any = None) -> None:  # noqa: ANN401 - click's signature
-        click.echo(self.message, err=True)
+def _error_line(lang: Lang, error: WeshError) -> str:
+    return message(lang, "error", error=error)
 
 
-F = TypeVar("F", bound=Callable[..., None])
-
-
-def _common(func: F) -> F:
-    """Add ``--db``, ``--config`` and ``--lang``; WeshError → a one-line message, exit 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> None:  # noqa: ANN401
-        from wesh.hq.cli import pick_lang  # noqa: PLC0415 - wesh.hq.cli registers this group
-
-        lang = pick_lang(kwargs.get("lang"), os.environ.get("LANG"))
-        kwargs["lang"] = lang
-        try:
-            func(*args, **kwargs)
-        except WeshError as exc:
-            raise _Failure(message(lang, "error", error=exc)) from exc
-
-    wrapper = click.option(
-        "--lang", type=click.Choice(["fr", "en"]), help="Language (default from LANG)."
-    )(wrapper)
-    wrapper = click.option(
-        "--config",
-        "config_path",
-        envvar="WESH_ALERTS_CONFIG",
-        show_envvar=True,
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="Alerts configuration (TOML; default: the embedded defaults).",
-    )(wrapper)
-    wrapper = click.option(
-        "--db",
-        envvar="WESH_HQ_DB",
-        show_envvar=True,
-        default=None,
-        help="Database URL or SQLite path (default ./wesh-hq.sqlite3).",
-    )(wrapper)
-    return cast("F", wrapper)
+#: ``--db``, ``--config`` and ``--lang``; WeshError → a one-line message, exit 1.
+_common = common_options(
+    _error_line,
+    extra=(
+        click.option(
+            "--config",
+            "config_path",
+            envvar="WESH_ALERTS_CONFIG",
+            show_envvar=True,
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Alerts configuration (TOML; default: the embedded defaults).",
+        ),
+    ),
+)
 
 
 def _config(path: Path | None) -> AlertsConfig:
@@ -378,10 +338,9 @@ def _config(path: Path | None) -> AlertsConfig:
 @contextlib.contextmanager
 def _engine(db: str | None) -> Iterator[Engine]:
     """Open the HQ database, migrated to this version's schema (alerts tables included)."""
-    from wesh.hq.db import make_engine  # noqa: PLC0415
     from wesh.hq.migrate import migrate  # noqa: PLC0415
 
-    engine = make_engine(db)
+    engine = open_engine(db)
     try:
         migrate(engine)
         yield engine
@@ -427,15 +386,8 @@ def _place_id(conn: Connection, kind: str, code: str, lang: Lang) -> int:
 
 
 def _console() -> Console:
-    from rich.console import Console  # noqa: PLC0415
-
-    return Console(width=None if _stdout_is_terminal() else 200, highlight=False)
-
-
-def _stdout_is_terminal() -> bool:
-    import sys  # noqa: PLC0415
-
-    return sys.stdout.isatty()
+    """Database text is not highlighted: it is shown as it is."""
+    return new_console(highlight=False)
 
 
 def _worker_id() -> str:
@@ -502,7 +454,7 @@ def list_(
         )
     rows = [_as_json(view) for view in views]
     if as_json:
-        click.echo(_dump_json(rows))
+        click.echo(dump_json(rows))
         return
     if not rows:
         click.echo(message(lang, "none"))
@@ -582,7 +534,7 @@ def show(
         events = [_as_json(event) for event in alert_history(conn, alert_id)]
     data = _as_json(view)
     if as_json:
-        click.echo(_dump_json({**data, "history": events}))
+        click.echo(dump_json({**data, "history": events}))
         return
     console = _console()
     for line in _describe(data, lang):
@@ -670,7 +622,7 @@ def history(
                 found = recent_events(conn, since=since_at, limit=limit)
             events = [_as_json(event) for event in found]
     if as_json:
-        click.echo(_dump_json(events))
+        click.echo(dump_json(events))
         return
     if not events:
         click.echo(message(lang, "none.history"))
@@ -842,7 +794,7 @@ def test_mail(*, to: tuple[str, ...], db: str | None, config_path: Path | None, 
         delivery = asyncio.run(send_mail(config.smtp, mail, sender=config.sender))
     except WeshError as exc:
         failed = message(lang, "test_mail.failed", server=server, error=exc)
-        raise _Failure(message(lang, "error", error=failed)) from exc
+        raise Failure(message(lang, "error", error=failed)) from exc
     if delivery.accepted:
         click.echo(
             message(
@@ -873,7 +825,7 @@ def evaluate(*, as_json: bool, db: str | None, config_path: Path | None, lang: L
         report = _alert_engine(engine, config).evaluate()
     data = _as_json(report)
     if as_json:
-        click.echo(_dump_json(data))
+        click.echo(dump_json(data))
         return
     _print_report(data, lang)
 
@@ -946,7 +898,7 @@ def outbox(
     if as_json:
         if list_state is not None:
             data = {**data, "mails": [_as_json(entry) for entry in entries]}
-        click.echo(_dump_json(data))
+        click.echo(dump_json(data))
         return
     _print_outbox(data, lang)
     if entries:
