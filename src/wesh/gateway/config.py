@@ -61,6 +61,8 @@ __all__ = [
     "config_from_text",
     "key_lines",
     "load_config",
+    "load_toml",
+    "read_config_text",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -830,16 +832,14 @@ def _check_socket(config: GatewayConfig, source: str, text: str) -> None:
         )
 
 
-def config_from_text(
-    text: str, *, source: str = "<config>", base_dir: Path | None = None
-) -> GatewayConfig:
-    """Parse and validate a TOML text; ``source`` names it in errors (``"weshd.toml"``).
+def load_toml(text: str, *, source: str) -> dict[str, Any]:
+    """Parse a TOML text; a syntax error names ``source:line`` (and the column).
 
-    Relative paths resolve against ``base_dir`` (default: the current directory).
-    Raises :class:`ConfigValidationError` (a ``ConfigError``).
+    Raises:
+        ConfigValidationError: not TOML.
     """
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         match = re.search(r"\(at line (\d+), column (\d+)\)", message)
@@ -851,20 +851,16 @@ def config_from_text(
             where = source
         problem = ConfigProblem(where, "", f"TOML syntax error: {plain}")
         raise ConfigValidationError([problem]) from exc
-    try:
-        config = GatewayConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigValidationError(_problems(exc, source, text)) from None
-    config = _resolve_paths(config, base_dir or Path.cwd())
-    _check_socket(config, source, text)
-    return config
 
 
-def load_config(path: Path | str) -> GatewayConfig:
-    """Read and validate a configuration file (``ConfigError`` naming file and line)."""
-    path = Path(path)
+def read_config_text(path: Path) -> str:
+    """Return a configuration file's UTF-8 text.
+
+    Raises:
+        ConfigValidationError: missing, unreadable or not UTF-8 (``where`` is the path).
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigValidationError(
             [ConfigProblem(str(path), "", f"configuration file not found: {path}")]
@@ -877,6 +873,30 @@ def load_config(path: Path | str) -> GatewayConfig:
         raise ConfigValidationError(
             [ConfigProblem(str(path), "", f"cannot read configuration file: {exc.strerror}")]
         ) from exc
+
+
+def config_from_text(
+    text: str, *, source: str = "<config>", base_dir: Path | None = None
+) -> GatewayConfig:
+    """Parse and validate a TOML text; ``source`` names it in errors (``"weshd.toml"``).
+
+    Relative paths resolve against ``base_dir`` (default: the current directory).
+    Raises :class:`ConfigValidationError` (a ``ConfigError``).
+    """
+    data = load_toml(text, source=source)
+    try:
+        config = GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigValidationError(_problems(exc, source, text)) from None
+    config = _resolve_paths(config, base_dir or Path.cwd())
+    _check_socket(config, source, text)
+    return config
+
+
+def load_config(path: Path | str) -> GatewayConfig:
+    """Read and validate a configuration file (``ConfigError`` naming file and line)."""
+    path = Path(path)
+    text = read_config_text(path)
     config = config_from_text(text, source=str(path), base_dir=path.resolve().parent)
     _LOG.debug("configuration %s: site %s, %d box(es)", path, config.site.id, len(config.boxes))
     return config

@@ -27,7 +27,9 @@ override beats a ``"*"`` override, and a later override beats an earlier one.
 
 Errors raise :class:`~wesh.gateway.config.ConfigValidationError` (a
 :class:`~wesh.errors.ConfigError`) whose ``where`` is ``file:line`` of the offending key,
-with every problem listed in ``problems`` (the approach of weshd's configuration).
+with every problem listed in ``problems`` (the approach of weshd's configuration: the
+file is read and parsed by the same helpers, :func:`~wesh.gateway.config.read_config_text`
+and :func:`~wesh.gateway.config.load_toml`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ import difflib
 import logging
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -54,7 +55,13 @@ from pydantic import (
     model_validator,
 )
 
-from wesh.gateway.config import ConfigProblem, ConfigValidationError, key_lines
+from wesh.gateway.config import (
+    ConfigProblem,
+    ConfigValidationError,
+    key_lines,
+    load_toml,
+    read_config_text,
+)
 from wesh.hq.alerts.model import RULES, Place, Severity
 from wesh.hq.alerts.outbox import OutboxSettings
 from wesh.hq.alerts.smtp import SmtpSettings
@@ -683,19 +690,7 @@ def config_from_text(text: str, *, source: str = "<alerts config>") -> AlertsCon
     Raises:
         ConfigValidationError: a ``ConfigError`` naming ``source:line`` of the first problem.
     """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        match = re.search(r"\(at line (\d+), column (\d+)\)", message)
-        plain = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
-        where = source
-        if match:
-            where = f"{source}:{match.group(1)}"
-            plain += f" (column {match.group(2)})"
-        raise ConfigValidationError(
-            [ConfigProblem(where, "", f"TOML syntax error: {plain}")]
-        ) from exc
+    data = load_toml(text, source=source)
     try:
         return AlertsConfig.model_validate(data)
     except ValidationError as exc:
@@ -711,20 +706,7 @@ def load_config(path: Path | str | None) -> AlertsConfig:
     if path is None:
         return default_config()
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigValidationError(
-            [ConfigProblem(str(path), "", f"configuration file not found: {path}")]
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigValidationError(
-            [ConfigProblem(str(path), "", f"configuration file is not UTF-8 text ({exc.reason})")]
-        ) from exc
-    except OSError as exc:
-        raise ConfigValidationError(
-            [ConfigProblem(str(path), "", f"cannot read configuration file: {exc.strerror}")]
-        ) from exc
+    text = read_config_text(path)
     config = config_from_text(text, source=str(path))
     _LOG.debug(
         "alerts configuration %s: %d contact(s), %d override(s)",
