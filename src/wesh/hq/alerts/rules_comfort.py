@@ -72,35 +72,11 @@ def hourly_rule(
     params: Params,
 ) -> list[Finding]:
     """Judge ``frost``, ``overheating`` or ``hot_water_cold`` on hourly means (oldest first)."""
-    trigger_key, clear_key, length_key, above, unit = _SPECS[rule]
-    out: list[Finding] = []
-    for cid, values in series.items():
-        subject = Subject("channel", cid)
-        p = params(subject)
-        points = [(from_epoch_us(hour), value) for hour, value in values]
-        run = sustained(
-            points,
-            trigger=p[trigger_key],
-            clear=p[clear_key],
-            needed=int(p[length_key]),
-            above=above,
-        )
-        if run is None or run.level is None:
-            continue
-        out.append(
-            Finding(
-                rule,
-                subject,
-                run.level,
-                min(now, points[-1][0] + _HOUR),
-                since=run.since,
-                value=round(run.value, 1),
-                unit=unit,
-                threshold=p[trigger_key],
-                details={"hours": run.length, "clear_threshold": p[clear_key]},
-            )
-        )
-    return out
+    points = {
+        cid: [(from_epoch_us(hour), value) for hour, value in values]
+        for cid, values in series.items()
+    }
+    return _sustained_rule(rule, now, points=points, params=params, step=_HOUR, length="hours")
 
 
 def daily_rule(
@@ -111,17 +87,37 @@ def daily_rule(
     params: Params,
 ) -> list[Finding]:
     """Judge ``humidity_high`` on daily means (Paris days, oldest first)."""
-    trigger_key, clear_key, length_key, above, unit = _SPECS[rule]
-    out: list[Finding] = []
-    for cid, values in series.items():
-        subject = Subject("channel", cid)
-        p = params(subject)
-        points = [
+    points = {
+        cid: [
             (datetime.combine(day, time(0), tzinfo=PARIS).astimezone(UTC), value)
             for day, value in values
         ]
+        for cid, values in series.items()
+    }
+    return _sustained_rule(rule, now, points=points, params=params, step=_DAY, length="days")
+
+
+def _sustained_rule(
+    rule: str,
+    now: datetime,
+    *,
+    points: Mapping[int, Sequence[tuple[datetime, float]]],
+    params: Params,
+    step: timedelta,
+    length: str,
+) -> list[Finding]:
+    """Judge ``rule`` on each channel's means, one per ``step`` starting at its instant.
+
+    A finding holds until the end of the newest mean's ``step`` (at most ``now``); its
+    details count the run in ``length`` (``"hours"`` or ``"days"``).
+    """
+    trigger_key, clear_key, length_key, above, unit = _SPECS[rule]
+    out: list[Finding] = []
+    for cid, values in points.items():
+        subject = Subject("channel", cid)
+        p = params(subject)
         run = sustained(
-            points,
+            values,
             trigger=p[trigger_key],
             clear=p[clear_key],
             needed=int(p[length_key]),
@@ -134,12 +130,12 @@ def daily_rule(
                 rule,
                 subject,
                 run.level,
-                min(now, points[-1][0] + _DAY),
+                min(now, values[-1][0] + step),
                 since=run.since,
                 value=round(run.value, 1),
                 unit=unit,
                 threshold=p[trigger_key],
-                details={"days": run.length, "clear_threshold": p[clear_key]},
+                details={length: run.length, "clear_threshold": p[clear_key]},
             )
         )
     return out
