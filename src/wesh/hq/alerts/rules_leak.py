@@ -16,8 +16,9 @@ computes the nights in UTC, across daylight-saving changes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
+from typing import TypeVar
 
 from wesh.hq.alerts.model import Level, Subject
 from wesh.hq.alerts.rules import Finding, Params
@@ -29,6 +30,8 @@ __all__ = ["NightData", "continuous_flow", "leak_burst", "night_flow", "night_sp
 #: in the channel's raw unit.
 NightData = Mapping[int, tuple[int, float, float]]
 
+_Data = TypeVar("_Data")
+
 
 def _local(day: date, hour: float) -> datetime:
     whole = int(hour)
@@ -36,6 +39,18 @@ def _local(day: date, hour: float) -> datetime:
     if whole >= 24:
         return datetime.combine(day + timedelta(days=1), time(0), tzinfo=PARIS)
     return datetime.combine(day, time(whole, minutes), tzinfo=PARIS)
+
+
+def _water_channels(
+    data: Mapping[int, _Data], factors: Mapping[int, float], params: Params
+) -> Iterator[tuple[Subject, Mapping[str, float], float, _Data]]:
+    """Yield each channel of ``data`` whose litre factor is known, with its parameters."""
+    for cid, found in data.items():
+        factor = factors.get(cid)
+        if factor is None:
+            continue
+        subject = Subject("channel", cid)
+        yield subject, params(subject), factor, found
 
 
 def night_spans(
@@ -69,12 +84,7 @@ def continuous_flow(
 ) -> list[Finding]:
     """Judge ``leak_continuous_flow`` for each channel of ``nights`` (see the module)."""
     out: list[Finding] = []
-    for cid, per_night in nights.items():
-        factor = factors.get(cid)
-        if factor is None:
-            continue
-        subject = Subject("channel", cid)
-        p = params(subject)
+    for subject, p, factor, per_night in _water_channels(nights, factors, params):
         needed = max(1, int(p["nights"]))
         zero = p["zero_l_h"]
         min_hours = p["min_hours"]
@@ -119,12 +129,7 @@ def night_flow(
 ) -> list[Finding]:
     """Judge ``leak_night_flow`` on the most recent night with enough data (of the last two)."""
     out: list[Finding] = []
-    for cid, per_night in nights.items():
-        factor = factors.get(cid)
-        if factor is None:
-            continue
-        subject = Subject("channel", cid)
-        p = params(subject)
+    for subject, p, factor, per_night in _water_channels(nights, factors, params):
         for number in range(min(2, len(spans))):
             found = per_night.get(number)
             if found is None or found[0] < p["min_hours"]:
@@ -168,18 +173,15 @@ def leak_burst(
     """Judge ``leak_burst`` on each channel's recent hours ``(hour_us, consumption)``."""
     now_us = to_epoch_us(now)
     out: list[Finding] = []
-    for cid, series in hours.items():
-        factor = factors.get(cid)
-        if factor is None or not series:
+    for subject, p, factor, series in _water_channels(hours, factors, params):
+        if not series:
             continue
-        subject = Subject("channel", cid)
-        p = params(subject)
         lo_us = now_us - int(p["window_h"] * HOUR_US)
         recent = [(hour, value * factor) for hour, value in series if hour >= lo_us]
         if not recent:
             continue
         peak_hour, peak = max(recent, key=lambda item: (item[1], item[0]))
-        baseline = baseline_l_h.get(cid)
+        baseline = baseline_l_h.get(subject.id)
         relative = (
             None if baseline is None or baseline <= 0 else max(p["factor"] * baseline, p["min_l_h"])
         )
