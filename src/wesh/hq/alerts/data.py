@@ -124,6 +124,14 @@ class GatewayInfo:
     building_id: int | None
 
 
+def _grouped(pairs: Iterable[tuple[int, int]]) -> dict[int, list[int]]:
+    """Return ``{owner: [id, ...]}`` from ``(owner, id)`` pairs, in their order."""
+    found: dict[int, list[int]] = defaultdict(list)
+    for owner, item in pairs:
+        found[owner].append(item)
+    return dict(found)
+
+
 @dataclass
 class Inventory:
     """The patrimony and equipment, by id, and the :class:`Place` of every subject."""
@@ -140,19 +148,13 @@ class Inventory:
     def boxes_of_gateway(self, gateway_id: int) -> list[int]:
         """Return the ids of a gateway's boxes."""
         if self._boxes_of_gateway is None:
-            found: dict[int, list[int]] = defaultdict(list)
-            for box in self.boxes.values():
-                found[box.gateway_id].append(box.id)
-            self._boxes_of_gateway = dict(found)
+            self._boxes_of_gateway = _grouped((b.gateway_id, b.id) for b in self.boxes.values())
         return self._boxes_of_gateway.get(gateway_id, [])
 
     def channels_of_box(self, box_id: int) -> list[int]:
         """Return the ids of a box's channels."""
         if self._channels_of_box is None:
-            found: dict[int, list[int]] = defaultdict(list)
-            for channel in self.channels.values():
-                found[channel.box_id].append(channel.id)
-            self._channels_of_box = dict(found)
+            self._channels_of_box = _grouped((c.box_id, c.id) for c in self.channels.values())
         return self._channels_of_box.get(box_id, [])
 
     def dwelling_of_channel(self, channel_id: int) -> int | None:
