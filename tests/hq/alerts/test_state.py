@@ -12,8 +12,17 @@ from hypothesis import strategies as st
 
 from tests.hq.alerts.conftest import PLACE, T0, condition
 from wesh.errors import UsageError
-from wesh.hq.alerts.model import Level, Notice
+from wesh.hq import models
+from wesh.hq.alerts.model import (
+    ALERT_STATES,
+    EVENT_KINDS,
+    NOTICE_KINDS,
+    SEVERITIES,
+    Level,
+    Notice,
+)
 from wesh.hq.alerts.state import (
+    OPEN_STATES,
     AlertRecord,
     Step,
     Timing,
@@ -439,3 +448,12 @@ def _check_episode(episode: Episode, timing: Timing) -> None:
             assert fired_at is not None
             assert at - fired_at >= timing.escalate_after
     assert sequences == sorted(set(sequences))
+
+
+def test_the_vocabulary_is_the_one_of_the_hq_schema() -> None:
+    """wesh.hq.alerts.model's words are the ones the schema's CHECK constraints allow."""
+    assert ALERT_STATES == models.ALERT_STATES
+    assert EVENT_KINDS == models.ALERT_EVENT_KINDS
+    assert SEVERITIES == models.SEVERITIES
+    assert NOTICE_KINDS == models.NOTICE_KINDS
+    assert set(OPEN_STATES) < set(ALERT_STATES)

@@ -43,6 +43,8 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import click
 
 from wesh.errors import UsageError, WeshError
+from wesh.hq.alerts.model import ALERT_STATES
+from wesh.hq.alerts.state import OPEN_STATES
 from wesh.hq.cli_common import Failure, Lang, common_options, dump_json, new_console, open_engine
 
 if TYPE_CHECKING:
@@ -208,7 +210,6 @@ MESSAGES: Final[dict[str, dict[Lang, str]]] = {
     "show.details": {"fr": "détails", "en": "details"},
 }
 
-_STATES: Final = ("pending", "firing", "resolved")
 _DURATION_RE: Final = re.compile(r"^\s*(\d+(?:[.,]\d+)?)\s*(s|m|min|h|d|j|w)\s*$", re.IGNORECASE)
 _UNIT_S: Final = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "j": 86400, "w": 604800}
 
@@ -410,7 +411,7 @@ def alerts() -> None:
     "--state",
     "states",
     multiple=True,
-    type=click.Choice(_STATES),
+    type=click.Choice(ALERT_STATES),
     help="Only these states (repeatable; default: pending and firing).",
 )
 @click.option("--all", "all_states", is_flag=True, help="Every state, resolved included.")
@@ -441,7 +442,7 @@ def list_(
     if residence and building:
         raise click.UsageError(message(lang, "one_place"))
     _check_rule(rule, lang)
-    wanted = _STATES if all_states else (states or ("pending", "firing"))
+    wanted = ALERT_STATES if all_states else (states or OPEN_STATES)
     since_at = _when(since, lang, past=True, now=_now())
     with _engine(db) as engine, engine.connect() as conn:
         scope: tuple[str, int] | None = None

@@ -19,13 +19,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 __all__ = [
+    "ALERT_STATES",
+    "EVENT_KINDS",
     "NOTICE_KINDS",
     "RULES",
+    "SEVERITIES",
     "SUBJECT_KINDS",
+    "AlertState",
     "Condition",
+    "EventKind",
     "JsonScalar",
     "Level",
     "Notice",
@@ -36,18 +41,32 @@ __all__ = [
     "SubjectKind",
 ]
 
+# The vocabulary, once: each Literal is the type, its tuple the values (the HQ schema's
+# CHECK constraints hold the same words; tests/hq/alerts/test_state.py compares them).
 SubjectKind = Literal["channel", "box", "gateway", "site", "dwelling", "building"]
-SUBJECT_KINDS: Final[tuple[SubjectKind, ...]] = (
-    "channel",
-    "box",
-    "gateway",
-    "site",
-    "dwelling",
-    "building",
-)
+SUBJECT_KINDS: Final[tuple[SubjectKind, ...]] = get_args(SubjectKind)
 Severity = Literal["info", "warning", "critical"]
+SEVERITIES: Final[tuple[Severity, ...]] = get_args(Severity)
 NoticeKind = Literal["fired", "reminder", "escalated", "resolved"]
-NOTICE_KINDS: Final[tuple[NoticeKind, ...]] = ("fired", "reminder", "escalated", "resolved")
+NOTICE_KINDS: Final[tuple[NoticeKind, ...]] = get_args(NoticeKind)
+AlertState = Literal["pending", "firing", "resolved"]
+ALERT_STATES: Final[tuple[AlertState, ...]] = get_args(AlertState)
+#: What happens to an alert (``alert_event.kind``).
+EventKind = Literal[
+    "pending",
+    "fired",
+    "resolved",
+    "reminder",
+    "escalated",
+    "acked",
+    "muted",
+    "unmuted",
+    "suppressed",
+    "grouped",
+    "ungrouped",
+    "cancelled",
+]
+EVENT_KINDS: Final[tuple[EventKind, ...]] = get_args(EventKind)
 JsonScalar = str | int | float | bool | None
 
 #: Every rule the engine knows, by family (names are stable: they are stored in SQL,

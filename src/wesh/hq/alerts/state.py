@@ -47,11 +47,13 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final, Literal, Protocol
+from typing import Final, Protocol
 
 from wesh.errors import UsageError
 from wesh.hq.alerts.model import (
+    AlertState,
     Condition,
+    EventKind,
     JsonScalar,
     Level,
     Notice,
@@ -75,22 +77,7 @@ __all__ = [
     "with_alert_id",
 ]
 
-AlertState = Literal["pending", "firing", "resolved"]
 OPEN_STATES: Final[tuple[AlertState, ...]] = ("pending", "firing")
-EventKind = Literal[
-    "pending",
-    "fired",
-    "resolved",
-    "reminder",
-    "escalated",
-    "acked",
-    "muted",
-    "unmuted",
-    "suppressed",
-    "grouped",
-    "ungrouped",
-    "cancelled",
-]
 _ZERO: Final = timedelta(0)
 
 

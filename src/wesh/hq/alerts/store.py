@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Row, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from wesh.errors import BadInputError, UsageError
-from wesh.hq.alerts.model import JsonScalar, Place, Subject
+from wesh.hq.alerts.model import ALERT_STATES, JsonScalar, Place, Subject
 from wesh.hq.alerts.state import OPEN_STATES, AlertRecord, AlertState, Event
 from wesh.hq.models import MUTE_SCOPES, NOTE_LEN, Alert, AlertEvent, AlertMute
 
@@ -520,7 +520,7 @@ def list_alerts(
     """
     query = select(ALERT)
     if states is not None:
-        unknown = set(states) - {"pending", "firing", "resolved"}
+        unknown = set(states) - set(ALERT_STATES)
         if unknown:
             raise UsageError(f"unknown alert state(s): {', '.join(sorted(unknown))}")
         query = query.where(ALERT.c.state.in_(sorted(states)))
