@@ -37,6 +37,7 @@ from wesh.hq.alerts.cli import alerts
 from wesh.hq.cli_common import Lang, common_options, dump_json, new_console, open_engine
 
 if TYPE_CHECKING:
+    from rich.progress import ProgressColumn
     from sqlalchemy import Engine
 
 __all__ = ["MESSAGES", "format_quantity", "hq", "message", "parse_period_bound"]
@@ -419,14 +420,7 @@ def generate(
     lang: Lang,
 ) -> None:
     """Fill the database with a realistic estate and a year of readings (benchmarks, demo)."""
-    from rich.progress import (  # noqa: PLC0415
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import Progress  # noqa: PLC0415
 
     from wesh.hq.generate import GenerateOptions  # noqa: PLC0415
     from wesh.hq.generate import generate as run  # noqa: PLC0415
@@ -457,16 +451,9 @@ def generate(
         ),
         err=True,
     )
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
     started = time.perf_counter()
     try:
-        with Progress(*columns, transient=False) as progress:
+        with Progress(*_progress_columns(), transient=False) as progress:
             task = progress.add_task(message(lang, "generate.task"), total=buildings)
             report = run(
                 engine,
@@ -644,29 +631,34 @@ def _stale_spans(engine: Engine) -> int:
         return int(conn.execute(select(func.count()).select_from(RollupDirty)).scalar_one())
 
 
-@contextlib.contextmanager
-def _progress_bar(description: str, *, shown: bool = True) -> Iterator[Callable[[int, int], None]]:
-    """Yield ``advance(done, total)`` drawing a bar on standard error when it is a terminal."""
-    from rich.console import Console  # noqa: PLC0415
+def _progress_columns() -> tuple[ProgressColumn, ...]:
+    """Return the columns of a progress bar: task, bar, done/total, elapsed, remaining."""
     from rich.progress import (  # noqa: PLC0415
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
-    console = Console(stderr=True)
-    columns = (
+    return (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
+
+
+@contextlib.contextmanager
+def _progress_bar(description: str, *, shown: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """Yield ``advance(done, total)`` drawing a bar on standard error when it is a terminal."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.progress import Progress  # noqa: PLC0415
+
+    console = Console(stderr=True)
     with Progress(
-        *columns, console=console, disable=not (shown and console.is_terminal)
+        *_progress_columns(), console=console, disable=not (shown and console.is_terminal)
     ) as progress:
         task = progress.add_task(description, total=None)
 
