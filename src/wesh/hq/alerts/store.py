@@ -92,70 +92,63 @@ def _details_of(value: Any) -> dict[str, JsonScalar]:  # noqa: ANN401 - stored J
     return {str(key): item for key, item in value.items()}
 
 
+#: :class:`AlertRecord` fields stored as they are, and the ``alert`` column of each.
+_COLUMNS: Final[Mapping[str, str]] = {
+    **{
+        name: name
+        for name in (
+            "rule",
+            "state",
+            "severity",
+            "started_at",
+            "opened_at",
+            "fired_at",
+            "resolved_at",
+            "threshold",
+            "last_seen_on_at",
+            "off_since",
+            "notified_at",
+            "next_reminder_at",
+            "escalated_at",
+            "grouped_under",
+            "acked_by",
+            "acked_at",
+            "ack_note",
+        )
+    },
+    "value": "last_value",
+    "unit": "value_unit",
+}
+
+
 def record_of_row(row: Row[Any]) -> AlertRecord:
     """Return the :class:`AlertRecord` of an ``alert`` row."""
     m = row._mapping
     return AlertRecord(
         id=int(m["id"]),
-        rule=m["rule"],
         subject=Subject(m["subject_kind"], int(m["subject_id"])),
-        state=m["state"],
-        severity=m["severity"],
         place=_place_of(m["place"]),
-        started_at=m["started_at"],
-        opened_at=m["opened_at"],
-        fired_at=m["fired_at"],
-        resolved_at=m["resolved_at"],
-        value=m["last_value"],
-        unit=m["value_unit"],
-        threshold=m["threshold"],
         details=_details_of(m["data"]),
-        last_seen_on_at=m["last_seen_on_at"],
-        off_since=m["off_since"],
-        notified_at=m["notified_at"],
         reminders_sent=int(m["reminders_sent"]),
-        next_reminder_at=m["next_reminder_at"],
-        escalated_at=m["escalated_at"],
-        grouped_under=m["grouped_under"],
-        acked_by=m["acked_by"],
-        acked_at=m["acked_at"],
-        ack_note=m["ack_note"],
         version=int(m["version"]),
+        **{name: m[column] for name, column in _COLUMNS.items()},
     )
 
 
 def _values(record: AlertRecord, *, now: datetime, worker: str | None) -> dict[str, Any]:
     place = record.place
     return {
-        "rule": record.rule,
+        **{column: getattr(record, name) for name, column in _COLUMNS.items()},
         "subject_kind": record.subject.kind,
         "subject_id": record.subject.id,
-        "state": record.state,
         "open_key": open_key(record.rule, record.subject) if record.is_open else None,
-        "severity": record.severity,
         "place": _place_json(place),
         "agency_id": place.agency_id,
         "residence_id": place.residence_id,
         "building_id": place.building_id,
         "dwelling_id": place.dwelling_id,
-        "started_at": record.started_at,
-        "opened_at": record.opened_at,
-        "fired_at": record.fired_at,
-        "resolved_at": record.resolved_at,
-        "last_value": record.value,
-        "value_unit": record.unit,
-        "threshold": record.threshold,
         "data": dict(record.details) or None,
-        "last_seen_on_at": record.last_seen_on_at,
-        "off_since": record.off_since,
-        "notified_at": record.notified_at,
         "reminders_sent": record.reminders_sent,
-        "next_reminder_at": record.next_reminder_at,
-        "escalated_at": record.escalated_at,
-        "grouped_under": record.grouped_under,
-        "acked_by": record.acked_by,
-        "acked_at": record.acked_at,
-        "ack_note": record.ack_note,
         "updated_at": now,
         "updated_by": worker,
     }
