@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Final, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
 __all__ = [
     "ALERT_STATES",
@@ -39,6 +39,7 @@ __all__ = [
     "Severity",
     "Subject",
     "SubjectKind",
+    "json_ready",
 ]
 
 # The vocabulary, once: each Literal is the type, its tuple the values (the HQ schema's
@@ -206,3 +207,16 @@ class Notice:
     grouped: tuple[Place, ...] = ()
     acked_by: str | None = None
     acked_at: datetime | None = None
+
+
+def json_ready(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``values`` (``asdict`` of a view) with datetimes in ISO 8601, nested too."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, datetime):
+            out[key] = value.isoformat()
+        elif isinstance(value, Mapping):
+            out[key] = json_ready(value)
+        else:
+            out[key] = value
+    return out

@@ -51,6 +51,7 @@ from wesh.errors import (
     WeshError,
 )
 from wesh.hq.alerts.compose import Mail, standard_headers
+from wesh.hq.alerts.model import json_ready
 from wesh.hq.alerts.smtp import Delivery, SmtpSettings, send_mail
 from wesh.hq.db import insert_ignore, transaction, translate_errors
 from wesh.hq.models import DEDUP_LEN, NOTE_LEN, MailOutbox
@@ -533,11 +534,7 @@ class OutboxStatus:
 
     def as_json(self) -> dict[str, Any]:
         """Return the status as JSON-ready data (times in ISO 8601)."""
-        data = asdict(self)
-        for key in ("oldest_queued_at", "next_attempt_at"):
-            value = data[key]
-            data[key] = value.isoformat() if value is not None else None
-        return data
+        return json_ready(asdict(self))
 
 
 def outbox_status(conn: Connection, *, now: datetime | None = None) -> OutboxStatus:
@@ -614,12 +611,7 @@ class OutboxEntry:
 
     def as_json(self) -> dict[str, Any]:
         """Return the entry as JSON-ready data (times in ISO 8601)."""
-        data = asdict(self)
-        data["recipients"] = list(self.recipients)
-        for key, value in data.items():
-            if isinstance(value, datetime):
-                data[key] = value.isoformat()
-        return data
+        return {**json_ready(asdict(self)), "recipients": list(self.recipients)}
 
 
 def list_outbox(

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Row, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from wesh.errors import BadInputError, UsageError
-from wesh.hq.alerts.model import ALERT_STATES, JsonScalar, Place, Subject
+from wesh.hq.alerts.model import ALERT_STATES, JsonScalar, Place, Subject, json_ready
 from wesh.hq.alerts.state import OPEN_STATES, AlertRecord, AlertState, Event
 from wesh.hq.models import MUTE_SCOPES, NOTE_LEN, Alert, AlertEvent, AlertMute
 
@@ -299,7 +299,7 @@ class MuteView:
 
     def as_json(self) -> dict[str, Any]:
         """Return a JSON-ready dict (ISO 8601 UTC times)."""
-        return _jsonable(asdict(self))
+        return json_ready(asdict(self))
 
 
 def add_mute(
@@ -398,18 +398,6 @@ def mute_covers(
 # --- views for people --------------------------------------------------------------------
 
 
-def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, datetime):
-            out[key] = value.isoformat()
-        elif isinstance(value, Mapping):
-            out[key] = _jsonable(value)
-        else:
-            out[key] = value
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class AlertView:
     """An alert episode as the CLI and the web app show it."""
@@ -447,7 +435,7 @@ class AlertView:
 
     def as_json(self) -> dict[str, Any]:
         """Return a JSON-ready dict (ISO 8601 UTC times, the place as an object)."""
-        return _jsonable(asdict(self))
+        return json_ready(asdict(self))
 
 
 def _view(row: Row[Any]) -> AlertView:
@@ -551,7 +539,7 @@ class AlertEventView:
 
     def as_json(self) -> dict[str, Any]:
         """Return a JSON-ready dict (ISO 8601 UTC times)."""
-        return _jsonable(asdict(self))
+        return json_ready(asdict(self))
 
 
 def alert_history(conn: Connection, alert_id: int) -> list[AlertEventView]:
