@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import tomllib
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from sqlalchemy import func, select, update
 from wesh.cli import cli as wesh_cli
 from wesh.gateway.config import load_config
 from wesh.hq.cli import format_quantity, hq, parse_period_bound
+from wesh.hq.cli_common import dump_json, pick_lang
 from wesh.hq.db import make_engine
 from wesh.hq.ingest import ingest
 from wesh.hq.migrate import head_revision
@@ -63,6 +65,45 @@ def test_period_bounds() -> None:
     for bad in ("2024", "2024-13", "demain", "2024-02-30"):
         with pytest.raises(ValueError):
             parse_period_bound(bad, end=False)
+
+
+@pytest.mark.parametrize(
+    ("option", "env", "expected"),
+    [
+        ("en", "fr_FR.UTF-8", "en"),
+        ("fr", "en_GB.UTF-8", "fr"),
+        (None, "en_US.UTF-8", "en"),
+        (None, "EN", "en"),
+        (None, "fr_FR.UTF-8", "fr"),
+        (None, "C.UTF-8", "fr"),
+        (None, None, "fr"),
+    ],
+)
+def test_language_of_both_groups(option: str | None, env: str | None, expected: str) -> None:
+    assert pick_lang(option, env) == expected
+
+
+def test_json_of_dates_dataclasses_and_sets() -> None:
+    @dataclass(frozen=True)
+    class Point:
+        at: datetime
+        tags: tuple[str, ...]
+
+    data = {
+        "day": date(2024, 3, 1),
+        "point": Point(datetime(2024, 3, 1, 12, tzinfo=UTC), ("a",)),
+        "set": frozenset({"b"}),
+        "word": "é",
+    }
+    assert json.loads(dump_json(data)) == {
+        "day": "2024-03-01",
+        "point": {"at": "2024-03-01T12:00:00+00:00", "tags": ["a"]},
+        "set": ["b"],
+        "word": "é",
+    }
+    assert "é" in dump_json(data)  # not escaped
+    with pytest.raises(TypeError, match="object is not JSON serialisable"):
+        dump_json({"what": object()})
 
 
 # ----------------------------------------------------------------------------- init
