@@ -26,10 +26,10 @@ import math
 import re
 import tomllib
 import zoneinfo
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -45,6 +45,9 @@ from wesh.errors import ConfigError, DecodeError
 from wesh.gateway.channels import DEFAULT_MAX_CLOCK_SKEW_S, ChannelKind, check_path
 from wesh.wes.m2m import normalise_mac
 
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "ApiConfig",
@@ -53,15 +56,20 @@ __all__ = [
     "ConfigProblem",
     "ConfigValidationError",
     "GatewayConfig",
+    "KeyPath",
+    "LocatedError",
     "MqttConfig",
     "PollConfig",
     "SiteConfig",
     "StoreConfig",
     "apply_overrides",
     "config_from_text",
+    "dotted_key",
+    "error_paths",
     "key_lines",
     "load_config",
     "load_toml",
+    "locate_key",
     "read_config_text",
 ]
 
@@ -81,8 +89,12 @@ def _port(default: int) -> Any:  # noqa: ANN401 - pydantic's Field() is typed An
     return Field(default=default, ge=1, le=65535)
 
 
-class _LocatedError(ValueError):
-    """A validation error that knows the key path (relative to the model) it is about."""
+class LocatedError(ValueError):
+    """A validation error that knows the key path (relative to the model) it is about.
+
+    Raised inside a validator, its ``loc`` is appended to pydantic's (:func:`error_paths`),
+    so that the problem names the key's line rather than its table's.
+    """
 
     def __init__(self, message: str, *loc: str | int) -> None:
         super().__init__(message)
@@ -264,23 +276,23 @@ class BoxConfig(_Model):
         given = self.model_fields_set
         if self.driver == "wes":
             if self.host is None:
-                raise _LocatedError('a WES box needs a host (driver = "wes")', "host")
+                raise LocatedError('a WES box needs a host (driver = "wes")', "host")
             foreign = sorted(given & _TIC_KEYS)
         else:
             if self.device is None:
-                raise _LocatedError(
+                raise LocatedError(
                     'a TIC box needs a serial device, e.g. device = "/dev/ttyUSB0"', "device"
                 )
             foreign = sorted(given & _WES_KEYS)
         if foreign:
-            raise _LocatedError(
+            raise LocatedError(
                 f"{foreign[0]!r} does not apply to a box with driver = {self.driver!r}",
                 foreign[0],
             )
         seen: dict[str, int] = {}
         for number, channel in enumerate(self.channels):
             if channel.path in seen:
-                raise _LocatedError(
+                raise LocatedError(
                     f"channel {channel.path!r} is configured twice in box {self.id!r} "
                     f"(first as channels[{seen[channel.path]}])",
                     "channels",
@@ -290,7 +302,7 @@ class BoxConfig(_Model):
             seen[channel.path] = number
             problem = self._channel_problem(channel)
             if problem is not None:
-                raise _LocatedError(problem, "channels", number, problem_key(problem))
+                raise LocatedError(problem, "channels", number, problem_key(problem))
         return self
 
     def _channel_problem(self, channel: ChannelConfig) -> str | None:
@@ -354,9 +366,9 @@ class ApiConfig(_Model):
     @model_validator(mode="after")
     def _token_for_tcp(self) -> Self:
         if self.token is not None and self.token_file is not None:
-            raise _LocatedError("give token or token_file, not both", "token_file")
+            raise LocatedError("give token or token_file, not both", "token_file")
         if self.tcp is not None and self.token is None and self.token_file is None:
-            raise _LocatedError(
+            raise LocatedError(
                 "an API on TCP needs a token (token = ... or token_file = ...)", "tcp"
             )
         return self
@@ -391,7 +403,7 @@ class PollConfig(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         if self.backoff_max_s < self.backoff_initial_s:
-            raise _LocatedError("backoff_max_s must be >= backoff_initial_s", "backoff_max_s")
+            raise LocatedError("backoff_max_s must be >= backoff_initial_s", "backoff_max_s")
         return self
 
 
@@ -428,7 +440,7 @@ class GatewayConfig(_Model):
         seen: dict[str, int] = {}
         for number, box in enumerate(self.boxes):
             if box.id in seen:
-                raise _LocatedError(
+                raise LocatedError(
                     f"box id {box.id!r} is used twice (first by boxes[{seen[box.id]}])",
                     "boxes",
                     number,
@@ -441,7 +453,7 @@ class GatewayConfig(_Model):
                 continue
             key = (box.host, box.port)
             if key in endpoints:
-                raise _LocatedError(
+                raise LocatedError(
                     f"boxes {endpoints[key]!r} and {box.id!r} both use {box.host}:{box.port}",
                     "boxes",
                     number,
@@ -453,7 +465,7 @@ class GatewayConfig(_Model):
             if box.device is None:
                 continue
             if box.device in devices:
-                raise _LocatedError(
+                raise LocatedError(
                     f"boxes {devices[box.device]!r} and {box.id!r} both read {box.device}",
                     "boxes",
                     number,
@@ -695,7 +707,8 @@ def key_lines(text: str) -> dict[KeyPath, int]:
     return _Scanner(text).run()
 
 
-def _dotted(loc: KeyPath) -> str:
+def dotted_key(loc: KeyPath) -> str:
+    """Return a key path as it reads in TOML: ``boxes[2].port`` (``(top level)`` if empty)."""
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
@@ -754,7 +767,7 @@ def _plain(error: Mapping[str, Any], loc: KeyPath) -> str:
     return message
 
 
-def _locate(loc: KeyPath, lines: Mapping[KeyPath, int]) -> tuple[int | None, bool]:
+def locate_key(loc: KeyPath, lines: Mapping[KeyPath, int]) -> tuple[int | None, bool]:
     """Return the line of ``loc`` or of its nearest enclosing key; ``True`` if exact."""
     for depth in range(len(loc), 0, -1):
         line = lines.get(loc[:depth])
@@ -763,9 +776,12 @@ def _locate(loc: KeyPath, lines: Mapping[KeyPath, int]) -> tuple[int | None, boo
     return None, False
 
 
-def _problems(exc: ValidationError, source: str, text: str) -> list[ConfigProblem]:
-    lines = key_lines(text)
-    found: list[tuple[int, ConfigProblem]] = []
+def error_paths(exc: ValidationError) -> Iterator[tuple[KeyPath, ErrorDetails]]:
+    """Yield each of pydantic's errors with the key path it is about.
+
+    Validator wrappers (``function-after[...]``, ``literal[...]``, ``[key]``) are dropped
+    from the path, and a :class:`LocatedError`'s own path is appended.
+    """
     for error in exc.errors(include_url=False):
         loc: KeyPath = tuple(
             part
@@ -774,12 +790,19 @@ def _problems(exc: ValidationError, source: str, text: str) -> list[ConfigProble
             or not (part.startswith(("function-", "literal[")) or part == "[key]")
         )
         ctx_error = error.get("ctx", {}).get("error")
-        if isinstance(ctx_error, _LocatedError):
+        if isinstance(ctx_error, LocatedError):
             loc = (*loc, *ctx_error.loc)
-        key = _dotted(loc)
-        line, exact = _locate(loc, lines)
+        yield loc, error
+
+
+def _problems(exc: ValidationError, source: str, text: str) -> list[ConfigProblem]:
+    lines = key_lines(text)
+    found: list[tuple[int, ConfigProblem]] = []
+    for loc, error in error_paths(exc):
+        key = dotted_key(loc)
+        line, exact = locate_key(loc, lines)
         if error["type"] == "missing" and loc:
-            line, exact = _locate(loc[:-1], lines)
+            line, exact = locate_key(loc[:-1], lines)
         message = f"{key}: {_plain(error, loc)}"
         if line is None:
             where = f"{source}:{key}"

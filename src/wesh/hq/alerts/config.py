@@ -58,8 +58,13 @@ from pydantic import (
 from wesh.gateway.config import (
     ConfigProblem,
     ConfigValidationError,
+    KeyPath,
+    LocatedError,
+    dotted_key,
+    error_paths,
     key_lines,
     load_toml,
+    locate_key,
     read_config_text,
 )
 from wesh.hq.alerts.model import RULES, Place, Severity
@@ -325,14 +330,6 @@ DEFAULT_RULES: Final[Mapping[str, RuleDefaults]] = {
 # ----------------------------------------------------------------------------- models
 
 
-class _LocatedError(ValueError):
-    """A validation error that knows the key path (relative to its field) it is about."""
-
-    def __init__(self, message: str, *loc: str | int) -> None:
-        super().__init__(message)
-        self.loc = loc
-
-
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -348,15 +345,15 @@ def _check_params(rule: str, given: Mapping[str, Any], *loc: str | int) -> dict[
             choices = sorted((*_BASE_KEYS, *allowed))
             close = difflib.get_close_matches(str(key), choices, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise _LocatedError(
+            raise LocatedError(
                 f"unknown key {key!r} for rule {rule!r}{hint}; allowed keys: {', '.join(choices)}",
                 *loc,
                 key,
             )
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _LocatedError(f"{key} must be a number, got {value!r}"[:200], *loc, key)
+            raise LocatedError(f"{key} must be a number, got {value!r}"[:200], *loc, key)
         if not math.isfinite(float(value)):
-            raise _LocatedError(f"{key} must be a finite number", *loc, key)
+            raise LocatedError(f"{key} must be a finite number", *loc, key)
         params[key] = float(value)
     return params
 
@@ -418,7 +415,7 @@ class OverrideSettings(_Model):
         if rule != "*" and rule not in DEFAULT_RULES:
             close = difflib.get_close_matches(rule, ALL_RULES, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise _LocatedError(f"unknown rule {rule!r}{hint}", "rule")
+            raise LocatedError(f"unknown rule {rule!r}{hint}", "rule")
         rest = {key: value for key, value in data.items() if key not in ("scope", "rule")}
         params = _check_params(rule, rest)
         kept = {key: value for key, value in data.items() if key not in params}
@@ -517,7 +514,7 @@ class AlertsConfig(_Model):
         if unknown:
             close = difflib.get_close_matches(str(unknown[0]), ALL_RULES, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise _LocatedError(f"unknown rule {unknown[0]!r}{hint}", unknown[0])
+            raise LocatedError(f"unknown rule {unknown[0]!r}{hint}", unknown[0])
         merged: dict[str, Any] = {}
         for name, defaults in DEFAULT_RULES.items():
             given = value.get(name, {})
@@ -525,9 +522,9 @@ class AlertsConfig(_Model):
                 merged[name] = given
                 continue
             if not isinstance(given, Mapping):
-                raise _LocatedError(f"[rules.{name}] must be a table", name)
+                raise LocatedError(f"[rules.{name}] must be a table", name)
             if "params" in given:
-                raise _LocatedError("write thresholds as keys of the rule's table", name, "params")
+                raise LocatedError("write thresholds as keys of the rule's table", name, "params")
             params = _check_params(name, given, name)
             base = {
                 "enabled": defaults.enabled,
@@ -637,7 +634,7 @@ def default_config() -> AlertsConfig:
 _SECRET_KEYS = frozenset({"password"})
 
 
-def _plain(error: Mapping[str, Any], loc: tuple[str | int, ...]) -> str:
+def _plain(error: Mapping[str, Any], loc: KeyPath) -> str:
     kind = error["type"]
     key = loc[-1] if loc else None
     if kind == "missing":
@@ -652,32 +649,12 @@ def _plain(error: Mapping[str, Any], loc: tuple[str | int, ...]) -> str:
     return message
 
 
-def _dotted(loc: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
 def _problems(exc: ValidationError, source: str, text: str) -> list[ConfigProblem]:
     lines = key_lines(text)
     found: list[tuple[int, ConfigProblem]] = []
-    for error in exc.errors(include_url=False):
-        loc: tuple[str | int, ...] = tuple(
-            part
-            for part in error["loc"]
-            if not isinstance(part, str)
-            or not (part.startswith(("function-", "literal[")) or part == "[key]")
-        )
-        ctx_error = error.get("ctx", {}).get("error")
-        if isinstance(ctx_error, _LocatedError):
-            loc = (*loc, *ctx_error.loc)
-        line = None
-        for depth in range(len(loc), 0, -1):
-            line = lines.get(loc[:depth])
-            if line is not None:
-                break
-        key = _dotted(loc)
+    for loc, error in error_paths(exc):
+        line, _ = locate_key(loc, lines)
+        key = dotted_key(loc)
         where = f"{source}:{line}" if line is not None else f"{source}:{key}"
         found.append((line or 0, ConfigProblem(where, key, f"{key}: {_plain(error, loc)}")))
     found.sort(key=lambda item: item[0])
