@@ -53,6 +53,16 @@ def _water_channels(
         yield subject, params(subject), factor, found
 
 
+def _nights_with_data(
+    per_night: NightData, count: int, min_hours: float
+) -> Iterator[tuple[int, tuple[int, float, float]]]:
+    """Yield the nights among the last ``count``, newest first, with ``min_hours`` of data."""
+    for number in range(count):
+        found = per_night.get(number)
+        if found is not None and found[0] >= min_hours:
+            yield number, found
+
+
 def night_spans(
     now: datetime, *, start_h: float, end_h: float, count: int
 ) -> list[tuple[int, int]]:
@@ -91,10 +101,8 @@ def continuous_flow(
         count = 0
         since: int | None = None
         lowest: float | None = None
-        for number in range(min(len(spans), int(p["lookback_nights"]))):
-            found = per_night.get(number)
-            if found is None or found[0] < min_hours:
-                continue
+        lookback = min(len(spans), int(p["lookback_nights"]))
+        for number, found in _nights_with_data(per_night, lookback, min_hours):
             low = found[1] * factor
             if low <= zero:
                 break
@@ -130,10 +138,7 @@ def night_flow(
     """Judge ``leak_night_flow`` on the most recent night with enough data (of the last two)."""
     out: list[Finding] = []
     for subject, p, factor, per_night in _water_channels(nights, factors, params):
-        for number in range(min(2, len(spans))):
-            found = per_night.get(number)
-            if found is None or found[0] < p["min_hours"]:
-                continue
+        for number, found in _nights_with_data(per_night, min(2, len(spans)), p["min_hours"]):
             mean = found[2] * factor / found[0]
             if mean > p["above_l_h"]:
                 level = Level.ON
