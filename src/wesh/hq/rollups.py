@@ -436,12 +436,70 @@ _MERGE_DAY: Final = (
 
 _IS_INDEX = "SELECT is_index FROM channel WHERE id = ?"
 
+# Hours rolled in SQL (the refresh's common case, see ``_reroll_hours_sql``): hours
+# holding ONE counted reading of their channel, each its own rollup row, in one
+# ``INSERT ... SELECT`` per kind of channel and chunk, nothing read back. A window over
+# the channel's counted readings in key order (no sort: the primary key's order) gives
+# each reading its neighbours: the previous value (its step; before the window's first
+# reading, the last counted one before ``lo``) and whether the previous or next reading
+# falls in the same hour (then the hour is left to Python). ``#H#`` is the hour in µs, a
+# constant rendered as a literal. The step is :func:`step_consumption`'s rule without
+# meter events (channels with one in reach take the Python path).
+_SOLE_HOUR = (
+    "(x.pa IS NULL OR x.pa - x.pa % #H# <> x.at - x.at % #H#) "
+    "AND (x.na IS NULL OR x.na - x.na % #H# <> x.at - x.at % #H#)"
+)
+_ROLL_GAUGE_HOURS = (  # ids..., lo, hi
+    "INSERT INTO rollup_hour (channel_id, hour_start, consumption, min, max, mean, count, "
+    "first_at, first_value, last_at, last_value) "
+    "SELECT x.channel_id, x.at - x.at % #H#, NULL, x.value, x.value, x.value, 1, "
+    "x.at, x.value, x.at, x.value "
+    "FROM (SELECT q.channel_id, q.at, q.value, LAG(q.at) OVER w AS pa, LEAD(q.at) OVER w AS na "
+    "FROM reading q WHERE q.channel_id IN (#IDS#) AND q.at >= ? AND q.at < ? "
+    "AND q.quality = 'good' WINDOW w AS (PARTITION BY q.channel_id ORDER BY q.at)) x "
+    "WHERE #SOLE#"
+)
+_ROLL_INDEX_HOURS = (  # near-zero ratio, zero, lo, ids..., lo, hi
+    "INSERT INTO rollup_hour (channel_id, hour_start, consumption, min, max, mean, count, "
+    "first_at, first_value, last_at, last_value) "
+    "SELECT x.channel_id, x.at - x.at % #H#, "
+    "CASE WHEN x.prev IS NULL THEN NULL WHEN x.value - x.prev >= 0 THEN x.value - x.prev "
+    "WHEN x.value >= 0 AND x.value <= ABS(x.prev) * ? THEN x.value ELSE ? END, "
+    "x.value, x.value, NULL, 1, x.at, x.value, x.at, x.value "
+    "FROM (SELECT q.channel_id, q.at, q.value, LAG(q.at) OVER w AS pa, LEAD(q.at) OVER w AS na, "
+    "COALESCE(LAG(q.value) OVER w, (SELECT b.value FROM reading b "
+    "WHERE b.channel_id = q.channel_id AND b.at < ? AND b.quality = 'good' "
+    "ORDER BY b.at DESC LIMIT 1)) AS prev "
+    "FROM reading q WHERE q.channel_id IN (#IDS#) AND q.at >= ? AND q.at < ? "
+    "AND q.quality = 'good' WINDOW w AS (PARTITION BY q.channel_id ORDER BY q.at)) x "
+    "WHERE #SOLE#"
+)
+_COUNTED = (  # ids..., lo, hi
+    "SELECT COUNT(*) FROM reading WHERE channel_id IN (#IDS#) AND at >= ? AND at < ? "
+    "AND quality = 'good'"
+)
+# Channels with an hour of several counted readings (rolled in Python).
+_CROWDED = (  # ids..., lo, hi
+    "SELECT DISTINCT x.channel_id FROM (SELECT q.channel_id, q.at, "
+    "LAG(q.at) OVER (PARTITION BY q.channel_id ORDER BY q.at) AS pa FROM reading q "
+    "WHERE q.channel_id IN (#IDS#) AND q.at >= ? AND q.at < ? AND q.quality = 'good') x "
+    "WHERE x.pa - x.pa % #H# = x.at - x.at % #H#"
+)
+# Channels with a meter event after their last counted reading before ``lo`` and before
+# ``hi`` (their steps are bridged: Python path).
+_BROKEN = (  # ids..., hi, lo
+    "SELECT DISTINCT m.channel_id FROM meter_event m WHERE m.channel_id IN (#IDS#) "
+    "AND m.at < ? AND NOT EXISTS (SELECT 1 FROM reading r WHERE r.channel_id = m.channel_id "
+    "AND r.at >= m.at AND r.at < ? AND r.quality = 'good')"
+)
+
 
 @functools.lru_cache(maxsize=512)
 def _render(statement: str, n_ids: int, qmark: bool) -> str:
     marks = ", ".join("?" * n_ids)
-    rendered = statement.replace("#IDS#", marks)
-    return rendered if qmark else rendered.replace("?", "%s")
+    rendered = statement.replace("#IDS#", marks).replace("#SOLE#", _SOLE_HOUR)
+    rendered = rendered.replace("#H#", str(HOUR_US))
+    return rendered if qmark else rendered.replace("%", "%%").replace("?", "%s")
 
 
 def _run(conn: Connection, statement: str, params: Sequence[Any], n_ids: int = 0) -> Any:  # noqa: ANN401
@@ -732,6 +790,78 @@ def _reroll_hours(
     days: _Days,
 ) -> int:
     lo_us, hi_us = window.lo_us, window.hi_us
+    if fresh is None and lo_us >= 0:  # SQL's % truncates: Python's floor for negative times
+        return _reroll_hours_sql(conn, lo_us, hi_us, ids, indexes=indexes, days=days)
+    return _reroll_hours_python(conn, lo_us, hi_us, ids, indexes=indexes, fresh=fresh, days=days)
+
+
+def _reroll_hours_sql(
+    conn: Connection,
+    lo_us: int,
+    hi_us: int,
+    ids: Sequence[int],
+    *,
+    indexes: set[int],
+    days: _Days,
+) -> int:
+    """Roll the window's hours in SQL; channels SQL does not roll go to Python.
+
+    SQL rolls the hours of one counted reading (the rollup row is that reading, its step
+    the one rule of :func:`step_consumption` without meter events: the same values as
+    Python's, bit for bit). Python rolls the index channels with a meter event in reach
+    (bridged steps) and the channels with an hour of several counted readings (sums whose
+    value depends on the order of their terms: Python adds in time order).
+    """
+    index_ids = [cid for cid in ids if cid in indexes]
+    broken: set[int] = set()
+    if index_ids:
+        rows = _run(conn, _BROKEN, (*index_ids, hi_us, lo_us), len(index_ids))
+        broken = {int(cid) for (cid,) in rows}
+    _run(conn, _DELETE_HOURS, (*ids, lo_us, hi_us), len(ids))
+    written = 0
+    plain_index = [cid for cid in index_ids if cid not in broken]
+    gauges = [cid for cid in ids if cid not in indexes]
+    if plain_index:
+        params = (_NEAR_ZERO, 0.0, lo_us, *plain_index, lo_us, hi_us)
+        written += _rowcount(conn, _ROLL_INDEX_HOURS, params, len(plain_index))
+    if gauges:
+        written += _rowcount(conn, _ROLL_GAUGE_HOURS, (*gauges, lo_us, hi_us), len(gauges))
+    rolled = sorted(plain_index + gauges)
+    crowded: set[int] = set()
+    if rolled:
+        counted = _run(conn, _COUNTED, (*rolled, lo_us, hi_us), len(rolled))[0][0]
+        if int(counted) != written:  # some hour holds several readings
+            rows = _run(conn, _CROWDED, (*rolled, lo_us, hi_us), len(rolled))
+            crowded = {int(cid) for (cid,) in rows}
+    again = sorted(broken | crowded)
+    if again:
+        if crowded:  # their single-reading hours, rolled by SQL, are rolled again
+            group = sorted(crowded)
+            written -= _rowcount(conn, _DELETE_HOURS, (*group, lo_us, hi_us), len(group))
+        written += _reroll_hours_python(
+            conn, lo_us, hi_us, again, indexes=indexes, fresh=None, days=days
+        )
+    days.add(lo_us, hi_us, ids)
+    return written
+
+
+def _rowcount(conn: Connection, statement: str, params: Sequence[Any], n_ids: int) -> int:
+    """Execute a driver-level statement; return the rows it changed."""
+    sql = _render(statement, n_ids, conn.dialect.paramstyle == "qmark")
+    return int(conn.exec_driver_sql(sql, tuple(params)).rowcount)
+
+
+def _reroll_hours_python(
+    conn: Connection,
+    lo_us: int,
+    hi_us: int,
+    ids: Sequence[int],
+    *,
+    indexes: set[int],
+    fresh: Mapping[int, Sequence[Point]] | None,
+    days: _Days,
+) -> int:
+    """Roll the window's hours in Python from the readings read back (or ``fresh``)."""
     index_ids = [cid for cid in ids if cid in indexes]
     previous: dict[int, tuple[int, float]] = {}
     breaks: dict[int, list[MeterBreak]] = {}
@@ -848,25 +978,47 @@ def mark_dirty(conn: Connection, spans: Mapping[int, tuple[int, int]]) -> int:
     return insert_many(conn, _INSERT_DIRTY, rows)
 
 
-def _rounds(rows: Iterable[tuple[int, int, int]]) -> list[dict[int, tuple[int, int]]]:
+def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Merge spans that overlap or lie less than :data:`_MERGE_GAP_US` apart (sorted out)."""
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1] + _MERGE_GAP_US:
+            if hi > merged[-1][1]:
+                merged[-1] = (merged[-1][0], hi)
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _rounds(rows: Iterable[tuple[int, int, int, int]]) -> list[dict[int, tuple[int, int]]]:
     """Merge dirty spans per channel; return rounds of at most one span per channel.
 
-    Spans of a channel that overlap or are less than a day apart merge into one; spans
-    further apart stay separate (a late reading months back does not re-roll the months
-    between), the k-th span of every channel going to the k-th round.
+    ``rows`` are (first channel, last channel, lo, hi). Spans of a channel that overlap or
+    are less than a day apart merge into one; spans further apart stay separate (a late
+    reading months back does not re-roll the months between), the k-th span of every
+    channel going to the k-th round. The spans of a run of channels are merged once for
+    the run (merging is the same whether it starts from runs or from channels: the merged
+    spans are the connected groups of the spans stretched by the gap).
     """
-    per_channel: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for cid, lo, hi in rows:
-        per_channel[cid].append((lo, hi))
-    rounds: list[dict[int, tuple[int, int]]] = []
-    for cid, spans in per_channel.items():
-        spans.sort()
-        merged: list[tuple[int, int]] = []
-        for lo, hi in spans:
-            if merged and lo <= merged[-1][1] + _MERGE_GAP_US:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+    by_run: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    for first, last, lo, hi in rows:
+        by_run[int(first), int(last)].append((int(lo), int(hi)))
+    per_channel: dict[int, list[tuple[int, int]]] = {}
+    shared: set[int] = set()  # channels in several runs: merged again
+    for (first, last), spans in by_run.items():
+        merged = _merge_spans(spans)
+        for cid in range(first, last + 1):
+            found = per_channel.get(cid)
+            if found is None:
+                per_channel[cid] = merged
             else:
-                merged.append((lo, hi))
+                per_channel[cid] = found + merged
+                shared.add(cid)
+    for cid in shared:
+        per_channel[cid] = _merge_spans(per_channel[cid])
+    rounds: list[dict[int, tuple[int, int]]] = []
+    for cid, merged in per_channel.items():
         for position, span in enumerate(merged):
             if position == len(rounds):
                 rounds.append({})
@@ -879,18 +1031,14 @@ Dirty = tuple[int, int, int, int, int]  # id, first channel, last channel, lo, h
 
 def _refresh_batch(conn: Connection, rows: Sequence[Dirty]) -> None:
     """Re-roll the spans of ``rows`` and delete those rows."""
-    expanded = [
-        (cid, int(lo), int(hi))
-        for _, first, last, lo, hi in rows
-        for cid in range(int(first), int(last) + 1)
-    ]
-    channels = sorted({cid for cid, _, _ in expanded})
+    rounds = _rounds(row[1:] for row in rows)
+    channels = sorted(rounds[0]) if rounds else []
     indexes: set[int] = set()
     for chunk in _chunks(channels, _CHUNK):
         for cid, is_index in _run(conn, _INDEX_OF, chunk, len(chunk)):
             if is_index:
                 indexes.add(int(cid))
-    for spans in _rounds(expanded):
+    for spans in rounds:
         reroll_windows(conn, spans, index_channels=indexes & set(spans))
     ids = [int(row[0]) for row in rows]
     for chunk in _chunks(ids, _CHUNK):
