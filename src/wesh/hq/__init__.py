@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from wesh.hq.db import insert_ignore, make_engine, session_factory, transaction
+    from wesh.hq.ingest import HqSink
     from wesh.hq.migrate import current_revision, head_revision, migrate
     from wesh.hq.models import (
         Agency,
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
         SyncLedger,
         Tenancy,
     )
+    from wesh.hq.purge import purge_tenancies
+    from wesh.hq.rollups import refresh_rollups
 
 __all__ = [
     "Agency",
@@ -48,6 +51,7 @@ __all__ = [
     "Channel",
     "Dwelling",
     "Gateway",
+    "HqSink",
     "Meter",
     "MeterEvent",
     "Reading",
@@ -62,6 +66,8 @@ __all__ = [
     "insert_ignore",
     "make_engine",
     "migrate",
+    "purge_tenancies",
+    "refresh_rollups",
     "session_factory",
     "transaction",
 ]
@@ -74,7 +80,10 @@ _HOME = {
     "current_revision": "migrate",
     "head_revision": "migrate",
     "migrate": "migrate",
-    **{name: "models" for name in __all__ if name[0].isupper()},
+    "HqSink": "ingest",
+    "purge_tenancies": "purge",
+    "refresh_rollups": "rollups",
+    **{name: "models" for name in __all__ if name[0].isupper() and name != "HqSink"},
 }
 
 
