@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy import Engine, select, text
 from tests.hq.estate import Estate, build_estate
 from wesh.errors import UsageError
 from wesh.hq.db import session_factory
-from wesh.hq.ingest import ingest
+from wesh.hq.ingest import DEFAULT_PURGE_CHECK_S, ChannelResolver, HqSink, ingest
 from wesh.hq.migrate import migrate
 from wesh.hq.models import RollupHour, Tenancy
 from wesh.hq.purge import (
@@ -25,6 +26,7 @@ from wesh.hq.purge import (
     lease_span,
     plan_purge,
     purge_tenancies,
+    purged_spans,
     subtract_spans,
     union_spans,
 )
@@ -146,6 +148,41 @@ def test_plan_protects_leases_that_are_not_purgeable() -> None:
     assert plans[4].spans == ()
 
 
+def test_purged_spans_keep_what_leases_not_purged_cover() -> None:
+    leases = [
+        # dwelling 1: purged, overlapping a lease not purged yet (ended, or running)
+        lease(1, date(2024, 1, 1), date(2024, 3, 31), purged=True),
+        lease(2, date(2024, 3, 15), date(2024, 5, 31)),
+        lease(3, date(2024, 1, 10), date(2024, 1, 20), purged=True),
+        # dwelling 2: purged, nothing else; a running lease of dwelling 3 covers its purged one
+        lease(4, date(2023, 6, 1), date(2023, 6, 30), dwelling=2, purged=True),
+        lease(5, date(2024, 1, 1), date(2024, 1, 31), dwelling=3, purged=True),
+        lease(6, date(2023, 12, 1), None, dwelling=3),
+        lease(7, date(2024, 1, 1), None, dwelling=4),
+    ]
+    got = {item.tenancy_id: spans for item, spans in purged_spans(leases)}
+    assert got == {
+        1: (
+            Span(
+                lease_span(date(2024, 1, 1), None).lo_us,
+                lease_span(date(2024, 3, 15), None).lo_us,
+            ),
+        ),
+        3: (lease_span(date(2024, 1, 10), date(2024, 1, 20)),),
+        4: (lease_span(date(2023, 6, 1), date(2023, 6, 30)),),
+        5: (),
+    }
+    # what a purge deleted is what ingestion now refuses: the planner's spans
+    cutoff = date(2024, 5, 31)  # lease 2 ends on it: not purgeable
+    before = [replace_purged(item, False) if item.tenancy_id in (1, 3) else item for item in leases]
+    (plan,) = [plan for plan in plan_purge(before, cutoff) if plan.dwelling_id == 1]
+    assert plan.spans == tuple(union_spans([*got[1], *got[3]]))
+
+
+def replace_purged(item: Lease, purged: bool) -> Lease:
+    return Lease(item.tenancy_id, item.dwelling_id, item.start, item.end, purged)
+
+
 def test_purged_leases_protect_nothing() -> None:
     leases = [
         lease(1, date(2024, 1, 1), date(2024, 2, 29), purged=True),
@@ -176,19 +213,7 @@ def estate(store: Engine) -> Estate:
             ]
         },
     )
-    readings: list[SyncReading] = []
-    for dwelling in made.dwellings:
-        for n in range(HOURS):
-            at = FIRST + n * HOUR
-            quality: ReadingQuality = "measured"
-            if dwelling == "B1-01" and at == utc(2024, 10, 27, 22):
-                quality = "suspect"  # the last reading of A's period: not a move-out index
-            box = f"box-{dwelling}"
-            readings += [
-                SyncReading(SITE, box, INDEX, at, 1_000 + 10 * n, "Wh", "index", quality),
-                SyncReading(SITE, box, WATER, at, 500 + 3 * n, "L", "index", "measured"),
-                SyncReading(SITE, box, GAUGE, at, 19.0 + n % 5, "°C", "gauge", "measured"),
-            ]
+    readings = estate_readings(made)
     assert ingest(store, readings).inserted == len(readings)
     refresh_rollups(store)
     tenancies = [
@@ -206,6 +231,24 @@ def estate(store: Engine) -> Estate:
                 )
             )
     return made
+
+
+def estate_readings(made: Estate) -> list[SyncReading]:
+    """Hourly readings of every channel of the estate, 19 to 31 October."""
+    readings: list[SyncReading] = []
+    for dwelling in made.dwellings:
+        for n in range(HOURS):
+            at = FIRST + n * HOUR
+            quality: ReadingQuality = "measured"
+            if dwelling == "B1-01" and at == utc(2024, 10, 27, 22):
+                quality = "suspect"  # the last reading of A's period: not a move-out index
+            box = f"box-{dwelling}"
+            readings += [
+                SyncReading(SITE, box, INDEX, at, 1_000 + 10 * n, "Wh", "index", quality),
+                SyncReading(SITE, box, WATER, at, 500 + 3 * n, "L", "index", "measured"),
+                SyncReading(SITE, box, GAUGE, at, 19.0 + n % 5, "°C", "gauge", "measured"),
+            ]
+    return readings
 
 
 def snapshot(store: Engine) -> dict[str, set[tuple[Any, ...]]]:
@@ -347,3 +390,83 @@ def test_a_cutoff_in_the_future_is_refused(store: Engine, estate: Estate) -> Non
         purge_tenancies(store, cutoff=date(2024, 12, 1), now=NOW)
     with pytest.raises(UsageError, match="batch_rows"):
         purge_tenancies(store, cutoff=CUTOFF, now=NOW, batch_rows=0)
+
+
+# ----------------------------------------------------------------------------- late data
+
+
+#: Readings of the purged periods: A (73 hours) and X (168 hours), three channels each.
+PURGED_READINGS = 3 * 73 + 3 * 168
+
+
+def test_late_readings_of_a_purged_period_are_refused(
+    store: Engine, estate: Estate, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A site re-sending a purged period: refused, so the kept days stay whole."""
+    expected = expected_after(estate, snapshot(store))
+    purge_tenancies(store, cutoff=CUTOFF, now=NOW)
+    resent = estate_readings(estate)
+    with caplog.at_level(logging.WARNING, logger="wesh.hq.ingest"):
+        result = ingest(store, resent, batch_size=500)
+    assert result.inserted == 0
+    assert result.rejected == PURGED_READINGS  # the kept move-out indexes too: not re-stored
+    assert result.duplicates == len(resent) - PURGED_READINGS
+    refresh_rollups(store)
+    assert snapshot(store) == expected  # no reading back, every daily rollup as it was
+    reasons = {record.getMessage() for record in caplog.records}
+    assert (
+        f"Ingest: readings of {SITE}/box-B1-01/{WATER} rejected: "
+        "period purged after the lease of B1-01 (2024-10-25 to 2024-10-27)" in reasons
+    )
+    assert any(
+        "period purged after the lease of B1-02 (2024-10-20 to 2024-10-27)" in r for r in reasons
+    )
+
+
+def test_a_running_receiver_notices_a_purge(store: Engine, estate: Estate) -> None:
+    """The sink's resolver loaded the site before the purge: it reloads it within the delay."""
+    expected = expected_after(estate, snapshot(store))
+    clock = [1000.0]
+    sink = HqSink(store)
+    sink.resolver = ChannelResolver(clock=lambda: clock[0])
+    resent = estate_readings(estate)
+    assert sink.ingest(resent[:3]).duplicates == 3  # the site is cached, no purged period yet
+    assert not sink.resolver.purged
+    purge_tenancies(store, cutoff=CUTOFF, now=NOW)
+    clock[0] += DEFAULT_PURGE_CHECK_S
+    result = sink.ingest(resent)
+    assert (result.inserted, result.rejected) == (0, PURGED_READINGS)
+    sink.refresh()
+    assert snapshot(store) == expected
+    assert len(sink.resolver.purged) == 6  # the channels of B1-01 and B1-02
+
+
+def test_a_new_lease_not_purged_protects_its_period(store: Engine, estate: Estate) -> None:
+    """Readings of a purged period that a lease added since covers are that household's."""
+    purge_tenancies(store, cutoff=CUTOFF, now=NOW)
+    resolver = ChannelResolver()
+    with session_factory(store).begin() as session:  # X's last day, re-let to Z
+        session.add(
+            Tenancy(
+                dwelling_id=estate.dwellings["B1-02"],
+                tenant_ref="Z",
+                start_date=date(2024, 10, 26),
+                end_date=date(2024, 10, 26),
+            )
+        )
+    day = [
+        SyncReading(
+            SITE,
+            "box-B1-02",
+            GAUGE,
+            utc(2024, 10, 25, 22) + n * HOUR,
+            55.5,
+            "°C",
+            "gauge",
+            "measured",
+        )
+        for n in range(-1, 25)
+    ]
+    result = ingest(store, day, resolver=resolver)
+    # the hour before is X's (refused), the hour after Y's (never purged: a duplicate)
+    assert (result.inserted, result.duplicates, result.rejected) == (24, 1, 1)

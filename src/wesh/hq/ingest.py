@@ -18,8 +18,9 @@
   twice gives ``inserted=0`` the second time and marks nothing stale.
 * **Bounded memory**: readings are consumed batch by batch from any iterable.
 * **Rejected** readings (invalid value, unknown site, box or channel, kind or unit that
-  disagrees with the channel) are counted, and logged once per channel and reason (per
-  call); the rest of the batch is stored.
+  disagrees with the channel, an instant in a period purged after a lease: see
+  :class:`ChannelResolver` and :func:`wesh.hq.purge.purged_spans`) are counted, and
+  logged once per channel and reason (per call); the rest of the batch is stored.
 * **Unknown channels** of a known box are created when ``auto_create=True`` (kind and unit
   from the reading path's grammar and the reading); unknown sites and boxes are always
   rejected: they come from the inventory (``wesh hq import``).
@@ -47,7 +48,7 @@ from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
 from typing import Final, Literal
 
-from sqlalchemy import Connection, Engine, select, text, update
+from sqlalchemy import Connection, Engine, func, select, text, update
 
 from wesh.errors import BadInputError, TransientError, UsageError
 from wesh.gateway.channels import describe_path
@@ -59,10 +60,13 @@ from wesh.hq.models import (
     SHORT_LEN,
     Box,
     Channel,
+    Dwelling,
     Gateway,
     SiteEvent,
     SyncLedger,
+    Tenancy,
 )
+from wesh.hq.purge import Lease, purged_spans
 from wesh.hq.rollups import driver_sql, insert_many, mark_dirty, refresh_rollups, reroll_windows
 from wesh.hq.timeutil import to_epoch_us
 from wesh.sync.sink import (
@@ -76,6 +80,7 @@ from wesh.sync.sink import (
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_PURGE_CHECK_S",
     "DEFAULT_ROLLUP_REFRESH_S",
     "ChannelInfo",
     "ChannelResolver",
@@ -92,6 +97,9 @@ _LOG = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE: Final = 20_000
 #: A site whose channels were loaded longer ago than this is reloaded on a miss.
 DEFAULT_REFRESH_S: Final = 60.0
+#: A resolver looks for new purges (and new or deleted leases) at most this often
+#: (seconds): one aggregate over ``tenancy``; a change reloads every site.
+DEFAULT_PURGE_CHECK_S: Final = 1.0
 #: :class:`HqSink` refreshes the stale rollups at most this often (seconds; 0: after every
 #: hand-over, so the rollup tables are current for whoever reads them directly; see HqSink).
 DEFAULT_ROLLUP_REFRESH_S: Final = 0.0
@@ -144,6 +152,14 @@ _AT_US: Final = itemgetter(1)
 _HEAD: Final = attrgetter("site", "box", "path", "kind", "unit")
 _SITE: Final = attrgetter("site")
 
+#: A purged period of a channel: ``[lo_us, hi_us)`` and why readings in it are refused.
+_Purged = tuple[int, int, str]
+#: What tells a resolver that leases changed: their number, highest id, how many are
+#: purged, the last purge (a purge marks at least one lease, so one of these changes).
+_TENANCY_MARK: Final = select(
+    func.count(), func.max(Tenancy.id), func.count(Tenancy.purged_at), func.max(Tenancy.purged_at)
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ChannelInfo:
@@ -160,6 +176,8 @@ class _Site:
     gateway_id: int
     boxes: dict[str, int]
     channels: dict[tuple[str, str], ChannelInfo]
+    #: box ref -> the purged periods of the dwelling it serves (boxes with some only)
+    purged: dict[str, tuple[_Purged, ...]]
 
 
 class ChannelResolver:
@@ -172,26 +190,67 @@ class ChannelResolver:
     agreeing with their channel (:attr:`accepted`: one dictionary lookup each next time;
     forgotten when a site is reloaded). Keep one resolver per process (:class:`HqSink`
     does).
+
+    With a site come the **purged periods** of its channels (:attr:`purged`: the periods
+    :func:`wesh.hq.purge.purged_spans` gives for the purged leases of the dwelling each
+    box serves), whose readings ingestion refuses. Leases change in other processes
+    (``wesh hq purge-tenancies``, ``wesh hq import``): :meth:`check_leases`, called by
+    ingestion at the start of each batch, compares a summary of the ``tenancy`` table
+    (:data:`_TENANCY_MARK`) with the one taken when the sites were loaded, at most every
+    ``purge_check_s`` seconds, and forgets every site when it changed.
     """
 
     def __init__(
-        self, *, refresh_s: float = DEFAULT_REFRESH_S, clock: Clock = time.monotonic
+        self,
+        *,
+        refresh_s: float = DEFAULT_REFRESH_S,
+        purge_check_s: float = DEFAULT_PURGE_CHECK_S,
+        clock: Clock = time.monotonic,
     ) -> None:
         self._refresh_s = refresh_s
+        self._purge_check_s = purge_check_s
         self._clock = clock
         self._sites: dict[str, _Site | None] = {}
         self._missing_sites: dict[str, float] = {}
         self._accepted: dict[Head, int] = {}  # see accepted
+        self._purged: dict[int, tuple[_Purged, ...]] = {}  # see purged
+        self._leases_mark: tuple[object, ...] | None = None  # taken before sites load
+        self._leases_checked_at = 0.0
 
     def forget(self) -> None:
         """Drop every cached site (the inventory changed)."""
         self._sites.clear()
         self._missing_sites.clear()
         self._accepted.clear()
+        self._purged.clear()
+        self._leases_mark = None
+
+    def check_leases(self, conn: Connection) -> None:
+        """Forget every site if leases were added, deleted or purged since they were loaded.
+
+        One aggregate over ``tenancy``, at most every ``purge_check_s`` seconds (nothing
+        when no site is cached). A purge is therefore noticed within that delay.
+        """
+        if self._leases_mark is None:
+            return
+        now = self._clock()
+        if now - self._leases_checked_at < self._purge_check_s:
+            return
+        self._leases_checked_at = now
+        if tuple(conn.execute(_TENANCY_MARK).one()) != self._leases_mark:
+            _LOG.info("Ingest: leases changed (added, deleted or purged): reloading the sites")
+            self.forget()
 
     def _load(self, conn: Connection, site: str) -> _Site | None:
         now = self._clock()
+        if self._leases_mark is None:  # before the leases are read: a later change shows
+            self._leases_mark = tuple(conn.execute(_TENANCY_MARK).one())
+            self._leases_checked_at = now
         self._accepted.clear()  # rare: rebuilt from the sites' caches as readings come
+        old = self._sites.get(site)
+        if old is not None:
+            for info in old.channels.values():
+                self._purged.pop(info.id, None)
         gateway_id = conn.execute(
             select(Gateway.id).where(Gateway.site_id == site)
         ).scalar_one_or_none()
@@ -199,12 +258,14 @@ class ChannelResolver:
             self._missing_sites[site] = now
             self._sites.pop(site, None)
             return None
-        boxes = {
-            str(ref): int(box_id)
-            for box_id, ref in conn.execute(
-                select(Box.id, Box.box_ref).where(Box.gateway_id == gateway_id)
-            )
-        }
+        boxes: dict[str, int] = {}
+        dwellings: dict[str, int] = {}
+        for box_id, ref, dwelling_id in conn.execute(
+            select(Box.id, Box.box_ref, Box.dwelling_id).where(Box.gateway_id == gateway_id)
+        ):
+            boxes[str(ref)] = int(box_id)
+            if dwelling_id is not None:
+                dwellings[str(ref)] = int(dwelling_id)
         channels: dict[tuple[str, str], ChannelInfo] = {}
         rows = conn.execute(
             select(Box.box_ref, Channel.path, Channel.id, Channel.is_index, Channel.unit)
@@ -213,10 +274,58 @@ class ChannelResolver:
         )
         for ref, path, channel_id, is_index, unit in rows:
             channels[str(ref), str(path)] = ChannelInfo(int(channel_id), bool(is_index), unit)
-        entry = _Site(now, int(gateway_id), boxes, channels)
+        purged = self._load_purged(conn, int(gateway_id), dwellings)
+        for (ref, _), info in channels.items():
+            spans = purged.get(ref)
+            if spans:
+                self._purged[info.id] = spans
+        entry = _Site(now, int(gateway_id), boxes, channels, purged)
         self._sites[site] = entry
         self._missing_sites.pop(site, None)
         return entry
+
+    @staticmethod
+    def _load_purged(
+        conn: Connection, gateway_id: int, dwellings: dict[str, int]
+    ) -> dict[str, tuple[_Purged, ...]]:
+        """Return the purged periods of each box of a gateway (boxes with some only)."""
+        if not dwellings:
+            return {}
+        rows = conn.execute(
+            select(
+                Tenancy.id,
+                Tenancy.dwelling_id,
+                Tenancy.start_date,
+                Tenancy.end_date,
+                Tenancy.purged_at,
+                Dwelling.code,
+            )
+            .join(Dwelling, Dwelling.id == Tenancy.dwelling_id)
+            .where(
+                Tenancy.dwelling_id.in_(select(Box.dwelling_id).where(Box.gateway_id == gateway_id))
+            )
+        ).all()
+        if all(row[4] is None for row in rows):
+            return {}
+        codes = {int(row[1]): str(row[5]) for row in rows}
+        leases = [
+            Lease(int(t), int(d), start, end, at is not None) for t, d, start, end, at, _ in rows
+        ]
+        by_dwelling: dict[int, list[_Purged]] = {}
+        for lease, spans in purged_spans(leases):
+            end = lease.end.isoformat() if lease.end is not None else "…"
+            reason = (
+                f"period purged after the lease of {codes[lease.dwelling_id]} "
+                f"({lease.start.isoformat()} to {end})"
+            )
+            by_dwelling.setdefault(lease.dwelling_id, []).extend(
+                (span.lo_us, span.hi_us, reason) for span in spans
+            )
+        return {
+            ref: tuple(sorted(by_dwelling[dwelling_id]))
+            for ref, dwelling_id in dwellings.items()
+            if by_dwelling.get(dwelling_id)
+        }
 
     def site(self, conn: Connection, site: str) -> _Site | None:
         """Return the cached site (loading it if unknown or stale after a miss)."""
@@ -247,6 +356,15 @@ class ChannelResolver:
         if box not in entry.boxes:
             return f"unknown box {box!r} of site {site!r}"
         return f"unknown channel {path!r} of box {box!r} (site {site!r})"
+
+    @property
+    def purged(self) -> dict[int, tuple[_Purged, ...]]:
+        """Channel id → its purged periods ``(lo_us, hi_us, reason)``, sorted (the others: none).
+
+        Filled as sites load, emptied by :meth:`forget`; the same dictionary object for the
+        resolver's life.
+        """
+        return self._purged
 
     @property
     def accepted(self) -> dict[Head, int]:
@@ -292,6 +410,9 @@ class ChannelResolver:
         ).one()
         info = ChannelInfo(int(row[0]), bool(row[1]), row[2])
         entry.channels[box, reading.path] = info
+        spans = entry.purged.get(box)
+        if spans:
+            self._purged[info.id] = spans
         _LOG.info("Ingest: created channel %s/%s/%s (%s, %s)", site, box, reading.path, kind, unit)
         return info
 
@@ -365,6 +486,7 @@ class _Batcher:
         readings of one channel at one instant the first one sent is stored.
         """
         accepted = self.resolver.accepted.get
+        purged = self.resolver.purged  # the same object while the batch runs
         stored = _STORED.get
         stamps: dict[datetime, int] = {}
         rows = self.rows
@@ -403,6 +525,11 @@ class _Batcher:
                 at_us = to_epoch_us(at)
                 if not at.fold:
                     stamps[at] = at_us
+            if purged and (spans := purged.get(channel_id)) is not None:
+                reason = _purged_reason(spans, at_us)
+                if reason is not None:
+                    self._reject(reading, reason)
+                    continue
             append((channel_id, at_us, float(value), stored_as[0], stored_as[1], aggregate))
         rows.sort(key=_KEY)
 
@@ -426,6 +553,14 @@ class _Batcher:
         first = dict(zip(reversed(channel_ids), reversed(instants), strict=True))
         last = dict(zip(channel_ids, instants, strict=True))
         return {cid: (first[cid], at_us + 1) for cid, at_us in last.items()}
+
+
+def _purged_reason(spans: tuple[_Purged, ...], at_us: int) -> str | None:
+    """Return why ``at_us`` may not be stored if a purged period holds it, else ``None``."""
+    for lo_us, hi_us, reason in spans:
+        if lo_us <= at_us < hi_us:
+            return reason
+    return None
 
 
 def _insert_readings(conn: Connection, rows: Sequence[tuple[object, ...]]) -> int:
@@ -460,6 +595,7 @@ def _ingest_batch(
     auto_create: bool,
     warned: set[tuple[str, str]],
 ) -> IngestResult:
+    resolver.check_leases(conn)  # a purge since the sites were loaded: reload them
     batcher = _Batcher(conn, resolver, auto_create=auto_create, warned=warned)
     batcher.build(batch)
     rows = batcher.rows

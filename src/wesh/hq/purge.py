@@ -28,9 +28,12 @@ Deletes run in transactions of at most ``batch_rows`` rows (a range ``[lo, b)`` 
 ``b`` is found on the primary key), so an interrupted purge keeps what it finished and a
 rerun goes on from there; a finished purge is recorded, and a rerun finds nothing to do.
 
-Planning (:func:`plan_purge`) is pure; :func:`purge_tenancies` reads the store, re-rolls
-the stale rollups of the channels concerned first (so that the kept daily rollups hold
-everything received), then counts and deletes.
+Readings that arrive later for a purged period are refused by ingestion
+(:mod:`wesh.hq.ingest`, with :func:`purged_spans`), so the kept daily rollups stay whole.
+
+Planning (:func:`plan_purge`, :func:`purged_spans`) is pure; :func:`purge_tenancies`
+reads the store, re-rolls the stale rollups of the channels concerned first (so that the
+kept daily rollups hold everything received), then counts and deletes.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ __all__ = [
     "lease_span",
     "plan_purge",
     "purge_tenancies",
+    "purged_spans",
     "subtract_spans",
     "union_spans",
 ]
@@ -221,6 +225,27 @@ def plan_purge(leases: Iterable[Lease], cutoff: date) -> list[DwellingPlan]:
             )
         )
     return plans
+
+
+def purged_spans(leases: Iterable[Lease]) -> list[tuple[Lease, tuple[Span, ...]]]:
+    """Return each purged lease with the parts of its period a purge has deleted.
+
+    A purged lease's period (:func:`lease_span`) minus the periods of the leases of its
+    dwelling that are not purged yet (their data stays until they are purged), as
+    :func:`plan_purge` computed it; leases in order of dwelling, then of tenancy id. Used
+    by ingestion to refuse readings that arrive later for a purged period.
+    """
+    by_dwelling: dict[int, list[Lease]] = defaultdict(list)
+    for lease in leases:
+        by_dwelling[lease.dwelling_id].append(lease)
+    out: list[tuple[Lease, tuple[Span, ...]]] = []
+    for _, group in sorted(by_dwelling.items()):
+        protected = [lease_span(lease.start, lease.end) for lease in group if not lease.purged]
+        for lease in sorted(group, key=lambda item: item.tenancy_id):
+            if lease.purged:
+                spans = subtract_spans([lease_span(lease.start, lease.end)], protected)
+                out.append((lease, tuple(spans)))
+    return out
 
 
 # ----------------------------------------------------------------------------- report
