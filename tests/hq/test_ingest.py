@@ -222,6 +222,37 @@ def test_bad_readings_are_rejected_with_a_reason_and_the_rest_kept(
         assert sum(needle in message for message in messages) == 1, needle
 
 
+def test_indexes_beyond_2_53_are_refused_and_gauges_may_be_any_finite_number(
+    store: Engine, estate: Estate, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A DOUBLE holds every integer up to 2**53 exactly: an index beyond would be rounded."""
+    box, index, gauge = "box-B1-01", "tic.1.index.base", "temp.1"
+
+    def at(n: int) -> datetime:
+        return START + n * HOUR
+
+    good = [
+        SyncReading(SITE, box, index, at(0), 2**53, "Wh", "index", "measured"),
+        SyncReading(SITE, box, index, at(1), -(2.0**53), "Wh", "index", "measured"),
+        SyncReading(SITE, box, gauge, at(0), 1e300, "°C", "gauge", "measured"),
+        SyncReading(SITE, box, gauge, at(1), 2**62, "°C", "gauge", "measured"),
+    ]
+    bad = [
+        SyncReading(SITE, box, index, at(2), 2**53 + 1, "Wh", "index", "measured"),
+        SyncReading(SITE, box, index, at(3), 1e16, "Wh", "index", "measured"),
+        SyncReading(SITE, box, index, at(4), -1e300, "Wh", "index", "measured"),
+    ]
+    with caplog.at_level(logging.WARNING, logger="wesh.hq.ingest"):
+        result = ingest(store, good + bad)
+    assert result == IngestResult(inserted=len(good), duplicates=0, rejected=len(bad))
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("index 9007199254740993 beyond 2**53" in message for message in messages)
+    assert any("index 1e+16 beyond 2**53" in message for message in messages)
+    with store.connect() as conn:
+        values = sorted(conn.execute(select(Reading.value)).scalars())
+    assert values == [-(2.0**53), 2.0**53, 2.0**62, 1e300]
+
+
 def test_unknown_channels_of_known_boxes_are_created_on_request(
     store: Engine, estate: Estate
 ) -> None:
@@ -417,6 +448,8 @@ def oracle(
         valid_value = (type(value) is float and value == value and abs(value) != float("inf")) or (
             type(value) is int and -(2**63) <= value < 2**63
         )
+        if r.kind == "index" and valid_value:
+            valid_value = abs(value) <= 2**53  # exact in a DOUBLE
         if (
             channel is None
             or not valid_value
@@ -498,7 +531,8 @@ def test_one_bad_reading_in_a_clean_batch_is_the_only_one_lost(
             readings = hourly("box-B1-01", 3) + hourly("box-B1-02", 3)
             readings[7] = flawed(readings[7], flaw, pick)
             expected, rejected = oracle(estate, readings)
-            assert rejected == (0 if flaw == "extreme" else 1)
+            # extreme values: any finite gauge is stored, an index beyond 2**53 is not
+            assert rejected == (0 if flaw == "extreme" and readings[7].kind == "gauge" else 1)
             assert ingest(store, readings) == IngestResult(len(expected), 0, rejected), flaw
             with store.connect() as conn:
                 rows = conn.execute(

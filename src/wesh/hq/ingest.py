@@ -136,6 +136,8 @@ Head = tuple[str, str, str, str, str | None]
 #: Most distinct (channel, reason) warnings logged by one call.
 _MAX_WARNED: Final = 1000
 _I64: Final = (-(2**63), 2**63)
+#: Largest magnitude of an index: a DOUBLE holds every integer up to 2**53 exactly.
+_EXACT: Final = 2**53
 _AGGREGATES: Final = frozenset(("sample", "hour_mean", "hour_last"))
 #: A received quality → the stored provenance and quality.
 _STORED: Final = {
@@ -493,6 +495,7 @@ class _Batcher:
         append = rows.append
         isfinite = math.isfinite
         lowest, beyond = _I64
+        exact = _EXACT
         for reading in batch:
             try:
                 channel_id = accepted(_HEAD(reading))
@@ -506,8 +509,13 @@ class _Batcher:
             aggregate = reading.aggregate
             if (
                 not (
-                    (kind is float and isfinite(value))
-                    or (kind is int and lowest <= value < beyond)
+                    # an index: exact in a DOUBLE (NaN and infinities fail the comparison)
+                    ((kind is float or kind is int) and -exact <= value <= exact)
+                    if reading.kind == "index"
+                    else (
+                        (kind is float and isfinite(value))
+                        or (kind is int and lowest <= value < beyond)
+                    )
                 )
                 or stored_as is None
                 or aggregate not in _AGGREGATES
@@ -538,6 +546,8 @@ class _Batcher:
         problem = reading_problem(reading)
         if problem is not None:
             return problem
+        if reading.kind == "index" and abs(reading.value) > _EXACT:
+            return f"index {reading.value!r} beyond 2**53 (not exact in a DOUBLE)"
         if info is None:  # a subclass of int or float (numpy's float64...): not stored
             return f"value of type {type(reading.value).__name__}"
         if (reading.kind == "index") != info.is_index:
