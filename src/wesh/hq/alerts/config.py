@@ -42,7 +42,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final
 
 from pydantic import (
     BaseModel,
@@ -67,6 +67,7 @@ from wesh.gateway.config import (
     locate_key,
     read_config_text,
 )
+from wesh.hq.alerts.mail_text import Lang
 from wesh.hq.alerts.model import RULES, Place, Severity
 from wesh.hq.alerts.outbox import OutboxSettings
 from wesh.hq.alerts.smtp import SmtpSettings
@@ -438,7 +439,7 @@ class ContactSettings(_Model):
     scope: str = "*"
     emails: list[str] = Field(min_length=1)
     name: str | None = None
-    lang: Literal["fr", "en"] | None = None
+    lang: Lang | None = None
     escalation: bool = False
 
     @field_validator("scope")
@@ -489,7 +490,7 @@ _PolicyKey = tuple[str, str, str, str, str | None]
 class AlertsConfig(_Model):
     """The whole alert configuration (see the module docstring)."""
 
-    lang: Literal["fr", "en"] = "fr"
+    lang: Lang = "fr"
     base_url: str = "http://localhost:8000"
     sender: str = "wesh@localhost"
     evaluate_every: Duration = timedelta(minutes=5)

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, Protocol
+from typing import Final, Protocol
 
+from wesh.hq.alerts.mail_text import Lang
 from wesh.hq.alerts.model import Place
 
 __all__ = ["SCOPE_ORDER", "Recipient", "by_language", "recipients_for", "scope_rank"]
-
-Lang = Literal["fr", "en"]
 
 #: Scope kinds from the most specific to the least (``*`` last).
 SCOPE_ORDER: Final = ("dwelling", "building", "residence", "agency", "*")
