@@ -6,6 +6,7 @@ import dataclasses
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 import wesh.hq.ingest as ingest_module
 from tests.hq.estate import Estate, build_estate
 from wesh.errors import TransientError, UsageError
+from wesh.hq.db import make_engine
 from wesh.hq.ingest import ChannelResolver, HqSink, ingest
 from wesh.hq.migrate import migrate
 from wesh.hq.models import Channel, Gateway, Reading, RollupDirty, SiteEvent, SyncLedger
@@ -547,6 +549,22 @@ def test_one_bad_reading_in_a_clean_batch_is_the_only_one_lost(
                 ).all()
             stored = {(row[0], to_epoch_us(row[1])): tuple(row[2:]) for row in rows}
             assert stored == expected, (flaw, pick)
+
+
+# ----------------------------------------------------------------------------- durability
+
+
+def test_the_sqlite_store_syncs_every_commit(tmp_path: Path) -> None:
+    """What the receiver acknowledges must survive a power cut: WAL synced at each commit."""
+    engine = make_engine(tmp_path / "hq.sqlite3")
+    try:
+        for _ in range(2):  # a pooled connection, then a second one: each is set up
+            with engine.connect() as conn, engine.connect() as other:
+                for each in (conn, other):
+                    assert each.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                    assert each.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    finally:
+        engine.dispose()
 
 
 # ----------------------------------------------------------------------------- the sink
