@@ -12,7 +12,7 @@ from wesh.cli import cli
 from wesh.errors import ConfigError, UsageError
 from wesh.hq.alerts.engine import AlertingSink
 from wesh.hq.db import make_engine
-from wesh.hq.ingest import HqSink
+from wesh.hq.ingest import DEFAULT_ROLLUP_REFRESH_S, HqSink
 from wesh.hq.migrate import migrate
 from wesh.sync import receiver as receiver_module
 from wesh.sync.keys import keygen
@@ -82,6 +82,38 @@ def test_alerts_wrap_the_hq_sink(
         assert isinstance(sink.inner, HqSink)
     else:
         assert isinstance(sink, HqSink)
+
+
+@pytest.mark.parametrize(("flags", "every_s"), [((), 0.0), (("--refresh-every", "30"), 30.0)])
+def test_refresh_every_sets_the_hq_sinks_rollup_refresh(
+    tmp_path: Path,
+    hq: tuple[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    flags: tuple[str, ...],
+    every_s: float,
+) -> None:
+    url, keys = hq
+    monkeypatch.setattr(receiver_module, "SyncReceiver", _CapturingReceiver)
+    _CapturingReceiver.sinks.clear()
+    result = _run(tmp_path, keys, "--db", url, *flags, "--alerts")
+    assert result.exit_code == 0, result.output
+    (sink,) = _CapturingReceiver.sinks
+    assert isinstance(sink, AlertingSink) and isinstance(sink.inner, HqSink)
+    assert sink.inner.refresh_every_s == every_s
+    if not flags:
+        assert every_s == DEFAULT_ROLLUP_REFRESH_S  # HqSink's default
+
+
+def test_refresh_every_needs_the_hq_database_and_no_negative(
+    tmp_path: Path, hq: tuple[str, Path]
+) -> None:
+    url, keys = hq
+    sink = str(tmp_path / "sink.sqlite3")
+    result = _run(tmp_path, keys, "--sqlite-sink", sink, "--refresh-every", "5")
+    assert isinstance(result.exception, UsageError)
+    assert "--refresh-every" in str(result.exception)
+    result = _run(tmp_path, keys, "--db", url, "--refresh-every", "-1")
+    assert result.exit_code == 2 and "--refresh-every" in result.output
 
 
 def test_alerts_need_the_hq_database(tmp_path: Path, hq: tuple[str, Path]) -> None:

@@ -738,6 +738,11 @@ class HqSink(ReadingSink):
         self._refreshed_at: float | None = None
         self.resolver = ChannelResolver()
 
+    @property
+    def refresh_every_s(self) -> float:
+        """After a hand-over, the stale rollups are refreshed if the last refresh is this old."""
+        return self._refresh_every_s
+
     def refresh(self) -> int:
         """Re-roll every stale rollup span now; return the spans cleared."""
         self._refreshed_at = self._clock()

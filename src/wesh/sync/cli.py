@@ -8,7 +8,7 @@
                     (beside a running weshd by default; --with-weshd runs weshd in it too;
                     HQ's commands reach weshd through its API, by default its socket)
     wesh sync receiver --db URL [--alerts | --alerts-config alerts.toml]
-                       [--transport gammu|mqtt] [--state PATH]
+                       [--refresh-every SECONDS] [--transport gammu|mqtt] [--state PATH]
     wesh sync status [--config weshd.toml | --agent-state PATH] [--receiver-state PATH] [--json]
 
 The environment is read here only: ``WESH_SYNC_KEY_DIR`` (key directory),
@@ -370,6 +370,15 @@ async def _stop_gateway(gateway: Any, task: asyncio.Task[None]) -> None:  # noqa
 @click.option("--sqlite-sink", type=_PATH, default=None, help="A plain SQLite sink instead of HQ.")
 @click.option("--auto-create", is_flag=True, help="Create unknown channels at HQ.")
 @click.option(
+    "--refresh-every",
+    "refresh_every",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="With --db: refresh the stale rollups at most this often "
+    "(default: after every hand-over; 30 suits a backlog or several receivers).",
+)
+@click.option(
     "--alerts",
     "alerts",
     is_flag=True,
@@ -416,6 +425,8 @@ def receiver(
         raise UsageError("give exactly one of --db URL and --sqlite-sink PATH")
     if (alerts or alerts_config is not None) and db_url is None:
         raise UsageError("--alerts needs the HQ database (--db URL)")
+    if options["refresh_every"] is not None and db_url is None:
+        raise UsageError("--refresh-every needs the HQ database (--db URL)")
     opts: dict[str, Any] = dict(options)
     opts["alerts"] = alerts or alerts_config is not None
     opts["alerts_config"] = alerts_config
@@ -452,7 +463,12 @@ async def _run_receiver(
 
             engine = make_engine(db_url)
             stack.callback(engine.dispose)
-            sink = HqSink(engine, auto_create=auto_create)
+            refresh_every = options["refresh_every"]
+            sink = (
+                HqSink(engine, auto_create=auto_create)
+                if refresh_every is None  # HqSink's default
+                else HqSink(engine, auto_create=auto_create, refresh_every_s=refresh_every)
+            )
             if options["alerts"]:
                 from wesh.hq.alerts.config import load_config  # noqa: PLC0415
                 from wesh.hq.alerts.engine import AlertEngine, AlertingSink  # noqa: PLC0415
