@@ -470,3 +470,15 @@ def test_a_new_lease_not_purged_protects_its_period(store: Engine, estate: Estat
     result = ingest(store, day, resolver=resolver)
     # the hour before is X's (refused), the hour after Y's (never purged: a duplicate)
     assert (result.inserted, result.duplicates, result.rejected) == (24, 1, 1)
+
+
+def test_a_channel_created_on_a_purged_dwelling_refuses_the_period_too(
+    store: Engine, estate: Estate
+) -> None:
+    purge_tenancies(store, cutoff=CUTOFF, now=NOW)
+    late = [
+        SyncReading(SITE, "box-B1-01", "temp.2", at, 20.5, "°C", "gauge", "measured")
+        for at in (utc(2024, 10, 26, 12), utc(2024, 10, 28, 12))  # A's, then B's
+    ]
+    result = ingest(store, late, auto_create=True)
+    assert (result.inserted, result.rejected) == (1, 1)
