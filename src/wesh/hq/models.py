@@ -50,6 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from wesh.hq.alerts import model as alert_model
 from wesh.hq.timeutil import from_epoch_us, to_epoch_us
 
 __all__ = [
@@ -110,22 +111,10 @@ METER_EVENT_KINDS: Final = ("installed", "replaced", "removed", "reset")
 PROVENANCES: Final = ("measured", "estimated", "manual", "corrected")
 QUALITIES: Final = ("good", "suspect")
 AGGREGATES: Final = ("sample", "hour_mean", "hour_last")
-ALERT_STATES: Final = ("pending", "firing", "resolved")
-SEVERITIES: Final = ("info", "warning", "critical")
-ALERT_EVENT_KINDS: Final = (
-    "pending",
-    "fired",
-    "resolved",
-    "reminder",
-    "escalated",
-    "acked",
-    "muted",
-    "unmuted",
-    "suppressed",
-    "grouped",
-    "ungrouped",
-    "cancelled",
-)
+# The alert vocabularies are the engine's (one definition, in wesh.hq.alerts.model).
+ALERT_STATES: Final = alert_model.ALERT_STATES
+SEVERITIES: Final = alert_model.SEVERITIES
+ALERT_EVENT_KINDS: Final = alert_model.EVENT_KINDS
 MUTE_SCOPES: Final = (
     "agency",
     "residence",
@@ -136,7 +125,7 @@ MUTE_SCOPES: Final = (
     "gateway",
     "alert",
 )
-NOTICE_KINDS: Final = ("fired", "reminder", "escalated", "resolved")
+NOTICE_KINDS: Final = alert_model.NOTICE_KINDS
 
 NAMING_CONVENTION: Final = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -30,6 +32,8 @@ from wesh.hq.alerts.state import (
     step,
     with_alert_id,
 )
+from wesh.hq.db import make_engine
+from wesh.hq.migrate import migrate
 
 MIN = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
@@ -450,10 +454,23 @@ def _check_episode(episode: Episode, timing: Timing) -> None:
     assert sequences == sorted(set(sequences))
 
 
-def test_the_vocabulary_is_the_one_of_the_hq_schema() -> None:
-    """wesh.hq.alerts.model's words are the ones the schema's CHECK constraints allow."""
-    assert ALERT_STATES == models.ALERT_STATES
-    assert EVENT_KINDS == models.ALERT_EVENT_KINDS
-    assert SEVERITIES == models.SEVERITIES
-    assert NOTICE_KINDS == models.NOTICE_KINDS
+def test_the_vocabulary_is_the_one_the_migrated_schema_allows(tmp_path: Path) -> None:
+    """The CHECK constraints that migration 0003 wrote (a frozen copy) list these words."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'hq.sqlite3'}")
+    try:
+        migrate(engine)
+        with engine.connect() as conn:
+            tables = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master").all())
+    finally:
+        engine.dispose()
+
+    def allowed(table: str, column: str) -> tuple[str, ...]:
+        found = re.search(rf"\b{column} IN \(([^)]*)\)", tables[table])
+        assert found is not None, (table, column)
+        return tuple(re.findall(r"'([^']*)'", found.group(1)))
+
+    assert allowed("alert", "state") == ALERT_STATES == models.ALERT_STATES
+    assert allowed("alert", "severity") == SEVERITIES == models.SEVERITIES
+    assert allowed("alert_event", "kind") == EVENT_KINDS == models.ALERT_EVENT_KINDS
+    assert allowed("mail_outbox", "notice_kind") == NOTICE_KINDS == models.NOTICE_KINDS
     assert set(OPEN_STATES) < set(ALERT_STATES)
