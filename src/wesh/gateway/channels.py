@@ -106,10 +106,14 @@ EventKind = Literal[
 ]
 Severity = Literal["info", "warning", "alarm"]
 
-#: Events below severity ``alarm`` that headquarters still needs: the end of a TIC alarm
-#: episode resolves its alert at once. The store should queue them for the sync as it
-#: queues alarms (``Store(queued_severities=...)`` alone does not).
-QUEUED_EVENT_KINDS: frozenset[str] = frozenset({"tic_overload_end", "tic_status_alarm_end"})
+#: Events below severity ``alarm`` that headquarters still needs, queued for the sync as
+#: alarms are (``Store(queued_severities=...)`` alone would not): the end of a TIC alarm
+#: episode resolves its alert at once; a ``counter_reset`` or ``meter_replaced`` (kept
+#: ``warning``) explains the index decrease HQ will see, so that its ``index_backwards``
+#: rule does not take it for a fault.
+QUEUED_EVENT_KINDS: frozenset[str] = frozenset(
+    {"tic_overload_end", "tic_status_alarm_end", "counter_reset", "meter_replaced"}
+)
 
 DEFAULT_MAX_CLOCK_SKEW_S = 300.0
 
@@ -574,7 +578,10 @@ class IndexGuard:
         if meter is not None:
             old, new = meter
             self._states[key] = _IndexState(value, sample.at)
-            message = f"meter replaced ({old} → {new}): index {state.value:g} → {value:g}"
+            message = (
+                f"meter replaced: index {_index_text(state.value)} -> {_index_text(value)}"
+                f"{_unit_text(sample)} on {sample.channel} (ADCO {old} -> {new})"
+            )
             data = {
                 "previous": state.value,
                 "value": value,
@@ -586,7 +593,10 @@ class IndexGuard:
         step = value - state.value
         if step < 0:
             self._states[key] = _IndexState(value, sample.at)
-            message = f"index went down {state.value:g} → {value:g}: counter reset"
+            message = (
+                f"counter reset: index {_index_text(state.value)} -> {_index_text(value)}"
+                f"{_unit_text(sample)} on {sample.channel}"
+            )
             data = {
                 "previous": state.value,
                 "value": value,
@@ -630,6 +640,15 @@ def _event(
     data: Mapping[str, object],
 ) -> GatewayEvent:
     return GatewayEvent(sample.at, sample.box, sample.channel, kind, severity, message, data)
+
+
+def _index_text(value: float) -> str:
+    """Write an index in full (``12345678``, not ``1.23457e+07``: ``:g`` keeps 6 digits)."""
+    return f"{value:.15g}"
+
+
+def _unit_text(sample: Sample) -> str:
+    return f" {sample.unit}" if sample.unit else ""
 
 
 def _suspect(sample: Sample) -> Sample:
