@@ -18,7 +18,8 @@ fetcher                    reads
 :func:`occupied_dwellings` tenancy rows covering a day
 :func:`index_decreases`    rollup_hour joined to its previous hour (first below last)
 :func:`hour_rates`         rollup_hour consumption per hour since the previous reading
-:func:`meter_event_times`  meter_event per channel over a span
+:func:`meter_event_times`  meter_event, and the gateway's reset/replacement
+                           site_event, per channel over a span
 :func:`site_events`        site_event of some kinds over a span
 =========================  ============================================================
 
@@ -46,6 +47,7 @@ from sqlalchemy.sql.elements import TextClause
 from wesh.hq.alerts.model import Place, Subject
 
 __all__ = [
+    "METER_SITE_EVENT_KINDS",
     "BoxInfo",
     "ChannelInfo",
     "Decrease",
@@ -749,25 +751,51 @@ def hour_rates(
     return out
 
 
+#: ``site_event`` kinds by which a gateway explains an index decrease it saw (weshd's
+#: ``IndexGuard``): they count as meter events of their channel.
+METER_SITE_EVENT_KINDS: Final = ("counter_reset", "meter_replaced")
+#: An ALARM packet carries its time to the minute: a site event is taken at its minute's end.
+_SITE_EVENT_SLACK_US: Final = 60_000_000 - 1
+
+
 def meter_event_times(
     conn: Connection, channel_ids: Collection[int], *, lo_us: int, hi_us: int
 ) -> dict[int, list[int]]:
-    """Return ``{channel: [event at_us, ...]}`` of meter events in ``[lo_us, hi_us]``."""
+    """Return ``{channel: [event at_us, ...]}`` (sorted) of meter events in ``[lo_us, hi_us]``.
+
+    A meter event is a ``meter_event`` row, or a ``site_event`` of a kind in
+    :data:`METER_SITE_EVENT_KINDS` (the gateway saw the counter reset or the meter
+    replaced) of the channel: the one HQ resolved (``channel_id``), else, when it could not
+    (an alarm ahead of its channel's first readings), the channel of the same site,
+    ``box_ref`` and path (``channel_path``: the sink strips the ``<box>/`` prefix). A site
+    event's time is known to the minute: it counts at the end of its minute. One
+    statement (three parts: ``UNION ALL``) per 500 channels.
+    """
     if not channel_ids:
         return {}
     sql = (
-        "SELECT e.channel_id, e.at FROM meter_event e WHERE e.at >= :lo AND e.at <= :hi "
-        "#IDS# ORDER BY e.channel_id, e.at"
+        "SELECT e.channel_id, e.at, 0 FROM meter_event e "
+        "WHERE e.at >= :lo AND e.at <= :hi AND e.channel_id IN :ids "
+        "UNION ALL SELECT s.channel_id, s.at, 1 FROM site_event s "
+        "WHERE s.kind IN :kinds AND s.at >= :slo AND s.at <= :hi AND s.channel_id IN :ids "
+        "UNION ALL SELECT c.id, s.at, 1 FROM channel c "
+        "JOIN box b ON b.id = c.box_id JOIN gateway g ON g.id = b.gateway_id "
+        "JOIN site_event s ON s.site_id = g.site_id AND s.box_ref = b.box_ref "
+        "AND s.channel_path = c.path "
+        "WHERE s.channel_id IS NULL AND s.kind IN :kinds AND s.at >= :slo AND s.at <= :hi "
+        "AND c.id IN :ids"
     )
+    params = {
+        "lo": lo_us,
+        "slo": lo_us - _SITE_EVENT_SLACK_US,
+        "hi": hi_us,
+        "kinds": list(METER_SITE_EVENT_KINDS),
+    }
     out: dict[int, list[int]] = defaultdict(list)
-    for cid, at in _run(
-        conn,
-        sql,
-        {"lo": lo_us, "hi": hi_us},
-        channel_ids=channel_ids,
-        id_column="e.channel_id",
-    ):
-        out[int(cid)].append(int(at))
+    for cid, at, from_site in _run(conn, sql, params, channel_ids=channel_ids, lists=("kinds",)):
+        out[int(cid)].append(int(at) + (_SITE_EVENT_SLACK_US if from_site else 0))
+    for times in out.values():
+        times.sort()
     return dict(out)
 
 

@@ -1,9 +1,13 @@
 """Meter anomaly rules: index going back, implausible jump, TIC alarms (pure).
 
 * ``index_backwards``: an index reading below the one before it, in the last
-  ``lookback_h`` hours, with no ``meter_event`` (reset, replaced...) of the channel
-  between the two readings, by more than ``tolerance`` (raw unit). ON while such a
-  decrease is in the window.
+  ``lookback_h`` hours, by more than ``tolerance`` (raw unit), not explained by a meter
+  event of the channel: a ``meter_event`` (reset, replaced...) or the gateway's
+  ``counter_reset`` / ``meter_replaced`` site event
+  (:func:`wesh.hq.alerts.data.meter_event_times`) after the previous reading and
+  before :data:`EVENT_SLACK_US` after the lower one (an hourly aggregate is stamped at its
+  hour's start but holds the hour's last value: the event can come later in that hour).
+  ON while such a decrease is in the window.
 * ``index_jump``: an hour's consumption above ``<kind>_<unit>_h`` (``electricity_kwh_h``
   36, ``cold_water_l_h`` 100,000...) in the last ``lookback_h`` hours.
 * ``tic_overload`` / ``tic_status_alarm``: from the site events weshd sends, edge-
@@ -27,6 +31,7 @@ from wesh.hq.alerts.rules import NATURAL_UNITS, Finding, Params, natural_factor
 from wesh.hq.timeutil import HOUR_US, from_epoch_us, to_epoch_us
 
 __all__ = [
+    "EVENT_SLACK_US",
     "TIC_EVENT_KINDS",
     "DecreaseRow",
     "EventRow",
@@ -42,6 +47,9 @@ TIC_EVENT_KINDS: Final[Mapping[str, tuple[frozenset[str], frozenset[str]]]] = {
     "tic_status_alarm": (frozenset({"tic_status_alarm"}), frozenset({"tic_status_alarm_end"})),
 }
 
+#: How long after a decreasing reading's time a meter event still explains it (µs).
+EVENT_SLACK_US: Final = HOUR_US
+
 #: (channel, previous at µs, previous value, at µs, value)
 DecreaseRow = tuple[int, int, float, int, float]
 #: (subject, at µs, kind, message)
@@ -56,15 +64,17 @@ def index_backwards(
     units: Mapping[int, str | None],
     params: Params,
 ) -> list[Finding]:
-    """Judge ``index_backwards``; ``events`` are each channel's meter event times (sorted)."""
+    """Judge ``index_backwards``; ``events`` are each channel's meter event times (sorted).
+
+    An event in ``(previous_at, at + EVENT_SLACK_US)`` explains the decrease.
+    """
     now_us = to_epoch_us(now)
     per_channel: dict[int, list[DecreaseRow]] = defaultdict(list)
     for row in decreases:
         cid, previous_at, previous, at, value = row
         times = events.get(cid, ())
-        # an event in (previous_at, at] explains the decrease
         position = bisect.bisect_right(times, previous_at)
-        if position < len(times) and times[position] <= at:
+        if position < len(times) and times[position] < at + EVENT_SLACK_US:
             continue
         p = params(Subject("channel", cid))
         if at < now_us - p["lookback_h"] * HOUR_US or previous - value <= p["tolerance"]:
