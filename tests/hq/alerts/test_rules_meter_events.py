@@ -19,8 +19,10 @@ from wesh.hq.alerts.evaluate import evaluate
 from wesh.hq.alerts.model import Level, Subject
 from wesh.hq.alerts.rules import Params
 from wesh.hq.alerts.rules_meter import EVENT_SLACK_US, index_backwards
+from wesh.hq.ingest import HqSink
 from wesh.hq.models import SiteEvent
 from wesh.hq.timeutil import HOUR_US, to_epoch_us
+from wesh.sync.sink import SyncAlarm
 
 NOW = utc(2026, 1, 20, 10, 30)
 START = utc(2026, 1, 19, 10)
@@ -194,6 +196,20 @@ def test_a_site_event_far_in_time_or_of_another_kind_does_not(
     store.event(kind, at)
     store.event(kind, at, resolved=False)
     assert store.backwards() == {Subject("channel", store.channel("B1-01"))}
+
+
+def test_the_alarm_as_the_sync_receiver_stores_it_explains_it(store: Store) -> None:
+    sink = HqSink(store.engine, now=lambda: NOW)
+    at = (DROP + timedelta(minutes=42, seconds=31)).replace(second=0)  # minutes travel
+    message = "meter replaced: index 5000000 -> 120 Wh on box-B1-01/tic.1.index.base"
+    for box in ("box-B1-02", "box-B1-01"):  # weshd names the channel "<box>/<path>"
+        assert store.backwards() == {Subject("channel", store.channel("B1-01"))}
+        sink.ingest_alarm(
+            SyncAlarm(
+                "site-B1", box, f"{box}/{ELECTRICITY}", at, "meter_replaced", "warning", message
+            )
+        )
+    assert store.backwards() == set()
 
 
 def test_meter_event_times_reads_both_tables_per_channel(store: Store) -> None:
