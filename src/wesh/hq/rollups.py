@@ -474,6 +474,34 @@ _ROLL_INDEX_HOURS = (  # near-zero ratio, zero, lo, ids..., lo, hi
     "AND q.quality = 'good' WINDOW w AS (PARTITION BY q.channel_id ORDER BY q.at)) x "
     "WHERE #SOLE#"
 )
+# SQLite: one writer at a time, and from a re-roll's first write (the DELETE of its hours)
+# to its commit nobody else writes; so the only key conflicts of its inserts are hours of
+# several readings of its own channels, which are rolled again in Python anyway. It may
+# insert every counted reading as an hour row and skip conflicts: no window for gauges,
+# one ``LAG`` for indexes (about half the cost). Server engines let two refreshers
+# interleave: a skipped conflict could then hide a stale row, so they keep the strict
+# insert of sole readings above (a collision fails the batch, which is retried).
+_ROLL_GAUGE_HOURS_SQLITE = (  # ids..., lo, hi
+    "INSERT INTO rollup_hour (channel_id, hour_start, consumption, min, max, mean, count, "
+    "first_at, first_value, last_at, last_value) "
+    "SELECT channel_id, at - at % #H#, NULL, value, value, value, 1, at, value, at, value "
+    "FROM reading WHERE channel_id IN (#IDS#) AND at >= ? AND at < ? AND quality = 'good' "
+    "ON CONFLICT DO NOTHING"
+)
+_ROLL_INDEX_HOURS_SQLITE = (  # near-zero ratio, zero, lo, ids..., lo, hi
+    "INSERT INTO rollup_hour (channel_id, hour_start, consumption, min, max, mean, count, "
+    "first_at, first_value, last_at, last_value) "
+    "SELECT x.channel_id, x.at - x.at % #H#, "
+    "CASE WHEN x.prev IS NULL THEN NULL WHEN x.value - x.prev >= 0 THEN x.value - x.prev "
+    "WHEN x.value >= 0 AND x.value <= ABS(x.prev) * ? THEN x.value ELSE ? END, "
+    "x.value, x.value, NULL, 1, x.at, x.value, x.at, x.value "
+    "FROM (SELECT q.channel_id, q.at, q.value, "
+    "COALESCE(LAG(q.value) OVER (PARTITION BY q.channel_id ORDER BY q.at), "
+    "(SELECT b.value FROM reading b WHERE b.channel_id = q.channel_id AND b.at < ? "
+    "AND b.quality = 'good' ORDER BY b.at DESC LIMIT 1)) AS prev "
+    "FROM reading q WHERE q.channel_id IN (#IDS#) AND q.at >= ? AND q.at < ? "
+    "AND q.quality = 'good') x WHERE true ON CONFLICT DO NOTHING"
+)
 _COUNTED = (  # ids..., lo, hi
     "SELECT COUNT(*) FROM reading WHERE channel_id IN (#IDS#) AND at >= ? AND at < ? "
     "AND quality = 'good'"
@@ -821,11 +849,14 @@ def _reroll_hours_sql(
     written = 0
     plain_index = [cid for cid in index_ids if cid not in broken]
     gauges = [cid for cid in ids if cid not in indexes]
+    sqlite = conn.dialect.name == "sqlite"
     if plain_index:
         params = (_NEAR_ZERO, 0.0, lo_us, *plain_index, lo_us, hi_us)
-        written += _rowcount(conn, _ROLL_INDEX_HOURS, params, len(plain_index))
+        statement = _ROLL_INDEX_HOURS_SQLITE if sqlite else _ROLL_INDEX_HOURS
+        written += _rowcount(conn, statement, params, len(plain_index))
     if gauges:
-        written += _rowcount(conn, _ROLL_GAUGE_HOURS, (*gauges, lo_us, hi_us), len(gauges))
+        statement = _ROLL_GAUGE_HOURS_SQLITE if sqlite else _ROLL_GAUGE_HOURS
+        written += _rowcount(conn, statement, (*gauges, lo_us, hi_us), len(gauges))
     rolled = sorted(plain_index + gauges)
     crowded: set[int] = set()
     if rolled:
