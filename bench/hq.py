@@ -22,13 +22,14 @@ them (hour by hour, site by site), stored:
   ``executemany`` of a plain ``INSERT``, one transaction per call of the other side
   (the floor: what the engine costs with no checks, no idempotence and no rollups).
 
-Each side runs on its own fresh database of the same engine, in the same process, the
-two sides alternating which goes first; figures are medians of three runs (one with
-``--quick``), with the slowest and fastest run, each run's ratio against the raw
-run beside it, and the ratio of CPU times (this process's: meaningful for SQLite).
-Before each timed run the objects alive (the workload the bench holds) are frozen out
-of the garbage collector (``gc.freeze``: see :func:`quiet_heap`; ``--gc-as-is`` to
-measure without).
+Each side runs on its own fresh database of the same engine and settings (``make_engine``:
+on SQLite WAL with ``synchronous=FULL``, one ``fsync`` of the WAL per commit on both
+sides, so the figures include it), in the same process, the two sides alternating which
+goes first; figures are medians of three runs (one with ``--quick``), with the slowest and
+fastest run, each run's ratio against the raw run beside it, and the ratio of CPU times
+(this process's: meaningful for SQLite). Before each timed run the objects alive (the
+workload the bench holds) are frozen out of the garbage collector (``gc.freeze``: see
+:func:`quiet_heap`; ``--gc-as-is`` to measure without).
 
 **Query** — monthly consumption of one building (41 boxes, every kind) over a year:
 ``consumption`` (served from ``rollup_day``) versus ``consumption_raw`` (steps of the
