@@ -1121,18 +1121,18 @@ def refresh_rollups(
     wanted = None if channels is None else sorted(set(channels))
     if wanted is not None and not wanted:
         return 0
-    with transaction(engine) as conn:
-        last = next(iter(_run(conn, _MAX_DIRTY, ())))[0]
-    if last is None:
-        return 0
     cleared = 0
-    rows: list[Dirty] = []
+    last: int | None = None  # the largest id when the call starts (read in the first batch)
     while limit is None or cleared < limit:
         size = batch_size if limit is None else min(batch_size, limit - cleared)
+        rows: list[Dirty] = []
         for attempt in range(1, _REFRESH_ATTEMPTS + 1):
             try:
                 with transaction(engine) as conn:
-                    rows = _pending(conn, int(last), wanted, size)
+                    if last is None:
+                        found = next(iter(_run(conn, _MAX_DIRTY, ())))[0]
+                        last = -1 if found is None else int(found)
+                    rows = _pending(conn, last, wanted, size) if last >= 0 else []
                     if rows:
                         _refresh_batch(conn, rows)
                 break
@@ -1140,9 +1140,9 @@ def refresh_rollups(
                 if attempt == _REFRESH_ATTEMPTS:
                     raise
                 _LOG.info("Rollups: refresh batch collided (attempt %d); retrying", attempt)
-        if not rows:
-            break
         cleared += len(rows)
+        if len(rows) < size:  # every row up to ``last`` is done: no pass to find none
+            break
     if cleared:
         _LOG.debug("Rollups: refreshed %d stale spans", cleared)
     return cleared
