@@ -225,7 +225,7 @@ class SqliteSink:
             )
             if self._where != ":memory:":
                 self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute("PRAGMA synchronous = FULL")  # stored = may be acknowledged
             for statement in _SCHEMA:
                 self._conn.execute(statement)
         except (sqlite3.Error, OSError) as exc:
