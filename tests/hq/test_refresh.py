@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, event, select, text, update
 
 from tests.hq.estate import Estate, add_meter_event, build_estate, clear_data
 from wesh.errors import UsageError
@@ -559,3 +559,53 @@ def test_dirty_runs_merge_as_their_channels_would(rows: list[tuple[int, int, int
         for cid, span in spans.items():
             got[cid].append(span)
     assert dict(got) == want
+
+
+def test_readings_before_1970_are_bucketed_as_python_does(store: Engine, estate: Estate) -> None:
+    # SQL's % keeps the sign of the dividend; Python's floors: such spans stay in Python.
+    start = datetime(1969, 12, 31, 19, 30, tzinfo=UTC)  # to 22:30, one an hour
+    ingest(
+        store,
+        [index("box-B1-01", start + n * HOUR, 100.0 + n) for n in range(4)]
+        + [gauge("box-B1-02", start + n * HOUR, 1.5 * n) for n in range(4)],
+    )
+    refresh_rollups(store)
+    hours = stored_hours_us(store)
+    assert hours == python_hours(store)
+    assert {row[1] for row in hours} == {
+        to_epoch_us(start) - 30 * 60 * 10**6 + n * HOUR_US for n in range(4)
+    }
+
+
+def statements_of(store: Engine, run: Any) -> list[str]:
+    """The statements on wesh's tables that ``run()`` executes."""
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        statement = str(args[2])
+        if any(word in statement for word in ("rollup", "reading", "channel", "meter_event")):
+            seen.append(statement)
+
+    event.listen(store, "before_cursor_execute", record)
+    try:
+        run()
+    finally:
+        event.remove(store, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_refresh_costs_few_statements(store: Engine, estate: Estate) -> None:
+    assert len(statements_of(store, lambda: refresh_rollups(store))) == 1  # nothing stale
+    hour = [
+        reading
+        for box in ("box-B1-01", "box-B1-02")
+        for reading in (index(box, START, 1_000.0), gauge(box, START, 20.0))
+    ]
+    ingest(store, hour)
+    done = statements_of(store, lambda: refresh_rollups(store))
+    # MAX(id), the stale rows, kinds, next readings, meter events, DELETE hours, two
+    # INSERT ... SELECT, the count, DELETE + INSERT days, DELETE the stale rows.
+    assert len(done) <= 12, done
+    read_back = "SELECT channel_id, at, value, quality FROM reading"  # the Python roll's
+    assert not any(statement.startswith(read_back) for statement in done)
+    assert len(rollups(store)["rollup_hour"]) == 4
