@@ -32,7 +32,10 @@ Definitions (``docs/hq-data.md``, "Rollups")::
 New readings (or meter events) change the hours they fall in and the hour of the next
 counted reading after them (its step now starts from them); :func:`reroll_windows`
 recomputes exactly those hours and the days that contain them, with a few set-based
-statements per batch.
+statements per batch. An hour holding one counted reading (the usual: gateways send hourly
+aggregates) is rolled in SQL, nothing read back; Python (:func:`hour_rows`) rolls the
+channels with a meter event in reach or an hour of several readings. Both give the same
+rows, bit for bit.
 """
 
 from __future__ import annotations
