@@ -14,8 +14,8 @@ refusals (``{"nobody@example.org": "550 5.1.1 no such user"}``) and a reply for 
 (``"451 4.3.0 try later"``). :meth:`CaptureServer.stop` then :meth:`CaptureServer.start`
 listen again on the same port, to play "the mail server went down and came back".
 
-aiosmtpd is a development dependency: importing this module without it raises
-:class:`~wesh.errors.ConfigError` when a server is made, not at import time.
+aiosmtpd is an optional dependency (extras ``demo`` and ``dev``): without it, this module
+imports, and making a server raises :class:`~wesh.errors.ConfigError`.
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ class CaptureServer:
             from aiosmtpd.smtp import SMTP  # noqa: PLC0415 - a development dependency
         except ImportError as exc:
             raise ConfigError(
-                "the capturing SMTP server needs aiosmtpd (pip install 'wesh[dev]')"
+                "the capturing SMTP server needs aiosmtpd (pip install 'wesh[demo]')"
             ) from exc
         self._smtp_class = SMTP
         self.host = host
