@@ -6,12 +6,17 @@ The chain itself (mails produced end to end) is ``tests/test_demo.py`` (the demo
 
 from __future__ import annotations
 
+import contextlib
 import io
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
+import pytest
 from rich.console import Console
 
+from wesh.demo import chain as demo_chain
 from wesh.demo.building import ALERT_CONTACT, ALERT_SENDER, alerts_toml
 from wesh.demo.chain import FAULT_BOX, Paths, _print_mail
 from wesh.demo.screen import AlertLine, Screen, plain_line, render
@@ -93,3 +98,28 @@ def test_the_end_lists_the_mails_and_prints_the_faults_one(tmp_path: Path) -> No
     out = io.StringIO()
     _print_mail(Console(file=out, width=120), [], Paths(tmp_path / "demo"), "en")
     assert "no alert mail was sent yet" in out.getvalue()
+
+
+def test_without_aiosmtpd_the_alert_part_is_skipped_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a bare `pip install wesh`: importing aiosmtpd fails
+    monkeypatch.setitem(sys.modules, "aiosmtpd", None)
+    monkeypatch.setitem(sys.modules, "aiosmtpd.smtp", None)
+    assert not demo_chain.aiosmtpd_installed()
+    out = io.StringIO()
+    console = Console(file=out, width=200, color_system=None)
+    with contextlib.ExitStack() as stack:
+        alerting = demo_chain.open_alerting(
+            stack, cast("Any", object()), Paths(tmp_path), "en", console
+        )
+    assert alerting is None
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1
+    assert "install wesh[demo] to see the alert mail" in lines[0]
+    assert not (tmp_path / "alerts.toml").exists()
+
+
+def test_with_aiosmtpd_the_check_says_so() -> None:
+    pytest.importorskip("aiosmtpd")
+    assert demo_chain.aiosmtpd_installed()

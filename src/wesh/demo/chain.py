@@ -72,8 +72,10 @@ __all__ = [
     "DemoClock",
     "Paths",
     "Settings",
+    "aiosmtpd_installed",
     "hold_workdir",
     "logs_to",
+    "open_alerting",
     "run_chain",
     "start_alerting",
     "start_chain",
@@ -92,6 +94,13 @@ _MARKER: Final = ".wesh-demo"
 #: its last hour) fires at about 09:00 and is mailed well before the end (11:15).
 FAULT_BOX: Final = "B001-L04"
 FAULT_AT: Final = 0.12
+#: The one line said when aiosmtpd (the ``demo`` extra) is missing.
+_NO_AIOSMTPD: Final[Mapping[Lang, str]] = {
+    "fr": "⑤ Alertes\u00a0: partie sautée (aiosmtpd absent)\u00a0; "
+    "installez wesh[demo] pour voir le courriel d'alerte (pip install 'wesh[demo]').",
+    "en": "⑤ Alerts: part skipped (aiosmtpd missing); "
+    "install wesh[demo] to see the alert mail (pip install 'wesh[demo]').",
+}
 _LOG = logging.getLogger(__name__)
 
 
@@ -604,6 +613,38 @@ def start_alerting(
         yield Alerting(server, engine, mailer, config.evaluate_every.total_seconds())
 
 
+def aiosmtpd_installed() -> bool:
+    """Whether the capturing SMTP server can run (aiosmtpd, the ``demo`` extra, importable)."""
+    try:
+        import aiosmtpd.smtp  # noqa: F401, PLC0415 - an optional dependency
+    except ImportError:
+        return False
+    return True
+
+
+def open_alerting(
+    stack: contextlib.ExitStack[bool | None] | contextlib.AsyncExitStack[bool | None],
+    chain: Chain,
+    paths: Paths,
+    lang: Lang,
+    console: Console,
+) -> Alerting | None:
+    """Start the demo's alert part on ``stack``, or say in one line why it is skipped.
+
+    Without aiosmtpd (``pip install wesh`` without the ``demo`` extra) the line says to
+    install ``wesh[demo]``; the rest of the demo runs. Any other :class:`ConfigError`
+    (no port) is said the same way. Returns ``None`` when the part is skipped.
+    """
+    if not aiosmtpd_installed():
+        console.print(_NO_AIOSMTPD[lang], highlight=False, markup=False)
+        return None
+    try:
+        return stack.enter_context(start_alerting(chain, paths, lang))
+    except ConfigError as exc:
+        console.print(message(lang, "step.no_alerts", error=exc.message), highlight=False)
+        return None
+
+
 def _open_alerts(engine: Engine) -> list[AlertLine]:
     from wesh.hq.alerts.store import list_alerts  # noqa: PLC0415
     from wesh.hq.db import translate_errors  # noqa: PLC0415
@@ -644,11 +685,8 @@ async def run_chain(settings: Settings, console: Console) -> Screen:
     async with contextlib.AsyncExitStack() as stack:
         chain = await stack.enter_async_context(start_chain(settings, clock=clock, report=say))
         # 5. the alerts: engine and outbox on the demo's clock, mails captured on loopback
-        try:
-            alerting = stack.enter_context(start_alerting(chain, paths, lang))
-        except ConfigError as exc:
-            console.print(message(lang, "step.no_alerts", error=exc.message), highlight=False)
-        else:
+        alerting = open_alerting(stack, chain, paths, lang, console)
+        if alerting is not None:
             screen.alerts_on = True
             console.print(
                 message(
