@@ -42,7 +42,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final, Literal, NamedTuple, Self, cast
@@ -50,22 +50,30 @@ from typing import IO, Any, Final, Literal, NamedTuple, Self, cast
 from wesh.errors import BadInputError, ConfigError, TransientError, UsageError, WeshError
 from wesh.gateway.channels import (
     QUEUED_EVENT_KINDS,
-    ChannelKind,
-    EventKind,
     GatewayEvent,
-    Quality,
     Sample,
-    SampleKind,
-    Severity,
+)
+from wesh.gateway.store_queue import QueueClient
+from wesh.gateway.store_rows import (
+    _COUNT_PENDING,
+    _EVENT_COLUMNS,
+    _PENDING_EVENTS,
+    _PENDING_READINGS,
+    _ack_rows,
+    _ack_wanted,
+    _check_limit,
+    _event_of,
+    _Key,
+    _sample_of,
+    _translate,
+    _utc_now,
 )
 from wesh.gateway.store_schema import (
     DROP_RANK,
     MAX_TEXT_CHARS,
     MIGRATIONS,
     QUALITY_CODES,
-    QUALITY_NAMES,
     SCHEMA_VERSION,
-    decode_value,
     encode_value,
     from_ms,
     to_ms,
@@ -82,16 +90,11 @@ _DROP_EVENT_KIND: Final = "data_dropped"
 _MAX_ERROR_CHARS: Final = 500
 _MAX_MESSAGE_CHARS: Final = 2000
 _MAX_EVENT_DATA_CHARS: Final = 16_000
-_MAX_LIMIT: Final = 100_000
 #: units (samples, events, edges) written per flush transaction and per call
 _FLUSH_TX_UNITS: Final = 5_000
 _FLUSH_CALL_UNITS: Final = 20_000
 #: bounded set of channels already warned about (avoid one warning per poll)
 _MAX_WARNED: Final = 1_000
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,18 +156,6 @@ class StoreStats:
     degraded: bool
     buffered: int
     dropped: int = 0
-
-
-class _Key(NamedTuple):
-    """What identifies one channel descriptor (a new one when metadata changes)."""
-
-    channel: str
-    box: str
-    path: str
-    unit: str | None
-    kind: str
-    meaning: str
-    label: str | None
 
 
 class _Row(NamedTuple):
@@ -234,20 +225,6 @@ def _is_disk_full(exc: BaseException) -> bool:
             return True
         return "database or disk is full" in str(exc)
     return False
-
-
-def _translate(exc: BaseException, action: str, where: str) -> WeshError:
-    """Map a foreign storage error to the wesh tree."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(code, int) and code & 0xFF in (
-        sqlite3.SQLITE_BUSY,
-        sqlite3.SQLITE_LOCKED,
-        sqlite3.SQLITE_IOERR,
-    ):
-        return TransientError(f"store: {action} failed: {exc}", where=where)
-    if isinstance(exc, OSError | sqlite3.OperationalError):
-        return TransientError(f"store: {action} failed: {exc}", where=where)
-    return WeshError(f"store: {action} failed: {exc}", where=where)
 
 
 class _Buffer:
@@ -413,88 +390,6 @@ _UPSERT_BOX_STATE: Final = (
     "last_ok_ms = excluded.last_ok_ms, last_error = excluded.last_error, "
     "updated_ms = excluded.updated_ms"
 )
-_EVENT_COLUMNS: Final = "id, at_ms, box, channel, kind, severity, message, data"
-_PENDING_READINGS: Final = (
-    "SELECT o.seq, r.channel_id, r.at_ms, r.value, r.is_bool, r.quality, "
-    "r.box_time_ms FROM outbound AS o JOIN readings AS r ON r.id = o.reading_id "
-    "WHERE o.acked_ms IS NULL AND o.seq > ? AND o.reading_id IS NOT NULL "
-    "ORDER BY o.seq LIMIT ?"
-)
-_PENDING_EVENTS: Final = (
-    f"SELECT o.seq, {', '.join('e.' + c for c in _EVENT_COLUMNS.split(', '))} "  # noqa: S608
-    "FROM outbound AS o JOIN events AS e ON e.id = o.event_id "
-    "WHERE o.acked_ms IS NULL AND o.event_id IS NOT NULL AND o.seq > ? "
-    "ORDER BY o.seq LIMIT ?"
-)
-_COUNT_PENDING: Final = "SELECT count(*) FROM outbound WHERE acked_ms IS NULL"
-
-
-def _ack_rows(
-    conn: sqlite3.Connection, acked_ms: int, upto_seq: int | None, seqs: Sequence[int]
-) -> int:
-    """Mark queue rows acknowledged (inside the caller's write transaction); count them."""
-    count = 0
-    if upto_seq is not None:
-        count += conn.execute(
-            "UPDATE outbound SET acked_ms = ? WHERE acked_ms IS NULL "
-            "AND seq <= ? AND reading_id IS NOT NULL",
-            (acked_ms, upto_seq),
-        ).rowcount
-    if seqs:
-        count += conn.executemany(
-            "UPDATE outbound SET acked_ms = ? WHERE seq = ? AND acked_ms IS NULL",
-            [(acked_ms, seq) for seq in seqs],
-        ).rowcount
-    return count
-
-
-def _ack_wanted(upto_seq: int | None, seqs: Iterable[int]) -> list[int]:
-    """Validate an acknowledgement's arguments; return the sorted distinct ``seqs``."""
-    wanted = sorted({int(seq) for seq in seqs})
-    if (upto_seq is not None and upto_seq < 0) or (wanted and wanted[0] < 0):
-        raise UsageError("queue seqs are positive", where="acknowledge")
-    return wanted
-
-
-def _check_limit(limit: int) -> None:
-    if not 1 <= limit <= _MAX_LIMIT:
-        raise UsageError(f"limit must be within 1..{_MAX_LIMIT}", where="limit")
-
-
-def _sample_of(key: _Key, row: Sequence[Any]) -> Sample:
-    """Build a sample from its descriptor and ``(at_ms, value, is_bool, quality, box_time_ms)``."""
-    at_ms, value, is_bool, quality, box_time_ms = row
-    return Sample(
-        box=key.box,
-        channel=key.channel,
-        path=key.path,
-        at=from_ms(at_ms),
-        value=decode_value(value, is_bool),
-        unit=key.unit,
-        quality=cast(Quality, QUALITY_NAMES[quality]),
-        kind=cast(SampleKind, key.kind),
-        meaning=cast(ChannelKind, key.meaning),
-        label=key.label,
-        box_time=from_ms(box_time_ms) if box_time_ms is not None else None,
-    )
-
-
-def _event_of(row: Sequence[object]) -> GatewayEvent:
-    """Build an event from ``(at_ms, box, channel, kind, severity, message, data)``."""
-    at_ms, box, channel, kind, severity, message, data = row
-    try:
-        details = json.loads(str(data))
-    except ValueError:
-        details = {"raw": str(data)}
-    return GatewayEvent(
-        at=from_ms(cast(int, at_ms)),
-        box=cast(str | None, box),
-        channel=cast(str | None, channel),
-        kind=cast(EventKind, kind),
-        severity=cast(Severity, severity),
-        message=str(message),
-        data=details if isinstance(details, dict) else {"value": details},
-    )
 
 
 class Store:
@@ -1510,332 +1405,3 @@ class Store:
         return _sample_of(
             row.key, (row.at_ms, row.value, row.is_bool, row.quality, row.box_time_ms)
         )
-
-
-# ---------------------------------------------------------------------- queue client
-
-
-def _is_busy(exc: BaseException) -> bool:
-    """Tell whether ``exc`` is "database is locked" (another connection holds the lock)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
-
-
-class QueueClient:
-    """The outbound queue of a weshd store, for a sync agent in another process.
-
-    weshd keeps its :class:`Store` (the one writer, holding the lock file) open; this
-    client opens its own connection to the same file and offers exactly what the sync
-    agent needs (``wesh.sync.agent.OutboundQueue``): :meth:`pending`,
-    :meth:`pending_events`, :meth:`acknowledge`, :meth:`queue_depth`, plus
-    :meth:`box_states` for the agent's STATUS. Everything else of the store stays
-    weshd's.
-
-    Why SQLite alone is enough (``docs/weshd-store.md``, "Queue client"):
-
-    * the file is in WAL mode: reads here never block weshd's writes nor wait for them;
-      each query sees a committed snapshot, and seqs commit in order (one writer at a
-      time), so reading after a cursor never skips a row;
-    * the only write here, an acknowledgement, is one short ``BEGIN IMMEDIATE``
-      transaction; weshd's writes are short too; each side waits ``busy_timeout`` for
-      the other, and an acknowledgement still refused is retried a few times with a
-      growing pause, then raises :class:`~wesh.errors.TransientError` (nothing changed;
-      the agent retries later);
-    * weshd's retention never deletes an unacknowledged row (``prune`` deletes
-      acknowledged queue rows, readings below the oldest queued one, events not queued);
-      only its queue cap drops unacknowledged *gauges* (and states, texts) from the queue,
-      by design and reported: an acknowledgement of a dropped row changes nothing;
-    * weshd notices acknowledgements made here (``PRAGMA data_version``) and counts its
-      queue again, so its queue cap and metrics follow.
-
-    One agent per store: a second consumer would acknowledge what the first has not sent
-    (``wesh sync agent`` takes a lock file for that). Thread-safe; every method is short
-    and synchronous.
-    """
-
-    def __init__(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        path: Path,
-        clock: Callable[[], datetime],
-        ack_attempts: int,
-        ack_backoff_s: float,
-        sleep: Callable[[float], None],
-    ) -> None:
-        """Use :meth:`open` (or :meth:`Store.open_queue`)."""
-        self._conn = conn
-        self._where = str(path)
-        self._clock = clock
-        self._ack_attempts = ack_attempts
-        self._ack_backoff_s = ack_backoff_s
-        self._sleep = sleep
-        self._mutex = threading.RLock()
-        self._closed = False
-        self._keys_by_id: dict[int, _Key] = {}
-
-    @classmethod
-    def open(
-        cls,
-        path: Path,
-        *,
-        clock: Callable[[], datetime] = _utc_now,
-        busy_timeout_s: float = 1.0,
-        ack_attempts: int = 3,
-        ack_backoff_s: float = 0.05,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> QueueClient:
-        """Open the queue of the existing weshd store at ``path`` (no lock, no migration).
-
-        Args:
-            path: weshd's database file; it must exist, be in WAL mode and have this
-                code's schema version.
-            clock: wall clock (UTC, aware) for acknowledgement times.
-            busy_timeout_s: how long one statement waits for weshd's write lock.
-            ack_attempts: tries of an acknowledgement refused with "database is locked"
-                before :class:`~wesh.errors.TransientError`.
-            ack_backoff_s: the pause after the first refusal, doubled after each.
-            sleep: how to pause between tries (tests inject their own).
-
-        Raises:
-            ConfigError: no file, not SQLite, not a weshd store, not in WAL mode, or a
-                schema version other than this code's (older: start the matching weshd
-                first, it migrates; newer: upgrade wesh).
-            TransientError: the file is locked beyond ``busy_timeout_s`` while opening.
-            UsageError: arguments out of range.
-        """
-        if busy_timeout_s < 0 or ack_attempts < 1 or ack_backoff_s < 0:
-            raise UsageError("busy_timeout_s, ack_attempts, ack_backoff_s out of range")
-        where = str(path)
-        if not path.is_file():
-            raise ConfigError(
-                "no weshd store here: the queue client never creates one (start weshd first)",
-                where=where,
-            )
-        try:
-            conn = sqlite3.connect(
-                f"{path.resolve().as_uri()}?mode=rw",
-                uri=True,
-                timeout=busy_timeout_s,
-                isolation_level=None,
-                check_same_thread=False,
-                cached_statements=16,
-            )
-        except (sqlite3.Error, OSError) as exc:
-            raise ConfigError(f"cannot open the store: {exc}", where=where) from exc
-        client = cls(
-            conn,
-            path=path,
-            clock=clock,
-            ack_attempts=ack_attempts,
-            ack_backoff_s=ack_backoff_s,
-            sleep=sleep,
-        )
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            client._check_schema()
-            client._check_journal()
-        except sqlite3.Error as exc:
-            conn.close()
-            if _is_busy(exc):
-                raise TransientError(f"cannot open the store: {exc}", where=where) from exc
-            raise ConfigError(f"not a usable weshd store: {exc}", where=where) from exc
-        except BaseException:
-            conn.close()
-            raise
-        return client
-
-    def _check_schema(self) -> None:
-        """Refuse a file that is not a weshd store of exactly this schema version."""
-        conn = self._conn
-        tables = {
-            str(name)
-            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
-        if "schema_version" not in tables:
-            what = "an SQLite database, but not a weshd store" if tables else "an empty database"
-            raise ConfigError(
-                f"{what}: the queue client needs a store made by weshd", where=self._where
-            )
-        found = int(conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0)
-        if found < SCHEMA_VERSION:
-            raise ConfigError(
-                f"the store has schema version {found}, older than this code's "
-                f"({SCHEMA_VERSION}): start the matching weshd first (it migrates the store)",
-                where=self._where,
-            )
-        if found > SCHEMA_VERSION:
-            raise ConfigError(
-                f"the store has schema version {found}, newer than this code's "
-                f"({SCHEMA_VERSION}): upgrade wesh on this gateway",
-                where=self._where,
-            )
-
-    def _check_journal(self) -> None:
-        mode = self._conn.execute("PRAGMA journal_mode").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise ConfigError(
-                f"the store is not in WAL mode ({mode}): weshd makes it so; "
-                "a queue client cannot share it safely",
-                where=self._where,
-            )
-
-    def close(self) -> None:
-        """Close the connection (idempotent). weshd's store is not affected."""
-        with self._mutex:
-            if not self._closed:
-                self._closed = True
-                self._conn.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    @contextlib.contextmanager
-    def _reading(self, action: str) -> Iterator[sqlite3.Connection]:
-        """One read transaction (one snapshot), schema checked; errors translated."""
-        with self._mutex:
-            if self._closed:
-                raise UsageError("the queue client is closed", where=self._where)
-            conn = self._conn
-            try:
-                conn.execute("BEGIN")
-                try:
-                    self._check_schema()
-                    yield conn
-                except BaseException:
-                    if conn.in_transaction:
-                        with contextlib.suppress(sqlite3.Error):
-                            conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            except (sqlite3.Error, OSError) as exc:
-                raise _translate(exc, action, self._where) from exc
-
-    # ------------------------------------------------------------------ queue
-
-    def pending(self, *, after_seq: int = 0, limit: int = 1000) -> list[tuple[int, Sample]]:
-        """Unacknowledged queued readings with ``seq > after_seq``, in seq order.
-
-        Same as :meth:`Store.pending`.
-
-        Raises:
-            UsageError: a limit out of ``1..100000``, or the client is closed.
-            ConfigError: weshd's store changed schema version meanwhile.
-            TransientError: the file could not be read now (retry later).
-        """
-        _check_limit(limit)
-        with self._reading("read the queue") as conn:
-            rows = conn.execute(_PENDING_READINGS, (after_seq, limit)).fetchall()
-            self._learn_channels({row[1] for row in rows})
-        return [(row[0], _sample_of(self._keys_by_id[row[1]], row[2:])) for row in rows]
-
-    def pending_events(
-        self, *, after_seq: int = 0, limit: int = 1000
-    ) -> list[tuple[int, int, GatewayEvent]]:
-        """Unacknowledged queued events as ``(seq, event id, event)``, in seq order.
-
-        Same as :meth:`Store.pending_events` (errors as :meth:`pending`).
-        """
-        _check_limit(limit)
-        with self._reading("read the queue") as conn:
-            rows = conn.execute(_PENDING_EVENTS, (after_seq, limit)).fetchall()
-        return [(seq, event_id, _event_of(rest)) for seq, event_id, *rest in rows]
-
-    def _learn_channels(self, ids: set[int]) -> None:
-        """Load the descriptors of channels weshd created since we last looked."""
-        missing = sorted(cid for cid in ids if cid not in self._keys_by_id)
-        for start in range(0, len(missing), 500):
-            chunk = missing[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            for cid, *key in self._conn.execute(
-                "SELECT id, channel, box, path, unit, kind, meaning, label FROM channels "  # noqa: S608
-                f"WHERE id IN ({marks})",
-                chunk,
-            ):
-                self._keys_by_id[cid] = _Key(*key)
-        lost = [cid for cid in missing if cid not in self._keys_by_id]
-        if lost:  # readings reference channels (foreign key): a damaged file
-            raise WeshError(f"store: readings of unknown channels {lost[:5]}", where=self._where)
-
-    def acknowledge(self, upto_seq: int | None = None, *, seqs: Iterable[int] = ()) -> int:
-        """Mark queue rows as received by headquarters; same rules as :meth:`Store.acknowledge`.
-
-        ``upto_seq`` acknowledges queued readings only; ``seqs`` exactly those rows. One
-        short ``BEGIN IMMEDIATE`` transaction; when weshd holds the write lock beyond
-        ``busy_timeout_s``, tried again ``ack_attempts - 1`` times after a growing pause.
-
-        Returns:
-            how many rows were newly acknowledged.
-
-        Raises:
-            UsageError: a negative seq, or the client is closed.
-            ConfigError: weshd's store changed schema version meanwhile.
-            TransientError: still locked after every try, disk full or I/O error;
-                nothing was acknowledged (the agent retries later).
-        """
-        wanted = _ack_wanted(upto_seq, seqs)
-        with self._mutex:
-            if self._closed:
-                raise UsageError("the queue client is closed", where=self._where)
-            if upto_seq is None and not wanted:
-                return 0
-            for attempt in range(1, self._ack_attempts + 1):
-                try:
-                    return self._acknowledge_once(upto_seq, wanted)
-                except sqlite3.Error as exc:
-                    if not _is_busy(exc) or attempt == self._ack_attempts:
-                        raise _translate(exc, "acknowledge", self._where) from exc
-                    pause_s = self._ack_backoff_s * 2 ** (attempt - 1)
-                    _LOG.debug(
-                        "Store queue: acknowledgement refused (%s); try %d/%d in %.2f s",
-                        exc,
-                        attempt + 1,
-                        self._ack_attempts,
-                        pause_s,
-                    )
-                    self._sleep(pause_s)
-                except OSError as exc:
-                    raise _translate(exc, "acknowledge", self._where) from exc
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
-
-    def _acknowledge_once(self, upto_seq: int | None, wanted: Sequence[int]) -> int:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            self._check_schema()
-            count = _ack_rows(conn, to_ms(self._clock()), upto_seq, wanted)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            raise
-        return count
-
-    def queue_depth(self) -> int:
-        """Unacknowledged queue rows (readings and events), counted now."""
-        with self._reading("count the queue") as conn:
-            return int(conn.execute(_COUNT_PENDING).fetchone()[0])
-
-    def box_states(self) -> dict[str, bool]:
-        """Every box weshd has recorded, up (``True``) or down, as last persisted.
-
-        weshd persists a box's state at an up/down edge and with its next write, so this
-        may lag the daemon's view by one poll.
-        """
-        with self._reading("read box states") as conn:
-            return {
-                str(box): bool(up)
-                for box, up in conn.execute("SELECT box, up FROM box_state ORDER BY box")
-            }
