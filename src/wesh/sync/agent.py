@@ -69,15 +69,23 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from wesh.errors import ConfigError, TransientError, UsageError, WeshError
+from wesh.errors import TransientError, UsageError, WeshError
 from wesh.gateway.channels import GatewayEvent, Sample
-from wesh.sync._statedb import StateDb
 from wesh.sync._wire import PacketError, Reader, Reason
+from wesh.sync.agent_state import (
+    EPOCH,
+    AgentState,
+    AgentStatus,
+    from_s,
+    read_agent_status,
+    status_of,
+    to_s,
+)
 from wesh.sync.crypto import Direction, SeqReservation
 from wesh.sync.fragment import Reassembler, fragment_packet
 from wesh.sync.keys import KeyRing, SiteKey
@@ -122,7 +130,6 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _HOUR_S: Final = 3600
 _QUALITY_RANK: Final = {"measured": 0, "estimated": 1, "suspect": 2}
 _QUALITY_NAME: Final = ("measured", "estimated", "suspect")
@@ -274,47 +281,7 @@ class AgentConfig:
         return whole if self.max_fragments == 1 else max(whole, self.max_fragments * chunk)
 
 
-@dataclass(frozen=True, slots=True)
-class AgentStatus:
-    """A snapshot of the agent's state (``wesh sync status``)."""
-
-    site: str
-    reading_cursor: int
-    event_cursor: int
-    store_acked_upto: int
-    open_hours: int
-    items_waiting: int
-    items_in_flight: int
-    oldest_waiting_at: datetime | None
-    alarms_waiting: int
-    packets_in_flight: int
-    next_seq: int
-    sms_day: str
-    sms_sent_today: int
-    sms_budget: int
-    schema_hash: str | None
-    schema_acknowledged: bool
-    last_ack_at: datetime | None
-    counters: dict[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable view."""
-        out: dict[str, Any] = {}
-        for name in self.__slots__:
-            value = getattr(self, name)
-            out[name] = value.isoformat() if isinstance(value, datetime) else value
-        return out
-
-
 # ----------------------------------------------------------------------------- pure helpers
-
-
-def _to_s(at: datetime) -> int:
-    return math.floor((at - _EPOCH).total_seconds())
-
-
-def _from_s(seconds: int) -> datetime:
-    return _EPOCH + timedelta(seconds=seconds)
 
 
 def backoff_s(
@@ -420,7 +387,7 @@ class _ResendAccumulator:
             return None
         if not math.isfinite(value):
             return None
-        at_s = _to_s(at)
+        at_s = to_s(at)
         slot = at_s - at_s % self.step_s
         done = self.flush() if self._slot is not None and slot != self._slot else None
         if self._slot is None or slot != self._slot:
@@ -441,140 +408,6 @@ class _ResendAccumulator:
         item = (self._slot, value, self._quality)
         self._slot, self._n = None, 0
         return item
-
-
-# ----------------------------------------------------------------------------- state file
-
-_SCHEMA_SQL: Final = (
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS accum (box TEXT NOT NULL, path TEXT NOT NULL, "
-    "hour_s INTEGER NOT NULL, n INTEGER NOT NULL, total REAL NOT NULL, last_at_ms INTEGER "
-    "NOT NULL, last_value NOT NULL, quality INTEGER NOT NULL, min_seq INTEGER NOT NULL, "
-    "PRIMARY KEY (box, path, hour_s)) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS closed (box TEXT NOT NULL, path TEXT NOT NULL, "
-    "upto_s INTEGER NOT NULL, PRIMARY KEY (box, path)) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, family INTEGER NOT NULL, "
-    "box TEXT NOT NULL, path TEXT NOT NULL, at_s INTEGER NOT NULL, value NOT NULL, "
-    "quality INTEGER NOT NULL, is_index INTEGER NOT NULL, min_seq INTEGER NOT NULL, "
-    "packet_seq INTEGER, absolute INTEGER NOT NULL DEFAULT 0, UNIQUE (family, box, path, at_s))",
-    "CREATE INDEX IF NOT EXISTS items_waiting ON items (family, at_s) WHERE packet_seq IS NULL",
-    "CREATE INDEX IF NOT EXISTS items_packet ON items (packet_seq) WHERE packet_seq IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS items_min_seq ON items (min_seq)",
-    "CREATE TABLE IF NOT EXISTS alarms (event_seq INTEGER PRIMARY KEY, at_s INTEGER NOT NULL, "
-    "severity TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL, box TEXT, channel TEXT, "
-    "packet_seq INTEGER, acked INTEGER NOT NULL DEFAULT 0)",
-    "CREATE TABLE IF NOT EXISTS packets (seq INTEGER PRIMARY KEY, type INTEGER NOT NULL, "
-    "prio INTEGER NOT NULL, sealed BLOB NOT NULL, texts INTEGER NOT NULL, based INTEGER NOT "
-    "NULL, created_ms INTEGER NOT NULL, attempts INTEGER NOT NULL, next_ms INTEGER NOT NULL, "
-    "sent_ms INTEGER NOT NULL DEFAULT 0, schema_hash BLOB)",
-    "CREATE TABLE IF NOT EXISTS baselines (key TEXT NOT NULL, at_s INTEGER NOT NULL, "
-    "value NOT NULL, PRIMARY KEY (key, at_s)) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS schemas (hash BLOB PRIMARY KEY, canonical BLOB NOT NULL, "
-    "created_ms INTEGER NOT NULL, acked INTEGER NOT NULL DEFAULT 0, "
-    "wanted INTEGER NOT NULL DEFAULT 0)",
-    "CREATE TABLE IF NOT EXISTS extra_channels (box TEXT NOT NULL, path TEXT NOT NULL, "
-    "kind TEXT NOT NULL, unit TEXT, resolution REAL NOT NULL, PRIMARY KEY (box, path)) "
-    "WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS commands (seq INTEGER PRIMARY KEY, body BLOB NOT NULL, "
-    "received_ms INTEGER NOT NULL)",
-)
-
-_COUNTERS: Final = (
-    "samples_read",
-    "local_only",
-    "merged",
-    "late_samples",
-    "items_made",
-    "items_acked",
-    "alarms_acked",
-    "packets_sent",
-    "packets_resent",
-    "fragments_resent",
-    "reencoded",
-    "acks_received",
-    "rejected_down",
-    "budget_blocked",
-    "send_errors",
-    "commands_run",
-    "readings_resent",
-)
-
-
-class _State(StateDb):
-    """The agent's SQLite file, with its ``meta`` table cached."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, _SCHEMA_SQL, what="agent state")
-        self._meta: dict[str, Any] = {}
-        self._load_meta()
-
-    def _load_meta(self) -> None:
-        self._meta = {str(k): v for k, v in self.rows("SELECT key, value FROM meta")}
-
-    def on_rollback(self) -> None:
-        """Reload the cache: it may hold what was rolled back."""
-        self._load_meta()
-
-    def meta(self, key: str, default: Any = None) -> Any:  # noqa: ANN401 - SQLite values
-        value = self._meta.get(key)
-        return default if value is None else value
-
-    def set_meta(self, conn: sqlite3.Connection, key: str, value: object) -> None:
-        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-        self._meta[key] = value
-
-    def delete_meta(self, conn: sqlite3.Connection, *keys: str) -> None:
-        conn.executemany("DELETE FROM meta WHERE key = ?", [(key,) for key in keys])
-        for key in keys:
-            self._meta.pop(key, None)
-
-    def bump(self, conn: sqlite3.Connection, name: str, by: int = 1) -> None:
-        if by:
-            key = f"count.{name}"
-            self.set_meta(conn, key, int(self._meta.get(key, 0)) + by)
-
-
-def read_agent_status(path: Path, *, budget: int | None = None) -> AgentStatus:
-    """Read an agent state file without an agent (``wesh sync status``)."""
-    if not path.exists():
-        raise ConfigError("no agent state here", where=str(path))
-    state = _State(path)
-    try:
-        return _status_of(state, budget=budget)
-    finally:
-        state.close()
-
-
-def _status_of(state: _State, *, budget: int | None) -> AgentStatus:
-    waiting = state.rows("SELECT count(*), min(at_s) FROM items WHERE packet_seq IS NULL")[0]
-    schema_row = state.rows(
-        "SELECT hash, acked FROM schemas WHERE hash = (SELECT value FROM meta "
-        "WHERE key = 'schema_hash')"
-    )
-    last_ack = state.meta("last_ack_ms")
-    return AgentStatus(
-        site=str(state.meta("site", "")),
-        reading_cursor=int(state.meta("reading_cursor", 0)),
-        event_cursor=int(state.meta("event_cursor", 0)),
-        store_acked_upto=int(state.meta("store_acked_upto", 0)),
-        open_hours=int(state.one("SELECT count(*) FROM accum")),
-        items_waiting=int(waiting[0]),
-        items_in_flight=int(state.one("SELECT count(*) FROM items WHERE packet_seq IS NOT NULL")),
-        oldest_waiting_at=None if waiting[1] is None else _from_s(int(waiting[1])),
-        alarms_waiting=int(state.one("SELECT count(*) FROM alarms WHERE acked = 0")),
-        packets_in_flight=int(state.one("SELECT count(*) FROM packets")),
-        next_seq=int(state.meta("seq_reserved", 0)) + 1,
-        sms_day=str(state.meta("sms_day", "")),
-        sms_sent_today=int(state.meta("sms_today", 0)),
-        sms_budget=int(state.meta("sms_budget", 0)) if budget is None else budget,
-        schema_hash=bytes(schema_row[0][0]).hex() if schema_row else None,
-        schema_acknowledged=bool(schema_row[0][1]) if schema_row else False,
-        last_ack_at=None if last_ack is None else _EPOCH + timedelta(milliseconds=int(last_ack)),
-        counters={
-            str(key)[6:]: int(value)
-            for key, value in state.rows("SELECT key, value FROM meta WHERE key LIKE 'count.%'")
-        },
-    )
 
 
 # ----------------------------------------------------------------------------- the agent
@@ -629,7 +462,7 @@ class SyncAgent:
         self._boxes = boxes
         self._rng = random.Random(config.seed)  # noqa: S311 - jitter, not cryptography
         self._tz = ZoneInfo(config.timezone)
-        self._state = _State(state_path)
+        self._state = AgentState(state_path)
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._reassembler = Reassembler(timeout_s=3600.0)
@@ -674,7 +507,7 @@ class SyncAgent:
             ReplayWindow.from_dict(json.loads(window)) if window is not None else ReplayWindow()
         )
         for key, at_s, value in state.rows("SELECT key, at_s, value FROM baselines ORDER BY at_s"):
-            self._book.record(str(key), _from_s(int(at_s)), value)
+            self._book.record(str(key), from_s(int(at_s)), value)
         self._schema = self._current_schema()
         self._register_schema(self._schema)
 
@@ -707,7 +540,7 @@ class SyncAgent:
 
     def status(self) -> AgentStatus:
         """Return a snapshot of the agent's state."""
-        return _status_of(self._state, budget=self.config.sms_budget_per_day)
+        return status_of(self._state, budget=self.config.sms_budget_per_day)
 
     async def run(self) -> None:
         """Read, pack, send and listen until :meth:`stop`; transient errors are retried."""
@@ -753,7 +586,7 @@ class SyncAgent:
         return self._next_delay(self._clock())
 
     def _now_ms(self) -> int:
-        return math.floor((self._clock() - _EPOCH).total_seconds() * 1000)
+        return math.floor((self._clock() - EPOCH).total_seconds() * 1000)
 
     async def _blocking(self, call: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:  # noqa: ANN401
         """Call weshd's store: in the agent's one worker thread (in order), or in the loop."""
@@ -844,7 +677,7 @@ class SyncAgent:
                         "box, channel) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (
                             seq,
-                            _to_s(event.at),
+                            to_s(event.at),
                             event.severity,
                             event.kind,
                             _clip_utf8(event.message, _MAX_ALARM_TEXT),
@@ -890,7 +723,7 @@ class SyncAgent:
             if channel is None:
                 local_only += 1
                 continue
-            at_ms = math.floor((sample.at - _EPOCH).total_seconds() * 1000)
+            at_ms = math.floor((sample.at - EPOCH).total_seconds() * 1000)
             at_s = at_ms // 1000
             quality = _QUALITY_RANK.get(sample.quality, 2)
             is_index = channel.kind == "index"
@@ -980,7 +813,7 @@ class SyncAgent:
             self._register_schema(self._schema)
 
     def _close_hours(self, now: datetime) -> None:
-        limit_s = _to_s(now) - _HOUR_S - math.ceil(self.config.close_delay_s)
+        limit_s = to_s(now) - _HOUR_S - math.ceil(self.config.close_delay_s)
         due = self._state.rows(
             "SELECT box, path, hour_s, n, total, last_value, quality, min_seq FROM accum "
             "WHERE hour_s <= ? ORDER BY hour_s LIMIT 20000",
@@ -1093,7 +926,7 @@ class SyncAgent:
         )
         for event_seq, at_s, severity, kind, message, box, channel in rows:
             alarm = AlarmMessage(
-                _from_s(int(at_s)),
+                from_s(int(at_s)),
                 str(severity) if severity in ("info", "warning", "alarm") else "alarm",
                 _clip_utf8(str(kind), 60),
                 _clip_utf8(str(message), _MAX_ALARM_TEXT),
@@ -1178,7 +1011,7 @@ class SyncAgent:
         low_seq = min(int(low), next_seq) if low is not None else next_seq
         today = self._state.meta("sms_day") == now.astimezone(self._tz).date().isoformat()
         status = StatusMessage(
-            at=_from_s(_to_s(now)),
+            at=from_s(to_s(now)),
             boxes_up=up,
             boxes_down=down,
             queue_depth=depth,
@@ -1197,7 +1030,7 @@ class SyncAgent:
         upload_s = float(self._state.meta("upload_interval_s", self.config.upload_interval_s))
         if upload_s > 0:
             ripe = [
-                int(oldest) + step + upload_s <= _to_s(now)
+                int(oldest) + step + upload_s <= to_s(now)
                 for family, step in ((_HOUR, _HOUR_S), (_SAMPLE, self.config.sample_grid_s))
                 if (
                     oldest := self._state.one(
@@ -1234,7 +1067,7 @@ class SyncAgent:
 
     def _draft_data(self, now: datetime, *, max_texts: int) -> _Draft | None:
         """Choose the next items and encode them into a DATA message that fits."""
-        recent_s = _to_s(now) - math.ceil(self.config.latest_window_s)
+        recent_s = to_s(now) - math.ceil(self.config.latest_window_s)
         for latest in (True, False):
             for family in (_HOUR, _SAMPLE):
                 if latest:
@@ -1341,9 +1174,7 @@ class SyncAgent:
                     tuple(qualities) if any(q != "measured" for q in qualities) else (),
                 )
             )
-        block = ReadingBlock(
-            _from_s(start), step, count, tuple(columns), aggregated=family == _HOUR
-        )
+        block = ReadingBlock(from_s(start), step, count, tuple(columns), aggregated=family == _HOUR)
         message = encode_block(block, self._schema, book=None if absolute else self._book)
         return _Draft(message, ids, _base_back(message) > 0)
 
@@ -1579,7 +1410,7 @@ class SyncAgent:
                 ).fetchall()
                 for box, path, at_s, value in rows:
                     key = f"{box}/{path}"
-                    self._book.record(key, _from_s(int(at_s)), value)
+                    self._book.record(key, from_s(int(at_s)), value)
                     conn.execute(
                         "INSERT OR REPLACE INTO baselines (key, at_s, value) VALUES (?, ?, ?)",
                         (key, int(at_s), value),
@@ -1775,11 +1606,11 @@ class SyncAgent:
         """
         hourly = self.config.mode == "hour"
         step = _HOUR_S if hourly else self.config.sample_grid_s
-        end_s = _to_s(command.end)
+        end_s = to_s(command.end)
         if hourly:  # only closed hours (as _close_hours: hour <= limit); open ones go anyway
-            closed_s = _to_s(self._clock()) - _HOUR_S - math.ceil(self.config.close_delay_s)
+            closed_s = to_s(self._clock()) - _HOUR_S - math.ceil(self.config.close_delay_s)
             end_s = min(end_s, closed_s + 1)
-        start_s, end_s = _ceil(_to_s(command.start), step), _ceil(end_s, step)
+        start_s, end_s = _ceil(to_s(command.start), step), _ceil(end_s, step)
         queued = skipped = 0
         if start_s < end_s:
             for channel in list(self._schema):
@@ -1811,8 +1642,8 @@ class SyncAgent:
         async for point in weshd.iter_history(
             channel.box,
             channel.path,
-            since=_from_s(start_s),
-            until=_from_s(end_s),
+            since=from_s(start_s),
+            until=from_s(end_s),
             page_size=_RESEND_PAGE,
         ):
             item = fold.add(point.at, point.value, point.quality)
@@ -1857,7 +1688,7 @@ class SyncAgent:
     # ------------------------------------------------------------------ timing
 
     def _next_delay(self, now: datetime) -> float:
-        now_ms = math.floor((now - _EPOCH).total_seconds() * 1000)
+        now_ms = math.floor((now - EPOCH).total_seconds() * 1000)
         candidates = [self.config.poll_s]
         if self._partial_resends:
             placeholders = ",".join("?" * len(self._partial_resends))
