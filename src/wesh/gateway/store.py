@@ -26,6 +26,12 @@ method is short, synchronous and guarded by a lock, so the daemon may call it fr
 event loop or through :func:`asyncio.to_thread`. A sync agent in another process opens
 the queue alone with :meth:`Store.open_queue` (a :class:`QueueClient`: no lock, its own
 connection, acknowledgements only). See ``docs/weshd-store.md``.
+
+Modules: this one holds the :class:`Store` (opening, writing, the disk-full buffer's
+handling, the queue cap, retention); ``store_queue`` the :class:`QueueClient`;
+``store_read`` the read queries; ``store_buffer`` the memory buffer; ``store_rows`` what
+the Store and the queue client share; ``store_schema`` the DDL and value codecs. Every
+public name is importable from here.
 """
 
 from __future__ import annotations
@@ -39,13 +45,12 @@ import os
 import sqlite3
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Final, Literal, NamedTuple, Self, cast
+from typing import IO, Final, Literal, Self, cast
 
 from wesh.errors import BadInputError, ConfigError, TransientError, UsageError, WeshError
 from wesh.gateway.channels import (
@@ -53,10 +58,17 @@ from wesh.gateway.channels import (
     GatewayEvent,
     Sample,
 )
+from wesh.gateway.store_buffer import _Buffer, _EventOp, _Op, _Row, _SamplesOp, _StatusOp
 from wesh.gateway.store_queue import QueueClient
+from wesh.gateway.store_read import (
+    query_events,
+    query_history,
+    query_latest,
+    query_latest_one,
+    stored_sample,
+)
 from wesh.gateway.store_rows import (
     _COUNT_PENDING,
-    _EVENT_COLUMNS,
     _PENDING_EVENTS,
     _PENDING_READINGS,
     _ack_rows,
@@ -64,7 +76,6 @@ from wesh.gateway.store_rows import (
     _check_limit,
     _event_of,
     _Key,
-    _sample_of,
     _translate,
     _utc_now,
 )
@@ -158,39 +169,6 @@ class StoreStats:
     dropped: int = 0
 
 
-class _Row(NamedTuple):
-    """One validated sample, encoded for SQLite."""
-
-    key: _Key
-    at_ms: int
-    value: int | float | str
-    is_bool: int | None
-    quality: int
-    box_time_ms: int | None
-
-
-@dataclass(slots=True)
-class _SamplesOp:
-    rows: list[_Row]
-
-
-@dataclass(slots=True)
-class _EventOp:
-    event: GatewayEvent
-    event_id: int = 0
-
-
-@dataclass(slots=True)
-class _StatusOp:
-    box: str
-    at_ms: int
-    up: bool
-    error: str | None
-
-
-_Op = _SamplesOp | _EventOp | _StatusOp
-
-
 @dataclass(slots=True)
 class _BoxState:
     up: bool
@@ -225,83 +203,6 @@ def _is_disk_full(exc: BaseException) -> bool:
             return True
         return "database or disk is full" in str(exc)
     return False
-
-
-class _Buffer:
-    """Writes kept in memory, in order, while the disk is full (bounded)."""
-
-    def __init__(self, cap_units: int) -> None:
-        self.ops: deque[_Op] = deque()
-        self.units = 0
-        self.cap_units = cap_units
-        #: channel → the newest buffered row (so ``latest()`` stays fresh)
-        self.latest: dict[str, _Row] = {}
-
-    def __len__(self) -> int:
-        return len(self.ops)
-
-    @staticmethod
-    def size(op: _Op) -> int:
-        return len(op.rows) if isinstance(op, _SamplesOp) else 1
-
-    def append(self, op: _Op) -> None:
-        self.ops.append(op)
-        self.units += self.size(op)
-        if isinstance(op, _SamplesOp):
-            for row in op.rows:
-                seen = self.latest.get(row.key.channel)
-                if seen is None or row.at_ms >= seen.at_ms:
-                    self.latest[row.key.channel] = row
-
-    def head(self, max_units: int) -> list[_Op]:
-        """Return the oldest operations, at least one, about ``max_units`` in all."""
-        taken: list[_Op] = []
-        units = 0
-        for op in self.ops:
-            if taken and units + self.size(op) > max_units:
-                break
-            taken.append(op)
-            units += self.size(op)
-        return taken
-
-    def pop(self, count: int) -> None:
-        for _ in range(count):
-            self.units -= self.size(self.ops.popleft())
-        if not self.ops:
-            self.latest.clear()
-
-    def shrink(self) -> dict[str, int]:
-        """Drop over the cap (down to 99 % of it): gauges, states/texts, indexes, events."""
-        if self.units <= self.cap_units:
-            return {}
-        excess = self.units - (self.cap_units - self.cap_units // 100)
-        dropped: dict[str, int] = {}
-        for rank in (1, 2, 3, 4):
-            if excess <= 0:
-                break
-            kept: deque[_Op] = deque()
-            for op in self.ops:
-                if excess <= 0:
-                    kept.append(op)
-                elif isinstance(op, _SamplesOp):
-                    rows: list[_Row] = []
-                    for row in op.rows:
-                        if excess > 0 and (DROP_RANK[row.key.kind] or 3) == rank:
-                            excess -= 1
-                            dropped[row.key.kind] = dropped.get(row.key.kind, 0) + 1
-                        else:
-                            rows.append(row)
-                    if rows:
-                        kept.append(_SamplesOp(rows))
-                elif rank == 4:
-                    excess -= 1
-                    name = "events" if isinstance(op, _EventOp) else "status"
-                    dropped[name] = dropped.get(name, 0) + 1
-                else:
-                    kept.append(op)
-            self.ops = kept
-        self.units = sum(self.size(op) for op in self.ops)
-        return dropped
 
 
 def _check_wal(mode: object, where: str) -> None:
@@ -1094,7 +995,7 @@ class Store:
         with self._guard():
             _check_limit(limit)
             rows = self._conn.execute(_PENDING_READINGS, (after_seq, limit)).fetchall()
-            return [(row[0], self._sample(row[1:])) for row in rows]
+            return [(row[0], stored_sample(self._keys_by_id, row[1:])) for row in rows]
 
     def pending_events(
         self, *, after_seq: int = 0, limit: int = 1000
@@ -1278,30 +1179,12 @@ class Store:
         Values buffered in memory while the disk is full count: they are newer.
         """
         with self._guard():
-            query = "SELECT channel, channel_id, at_ms, value, is_bool, quality, box_time_ms "
-            query += "FROM latest WHERE box = ?" if box is not None else "FROM latest"
-            params: tuple[object, ...] = (box,) if box is not None else ()
-            found = {
-                row[0]: self._sample(row[1:])
-                for row in self._conn.execute(query, params).fetchall()
-            }
-            for channel, row in self._buffer.latest.items():
-                if box is None or row.key.box == box:
-                    found[channel] = self._row_sample(row)
-            return [found[channel] for channel in sorted(found)]
+            return query_latest(self._conn, self._keys_by_id, self._buffer.latest, box=box)
 
     def latest_one(self, channel: str) -> Sample | None:
         """Return the last value of one channel (``"<box>/<path>"``), ``None`` if unseen."""
         with self._guard():
-            row = self._buffer.latest.get(channel)
-            if row is not None:
-                return self._row_sample(row)
-            found = self._conn.execute(
-                "SELECT channel_id, at_ms, value, is_bool, quality, box_time_ms "
-                "FROM latest WHERE channel = ?",
-                (channel,),
-            ).fetchone()
-            return self._sample(found) if found else None
+            return query_latest_one(self._conn, self._keys_by_id, self._buffer.latest, channel)
 
     def history(
         self, channel: str, *, since: datetime, until: datetime, limit: int = 10_000
@@ -1317,17 +1200,14 @@ class Store:
             since_ms = to_ms(self._check_aware(since, "since"))
             until_ms = to_ms(self._check_aware(until, "until"))
             _check_limit(limit)
-            ids = self._ids_by_channel.get(channel, [])
-            if not ids:
-                return []
-            marks = ", ".join("?" * len(ids))
-            rows = self._conn.execute(
-                "SELECT channel_id, at_ms, value, is_bool, quality, box_time_ms FROM readings "  # noqa: S608
-                f"WHERE channel_id IN ({marks}) AND at_ms >= ? AND at_ms < ? "
-                "ORDER BY at_ms, id LIMIT ?",
-                (*ids, since_ms, until_ms, limit),
-            ).fetchall()
-            return [self._sample(row) for row in rows]
+            return query_history(
+                self._conn,
+                self._keys_by_id,
+                self._ids_by_channel.get(channel, []),
+                since_ms=since_ms,
+                until_ms=until_ms,
+                limit=limit,
+            )
 
     def events(
         self, *, since: datetime | None = None, box: str | None = None, limit: int = 1000
@@ -1339,23 +1219,8 @@ class Store:
         """
         with self._guard():
             _check_limit(limit)
-            where: list[str] = []
-            params: list[object] = []
-            if since is not None:
-                where.append("at_ms >= ?")
-                params.append(to_ms(self._check_aware(since, "since")))
-            if box is not None:
-                where.append("box = ?")
-                params.append(box)
-            clause = f"WHERE {' AND '.join(where)} " if where else ""
-            order = "ORDER BY at_ms, id" if since is not None else "ORDER BY id DESC"
-            rows = self._conn.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events {clause}{order} LIMIT ?",  # noqa: S608
-                (*params, limit),
-            ).fetchall()
-            if since is None:
-                rows.reverse()
-            return [(row[0], _event_of(row[1:])) for row in rows]
+            since_ms = to_ms(self._check_aware(since, "since")) if since is not None else None
+            return query_events(self._conn, since_ms=since_ms, box=box, limit=limit)
 
     def box_status(self) -> dict[str, BoxStatusRow]:
         """Return the current status of every box ever recorded."""
@@ -1395,13 +1260,3 @@ class Store:
                 buffered=self._buffer.units,
                 dropped=self._dropped_total,
             )
-
-    def _sample(self, row: Sequence[Any]) -> Sample:
-        """Build a sample from ``(channel_id, at_ms, value, is_bool, quality, box_time_ms)``."""
-        return _sample_of(self._keys_by_id[row[0]], row[1:])
-
-    @staticmethod
-    def _row_sample(row: _Row) -> Sample:
-        return _sample_of(
-            row.key, (row.at_ms, row.value, row.is_bool, row.quality, row.box_time_ms)
-        )
