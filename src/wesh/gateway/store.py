@@ -28,17 +28,16 @@ the queue alone with :meth:`Store.open_queue` (a :class:`QueueClient`: no lock, 
 connection, acknowledgements only). See ``docs/weshd-store.md``.
 
 Modules: this one holds the :class:`Store` (opening, writing, the disk-full buffer's
-handling, the queue cap, retention); ``store_queue`` the :class:`QueueClient`;
-``store_read`` the read queries; ``store_buffer`` the memory buffer; ``store_rows`` what
-the Store and the queue client share; ``store_schema`` the DDL and value codecs. Every
-public name is importable from here.
+handling, the queue cap, retention); ``store_open`` the lock file, connection and
+migrations; ``store_queue`` the :class:`QueueClient`; ``store_read`` the read queries;
+``store_buffer`` the memory buffer; ``store_rows`` what the Store and the queue client
+share; ``store_schema`` the DDL and value codecs. Every public name is importable from
+here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import logging
 import os
@@ -50,15 +49,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Final, Literal, Self, cast
+from typing import IO, Final, Self, cast
 
-from wesh.errors import BadInputError, ConfigError, TransientError, UsageError, WeshError
+from wesh.errors import ConfigError, UsageError, WeshError
 from wesh.gateway.channels import (
     QUEUED_EVENT_KINDS,
     GatewayEvent,
     Sample,
 )
 from wesh.gateway.store_buffer import _Buffer, _EventOp, _Op, _Row, _SamplesOp, _StatusOp
+from wesh.gateway.store_open import Durability, connect_writer, is_disk_full, lock_file
 from wesh.gateway.store_queue import QueueClient
 from wesh.gateway.store_read import (
     query_events,
@@ -82,9 +82,7 @@ from wesh.gateway.store_rows import (
 from wesh.gateway.store_schema import (
     DROP_RANK,
     MAX_TEXT_CHARS,
-    MIGRATIONS,
     QUALITY_CODES,
-    SCHEMA_VERSION,
     encode_value,
     from_ms,
     to_ms,
@@ -93,8 +91,6 @@ from wesh.gateway.store_schema import (
 __all__ = ["BoxStatusRow", "Durability", "QueueClient", "RetentionPolicy", "Store", "StoreStats"]
 
 _LOG = logging.getLogger(__name__)
-
-Durability = Literal["normal", "full"]
 
 #: kind of the event that reports dropped data (queue cap or memory buffer cap)
 _DROP_EVENT_KIND: Final = "data_dropped"
@@ -192,83 +188,6 @@ class _Tx:
 
 class _DiskFullError(Exception):
     """Internal: a write failed because the disk (or the size cap) is full."""
-
-
-def _is_disk_full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError):
-        return exc.errno == errno.ENOSPC
-    if isinstance(exc, sqlite3.Error):
-        code = getattr(exc, "sqlite_errorcode", None)
-        if isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_FULL:
-            return True
-        return "database or disk is full" in str(exc)
-    return False
-
-
-def _check_wal(mode: object, where: str) -> None:
-    if str(mode).lower() != "wal":
-        raise ConfigError(f"the store cannot use WAL mode (got {mode})", where=where)
-
-
-def _lock_file(path: Path) -> IO[bytes]:
-    """Take an exclusive advisory lock next to the database (one Store per file)."""
-    lock_path = path.with_name(path.name + ".lock")
-    try:
-        handle = lock_path.open("ab")
-    except OSError as exc:
-        raise ConfigError(f"cannot open the store lock file: {exc}", where=str(lock_path)) from exc
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        handle.close()
-        raise ConfigError(
-            "the store is already open (another weshd, or a second Store in this process)",
-            where=str(path),
-        ) from exc
-    return handle
-
-
-def _check_version(found: int, *, foreign: bool, where: str) -> None:
-    if foreign:
-        raise BadInputError("an SQLite database, but not a weshd store", where=where)
-    if found > SCHEMA_VERSION:
-        raise ConfigError(
-            f"the store has schema version {found}, newer than this weshd supports "
-            f"({SCHEMA_VERSION}); upgrade weshd or use another store path",
-            where=where,
-        )
-
-
-def _migrate(conn: sqlite3.Connection, where: str) -> int:
-    """Bring the file to :data:`SCHEMA_VERSION`; return the version found on disk."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        has_version = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-        ).fetchone()
-        foreign = False
-        found = 0
-        if has_version:
-            found = int(conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0)
-        else:
-            foreign = bool(
-                conn.execute(
-                    "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
-                ).fetchone()[0]
-            )
-        _check_version(found, foreign=foreign, where=where)
-        for version in range(found + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[version]:
-                conn.execute(statement)
-            conn.execute("DELETE FROM schema_version")
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-            _LOG.info("Store %s migrated to schema version %d", where, version)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return found
 
 
 _INSERT_READING: Final = (
@@ -391,9 +310,9 @@ class Store:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot create the store directory: {exc}", where=where) from exc
-        lock = _lock_file(path)
+        lock = lock_file(path)
         try:
-            conn = cls._connect(path, durability=durability, busy_timeout_s=busy_timeout_s)
+            conn = connect_writer(path, durability=durability, busy_timeout_s=busy_timeout_s)
         except BaseException:
             lock.close()
             raise
@@ -440,39 +359,6 @@ class Store:
             ack_backoff_s=ack_backoff_s,
             sleep=sleep,
         )
-
-    @staticmethod
-    def _connect(
-        path: Path, *, durability: Durability, busy_timeout_s: float
-    ) -> sqlite3.Connection:
-        where = str(path)
-        try:
-            conn = sqlite3.connect(
-                where,
-                timeout=busy_timeout_s,
-                isolation_level=None,
-                check_same_thread=False,
-                cached_statements=64,
-            )
-        except sqlite3.Error as exc:
-            raise ConfigError(f"cannot open the store: {exc}", where=where) from exc
-        try:
-            _check_wal(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0], where)
-            conn.execute(f"PRAGMA synchronous = {durability.upper()}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            conn.execute("PRAGMA journal_size_limit = 67108864")
-            conn.execute("PRAGMA cache_size = -16384")
-            _migrate(conn, where)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            if _is_disk_full(exc):
-                raise TransientError(f"cannot open the store: {exc}", where=where) from exc
-            raise BadInputError(f"not a usable weshd store: {exc}", where=where) from exc
-        except BaseException:
-            conn.close()
-            raise
-        return conn
 
     def _load(self) -> None:
         conn = self._conn
@@ -806,7 +692,7 @@ class Store:
             for op in ops:
                 if isinstance(op, _EventOp):
                     op.event_id = 0
-            if _is_disk_full(exc):
+            if is_disk_full(exc):
                 raise _DiskFullError(str(exc)) from exc
             raise _translate(exc, "write", self._where) from exc
         self._after_commit(tx, dirty)
@@ -1112,7 +998,7 @@ class Store:
                         conn.execute("ROLLBACK")
                 raise
         except (sqlite3.Error, OSError) as exc:
-            if _is_disk_full(exc):
+            if is_disk_full(exc):
                 raise _DiskFullError(str(exc)) from exc
             raise _translate(exc, "prune", self._where) from exc
         return count
