@@ -68,6 +68,7 @@ from wesh.hq.models import (
 )
 from wesh.hq.purge import Lease, purged_spans
 from wesh.hq.rollups import driver_sql, insert_many, mark_dirty, refresh_rollups, reroll_windows
+from wesh.hq.site_events import record_meter_event
 from wesh.hq.timeutil import to_epoch_us
 from wesh.sync.sink import (
     IngestResult,
@@ -793,7 +794,12 @@ class HqSink(ReadingSink):
             _LOG.warning("Ingest: rollup refresh postponed to the next hand-over: %s", exc)
 
     def ingest_alarm(self, alarm: SyncAlarm) -> None:
-        """Store an alarm in ``site_event`` once (the same alarm again is ignored)."""
+        """Store an alarm in ``site_event`` once (the same alarm again is ignored).
+
+        A new ``meter_replaced`` or ``counter_reset`` alarm of a known channel also records
+        a ``meter_event`` in the same transaction and marks the channel's hour stale
+        (:func:`wesh.hq.site_events.record_meter_event`).
+        """
         at_us = to_epoch_us(alarm.at)
         path = alarm.channel
         if path is not None and alarm.box is not None and path.startswith(f"{alarm.box}/"):
@@ -808,7 +814,7 @@ class HqSink(ReadingSink):
                 if path is not None:
                     info = entry.channels.get((alarm.box, path))
                     channel_id = info.id if info is not None else None
-            insert_ignore(
+            inserted = insert_ignore(
                 SiteEvent,
                 [
                     {
@@ -828,6 +834,14 @@ class HqSink(ReadingSink):
                 ],
                 conn,
             )
+            if inserted and channel_id is not None:  # a re-sent alarm records nothing more
+                record_meter_event(
+                    conn,
+                    channel_id=channel_id,
+                    alarm_kind=alarm.kind,
+                    at=alarm.at,
+                    message=alarm.message,
+                )
             self._touch_ledger(conn, alarm.site, self._now(), received=0)
 
     def ingest_status(self, status: SiteStatus) -> None:
