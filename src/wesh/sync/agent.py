@@ -2,7 +2,8 @@
 
 It runs beside weshd, as its own process reading weshd's store as a queue client
 (``Store.open_queue``), or in weshd's process on its ``Store``; it owns a small SQLite file
-of its own (``sync-agent.sqlite3`` next to weshd's store). Data flows once,
+of its own (``sync-agent.sqlite3`` next to weshd's store; its tables:
+:mod:`wesh.sync.agent_state`). Data flows once,
 in one direction, through durable steps::
 
     weshd Store queue ──pending()──▶ accumulators (hour)  ──close──▶ items ──pack──▶ packets
@@ -43,9 +44,10 @@ in one direction, through durable steps::
 * **Commands.** HQ's COMMANDs run once (the agent keeps a replay window of HQ's numbers).
   Those that need weshd (``SetRelay``, ``SetInterval`` of the poll, ``SetClock``,
   ``ResendTimes``) are written to the state file with the acceptance of their number,
-  then run one at a time, in order, by a worker task through weshd's API (libwesh); each
-  is answered by one REPLY with its outcome. A command interrupted by a restart is
-  answered ``FAILED`` (not run again: a toggle must not run twice).
+  then run one at a time, in order, by a worker task through weshd's API (libwesh; see
+  :mod:`wesh.sync.agent_commands`); each is answered by one REPLY with its outcome. A
+  command interrupted by a restart is answered ``FAILED`` (not run again: a toggle must
+  not run twice).
 * **Off the loop.** Calls into weshd's store (reading the queue, acknowledging, counting)
   run in one dedicated worker thread when ``queue_in_thread`` is set (``wesh sync agent``
   sets it), one at a time and in order, so that an acknowledgement waiting for weshd's
@@ -71,14 +73,28 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar
+from typing import Any, Final, Literal, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from wesh.errors import TransientError, UsageError, WeshError
 from wesh.gateway.channels import GatewayEvent, Sample
 from wesh.sync._wire import PacketError, Reader, Reason
+from wesh.sync.agent_commands import (
+    MAX_COMMANDS,
+    RESEND_PAGE,
+    RESEND_TX,
+    CommandRunner,
+    clip_utf8,
+    needs_weshd,
+)
+from wesh.sync.agent_commands import ResendAccumulator as _ResendAccumulator  # noqa: F401 - tests
 from wesh.sync.agent_state import (
     EPOCH,
+    HOUR_ITEM,
+    HOUR_S,
+    QUALITY_NAME,
+    QUALITY_RANK,
+    SAMPLE_ITEM,
     AgentState,
     AgentStatus,
     from_s,
@@ -104,11 +120,8 @@ from wesh.sync.packet import (
     RequestSchema,
     RequestStatus,
     ResendSeqs,
-    ResendTimes,
     SchemaMessage,
-    SetClock,
     SetInterval,
-    SetRelay,
     StatusMessage,
     open_packet,
     seal_packet,
@@ -116,9 +129,6 @@ from wesh.sync.packet import (
 from wesh.sync.readings import BaselineBook, Column, Quality, ReadingBlock, encode_block
 from wesh.sync.schema import Schema, SchemaChannel, default_resolution
 from wesh.sync.transport import Message, Transport, sms_parts
-
-if TYPE_CHECKING:
-    from wesh.client.api import AsyncWeshClient
 
 __all__ = [
     "AgentConfig",
@@ -130,18 +140,11 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
-_HOUR_S: Final = 3600
-_QUALITY_RANK: Final = {"measured": 0, "estimated": 1, "suspect": 2}
-_QUALITY_NAME: Final = ("measured", "estimated", "suspect")
-_HOUR, _SAMPLE = 0, 1  # item families
 _PRIO_ALARM, _PRIO_CONTROL, _PRIO_DATA = 0, 1, 2
 _MAX_ALARM_TEXT: Final = 120  # UTF-8 bytes of an alarm's message that travel
 _SEQ_BLOCK: Final = 32  # numbers reserved at a time (a restart skips at most this many)
-_MAX_COMMANDS: Final = 16  # commands waiting for weshd; more are answered BUSY
-_MAX_DETAIL: Final = 100  # UTF-8 bytes of a REPLY's detail (two SMS at most)
-_RESEND_SEQ: Final = 1 << 62  # min_seq of re-sent items: they hold no queue row back
-_RESEND_PAGE: Final = 2000  # history values read per request while re-sending
-_RESEND_TX: Final = 1000  # re-sent items written per transaction
+_RESEND_PAGE: Final = RESEND_PAGE  # ResendTimes' knobs, read when an agent is made
+_RESEND_TX: Final = RESEND_TX  # (tests lower them)
 _T = TypeVar("_T")
 
 
@@ -248,7 +251,7 @@ class AgentConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("hour", "sample"):
             raise UsageError(f"mode must be 'hour' or 'sample', not {self.mode!r}")
-        if not 1 <= self.sample_grid_s <= _HOUR_S or _HOUR_S % self.sample_grid_s:
+        if not 1 <= self.sample_grid_s <= HOUR_S or HOUR_S % self.sample_grid_s:
             raise UsageError("sample_grid_s must divide 3600")
         if self.max_chars is not None and self.max_chars < 16:
             raise UsageError("max_chars must be at least 16")
@@ -292,13 +295,6 @@ def backoff_s(
     return base * (1.0 + jitter * (2.0 * rng.random() - 1.0)) if jitter else base
 
 
-def _clip_utf8(text: str, limit: int) -> str:
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text
-    return data[: limit - 3].decode("utf-8", "ignore") + "..."
-
-
 def _base_back(message: DataMessage) -> int:
     """Return the baseline distance written in a DATA block (0: absolute)."""
     reader = Reader(message.block, what="DATA block")
@@ -306,108 +302,6 @@ def _base_back(message: DataMessage) -> int:
     reader.varint()
     reader.varint()
     return reader.varint()
-
-
-# ----------------------------------------------------------------------------- commands (pure)
-
-_WESHD_COMMANDS: Final = {int(c.op): c for c in (ResendTimes, SetInterval, SetRelay, SetClock)}
-
-
-def _needs_weshd(command: AnyMessage) -> bool:
-    """Tell whether a command runs through weshd's API (by the command worker)."""
-    if isinstance(command, SetInterval):
-        return command.target == IntervalTarget.POLL
-    return isinstance(command, ResendTimes | SetRelay | SetClock)
-
-
-def _stored_command(body: bytes) -> ResendTimes | SetInterval | SetRelay | SetClock:
-    """Decode a command body kept in the state file (``PacketError`` if damaged)."""
-    reader = Reader(body, what="stored COMMAND")
-    cls = _WESHD_COMMANDS.get(reader.u8())
-    if cls is None:
-        raise reader.fail("not a command the worker runs")
-    command = cls.read(reader)
-    reader.end()
-    return command
-
-
-def _reply(seq: int, status: ReplyStatus, detail: str = "") -> ReplyMessage:
-    return ReplyMessage(seq, status, _clip_utf8(detail, _MAX_DETAIL))
-
-
-def _error_reply(seq: int, exc: WeshError) -> ReplyMessage:
-    """Answer a failed call to weshd: BUSY when trying again later may work.
-
-    weshd unreachable, a box unreachable or too slow (``TransientError``): ``BUSY``
-    ("retry later: ..."); an unknown box, a bad argument, something the box cannot do
-    (``UsageError``, HTTP 4xx and 501): ``BAD_ARGUMENT``; the box or weshd said no
-    (refused, credentials, an internal error): ``FAILED``.
-    """
-    if isinstance(exc, TransientError):
-        return _reply(seq, ReplyStatus.BUSY, f"retry later: {exc.message}")
-    if isinstance(exc, UsageError):
-        return _reply(seq, ReplyStatus.BAD_ARGUMENT, exc.message)
-    return _reply(seq, ReplyStatus.FAILED, exc.message)
-
-
-def _relay_number(path: str) -> int | None:
-    """``relais.<n>`` (or ``relay.<n>``) to n; ``None`` if the path names no relay."""
-    family, _, number = path.partition(".")
-    if family not in ("relais", "relay") or not number.isdigit():
-        return None
-    value = int(number)
-    return value if 1 <= value <= 999 else None
-
-
-def _ceil(at_s: int, step: int) -> int:
-    return -(-at_s // step) * step
-
-
-class _ResendAccumulator:
-    """Folds one channel's history (oldest first) into items, as the queue reader does.
-
-    Hour mode: one item per hour (gauge: mean; index: last value; worst quality);
-    sample mode: one item per grid step (the last value of the step). Holds one step's
-    values at a time: memory does not grow with the range.
-    """
-
-    def __init__(self, *, step_s: int, is_index: bool, hourly: bool) -> None:
-        self.step_s = step_s
-        self.is_index = is_index
-        self.hourly = hourly
-        self._slot: int | None = None
-        self._n = 0
-        self._total = 0.0
-        self._last: int | float = 0
-        self._quality = 0
-
-    def add(self, at: datetime, value: object, quality: str) -> tuple[int, int | float, int] | None:
-        """Take one value; return the item of the step it closed, if any."""
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return None
-        if not math.isfinite(value):
-            return None
-        at_s = to_s(at)
-        slot = at_s - at_s % self.step_s
-        done = self.flush() if self._slot is not None and slot != self._slot else None
-        if self._slot is None or slot != self._slot:
-            self._slot, self._n, self._total, self._quality = slot, 0, 0.0, 0
-        self._n += 1
-        self._total += float(value)
-        self._last = value
-        self._quality = max(self._quality, _QUALITY_RANK.get(quality, 2))
-        return done
-
-    def flush(self) -> tuple[int, int | float, int] | None:
-        """Return the item of the step being folded (and forget it)."""
-        if self._slot is None or self._n == 0:
-            return None
-        value: int | float = self._last
-        if self.hourly and not self.is_index:
-            value = self._total / self._n
-        item = (self._slot, value, self._quality)
-        self._slot, self._n = None, 0
-        return item
 
 
 # ----------------------------------------------------------------------------- the agent
@@ -477,6 +371,15 @@ class SyncAgent:
         self._base_schema = schema
         self._book = BaselineBook(per_channel=48)
         self._schema = schema
+        self._commands = CommandRunner(
+            config=config,
+            state=self._state,
+            clock=clock,
+            schema=lambda: self._schema,
+            on_reply=self._on_reply,
+            resend_page=_RESEND_PAGE,
+            resend_tx=_RESEND_TX,
+        )
         self._open()
 
     # ------------------------------------------------------------------ lifecycle
@@ -680,7 +583,7 @@ class SyncAgent:
                             to_s(event.at),
                             event.severity,
                             event.kind,
-                            _clip_utf8(event.message, _MAX_ALARM_TEXT),
+                            clip_utf8(event.message, _MAX_ALARM_TEXT),
                             event.box,
                             event.channel,
                         ),
@@ -725,11 +628,11 @@ class SyncAgent:
                 continue
             at_ms = math.floor((sample.at - EPOCH).total_seconds() * 1000)
             at_s = at_ms // 1000
-            quality = _QUALITY_RANK.get(sample.quality, 2)
+            quality = QUALITY_RANK.get(sample.quality, 2)
             is_index = channel.kind == "index"
             key2 = (sample.box, sample.path)
             if self.config.mode == "hour":
-                hour = at_s - at_s % _HOUR_S
+                hour = at_s - at_s % HOUR_S
                 closed = closed_cache.get(key2)
                 if closed is None:
                     closed = int(
@@ -777,7 +680,7 @@ class SyncAgent:
                 changed = conn.execute(
                     "UPDATE items SET value = ?, quality = ?, min_seq = min(min_seq, ?) "
                     "WHERE family = ? AND box = ? AND path = ? AND at_s = ? AND packet_seq IS NULL",
-                    (value, quality, min_seq, _SAMPLE, box, path, slot),
+                    (value, quality, min_seq, SAMPLE_ITEM, box, path, slot),
                 ).rowcount
                 if changed:
                     merged += 1
@@ -785,7 +688,7 @@ class SyncAgent:
                 inserted = conn.execute(
                     "INSERT OR IGNORE INTO items (family, box, path, at_s, value, quality, "
                     "is_index, min_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (_SAMPLE, box, path, slot, value, quality, int(is_index), min_seq),
+                    (SAMPLE_ITEM, box, path, slot, value, quality, int(is_index), min_seq),
                 ).rowcount
                 if not inserted:  # already sent with another value: HQ keeps the first
                     merged += 1
@@ -813,7 +716,7 @@ class SyncAgent:
             self._register_schema(self._schema)
 
     def _close_hours(self, now: datetime) -> None:
-        limit_s = to_s(now) - _HOUR_S - math.ceil(self.config.close_delay_s)
+        limit_s = to_s(now) - HOUR_S - math.ceil(self.config.close_delay_s)
         due = self._state.rows(
             "SELECT box, path, hour_s, n, total, last_value, quality, min_seq FROM accum "
             "WHERE hour_s <= ? ORDER BY hour_s LIMIT 20000",
@@ -829,7 +732,7 @@ class SyncAgent:
                 conn.execute(
                     "INSERT OR IGNORE INTO items (family, box, path, at_s, value, quality, "
                     "is_index, min_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (_HOUR, box, path, hour, value, quality, int(is_index), min_seq),
+                    (HOUR_ITEM, box, path, hour, value, quality, int(is_index), min_seq),
                 )
                 conn.execute(
                     "DELETE FROM accum WHERE box = ? AND path = ? AND hour_s = ?", (box, path, hour)
@@ -837,7 +740,7 @@ class SyncAgent:
                 conn.execute(
                     "INSERT INTO closed (box, path, upto_s) VALUES (?, ?, ?) ON CONFLICT "
                     "(box, path) DO UPDATE SET upto_s = max(upto_s, excluded.upto_s)",
-                    (box, path, hour + _HOUR_S),
+                    (box, path, hour + HOUR_S),
                 )
             self._state.bump(conn, "items_made", len(due))
 
@@ -928,8 +831,8 @@ class SyncAgent:
             alarm = AlarmMessage(
                 from_s(int(at_s)),
                 str(severity) if severity in ("info", "warning", "alarm") else "alarm",
-                _clip_utf8(str(kind), 60),
-                _clip_utf8(str(message), _MAX_ALARM_TEXT),
+                clip_utf8(str(kind), 60),
+                clip_utf8(str(message), _MAX_ALARM_TEXT),
                 box,
                 channel,
             )
@@ -1031,7 +934,7 @@ class SyncAgent:
         if upload_s > 0:
             ripe = [
                 int(oldest) + step + upload_s <= to_s(now)
-                for family, step in ((_HOUR, _HOUR_S), (_SAMPLE, self.config.sample_grid_s))
+                for family, step in ((HOUR_ITEM, HOUR_S), (SAMPLE_ITEM, self.config.sample_grid_s))
                 if (
                     oldest := self._state.one(
                         "SELECT min(at_s) FROM items WHERE family = ? AND packet_seq IS NULL",
@@ -1069,7 +972,7 @@ class SyncAgent:
         """Choose the next items and encode them into a DATA message that fits."""
         recent_s = to_s(now) - math.ceil(self.config.latest_window_s)
         for latest in (True, False):
-            for family in (_HOUR, _SAMPLE):
+            for family in (HOUR_ITEM, SAMPLE_ITEM):
                 if latest:
                     anchor = self._state.one(
                         "SELECT max(at_s) FROM items WHERE family = ? AND packet_seq IS NULL "
@@ -1101,7 +1004,7 @@ class SyncAgent:
         first guess comes from the bytes per value of the last packet, so a packet
         usually costs one or two encodings.
         """
-        step = _HOUR_S if family == _HOUR else self.config.sample_grid_s
+        step = HOUR_S if family == HOUR_ITEM else self.config.sample_grid_s
         steps = self.config.max_steps_per_packet
         limit = self._max_bytes(max_texts)
         lo = anchor_s - (steps - 1) * step if newest else anchor_s
@@ -1165,7 +1068,7 @@ class SyncAgent:
             qualities: list[Quality] = ["measured"] * count
             for item_id, at_s, value, quality in by_channel[index]:
                 values[(at_s - start) // step] = value
-                qualities[(at_s - start) // step] = _QUALITY_NAME[quality]
+                qualities[(at_s - start) // step] = QUALITY_NAME[quality]
                 ids.append(item_id)
             columns.append(
                 Column(
@@ -1174,7 +1077,9 @@ class SyncAgent:
                     tuple(qualities) if any(q != "measured" for q in qualities) else (),
                 )
             )
-        block = ReadingBlock(from_s(start), step, count, tuple(columns), aggregated=family == _HOUR)
+        block = ReadingBlock(
+            from_s(start), step, count, tuple(columns), aggregated=family == HOUR_ITEM
+        )
         message = encode_block(block, self._schema, book=None if absolute else self._book)
         return _Draft(message, ids, _base_back(message) > 0)
 
@@ -1430,7 +1335,7 @@ class SyncAgent:
         if acked:
             conn.execute(
                 "DELETE FROM baselines WHERE at_s < (SELECT max(at_s) FROM baselines) - ?",
-                (self._book.per_channel * _HOUR_S * 4,),
+                (self._book.per_channel * HOUR_S * 4,),
             )
 
     def _resend_fragments(self, ack: AckMessage) -> None:
@@ -1444,11 +1349,11 @@ class SyncAgent:
         self, conn: sqlite3.Connection, command: AnyMessage, seq: int
     ) -> ReplyMessage | None:
         """Answer a command at once, or queue it for the worker (``None``)."""
-        if _needs_weshd(command):
+        if needs_weshd(command):
             if self.config.weshd_socket is None and self.config.weshd_url is None:
                 return ReplyMessage(seq, ReplyStatus.UNSUPPORTED, "no weshd API configured")
             waiting = int(conn.execute("SELECT count(*) FROM commands").fetchone()[0])
-            if waiting >= _MAX_COMMANDS:
+            if waiting >= MAX_COMMANDS:
                 return ReplyMessage(seq, ReplyStatus.BUSY, f"retry later: {waiting} commands wait")
             conn.execute(
                 "INSERT OR IGNORE INTO commands (seq, body, received_ms) VALUES (?, ?, ?)",
@@ -1491,16 +1396,9 @@ class SyncAgent:
 
     # ------------------------------------------------------------------ commands through weshd
 
-    def _weshd(self) -> AsyncWeshClient:
-        from wesh.client.api import AsyncWeshClient  # noqa: PLC0415 - only commands need it
-
-        config = self.config
-        return AsyncWeshClient(
-            socket=config.weshd_socket,
-            url=config.weshd_url,
-            token=config.weshd_token,
-            timeout_s=config.weshd_timeout_s,
-        )
+    def _on_reply(self, reply: ReplyMessage) -> None:
+        self._pending_replies.append(reply)
+        self._wake.set()
 
     async def _command_worker(self) -> None:
         while True:
@@ -1513,177 +1411,7 @@ class SyncAgent:
 
         :meth:`run` does it in a task of its own; tests driving the agent by hand call it.
         """
-        done = 0
-        while True:
-            row = self._state.rows("SELECT seq, body FROM commands ORDER BY seq LIMIT 1")
-            if not row:
-                return done
-            seq, body = int(row[0][0]), bytes(row[0][1])
-            name = "?"
-            try:
-                command = _stored_command(body)
-            except PacketError as exc:
-                reply = _reply(seq, ReplyStatus.FAILED, f"unreadable command: {exc.reason}")
-            else:
-                name = type(command).__name__
-                reply = await self._run_command(seq, command)
-            _LOG.info(
-                "Sync agent: command %d (%s): %s %s", seq, name, reply.status.name, reply.detail
-            )
-            with self._state.tx() as conn:
-                conn.execute("DELETE FROM commands WHERE seq = ?", (seq,))
-                self._state.bump(conn, "commands_run")
-            self._pending_replies.append(reply)
-            self._wake.set()
-            done += 1
-
-    async def _run_command(
-        self, seq: int, command: ResendTimes | SetInterval | SetRelay | SetClock
-    ) -> ReplyMessage:
-        try:
-            async with self._weshd() as weshd:
-                if isinstance(command, SetRelay):
-                    return await self._set_relay(seq, command, weshd)
-                if isinstance(command, SetInterval):
-                    return await self._set_poll_interval(seq, command, weshd)
-                if isinstance(command, SetClock):
-                    return await self._set_clock(seq, command, weshd)
-                return await self._resend_times(seq, command, weshd)
-        except WeshError as exc:
-            return _error_reply(seq, exc)
-
-    async def _set_relay(self, seq: int, command: SetRelay, weshd: AsyncWeshClient) -> ReplyMessage:
-        number = _relay_number(command.relay)
-        if number is None or not command.box:
-            return _reply(seq, ReplyStatus.BAD_ARGUMENT, f"not a relay: {command.relay!r}")
-        action: Literal["on", "off"] = "on" if command.on else "off"
-        await weshd.relay(command.box, number, action)
-        return _reply(seq, ReplyStatus.OK, f"{command.box} {command.relay} {action}")
-
-    async def _set_poll_interval(
-        self, seq: int, command: SetInterval, weshd: AsyncWeshClient
-    ) -> ReplyMessage:
-        if command.seconds > 86_400:
-            return _reply(seq, ReplyStatus.BAD_ARGUMENT, "poll interval above 86400 s")
-        if command.box:
-            boxes = [command.box]
-        else:
-            boxes = [box.id for box in await weshd.boxes() if box.enabled]
-        for box in boxes:
-            await weshd.set_poll_interval(box, command.seconds)
-        where = command.box or f"{len(boxes)} box(es)"
-        return _reply(seq, ReplyStatus.OK, f"{where}: every {command.seconds} s until restart")
-
-    async def _set_clock(self, seq: int, command: SetClock, weshd: AsyncWeshClient) -> ReplyMessage:
-        now = self._clock()
-        skew_s = (now - command.at).total_seconds()
-        if abs(skew_s) > self.config.clock_stale_s:
-            return _reply(seq, ReplyStatus.STALE, f"HQ's time is {skew_s:+.0f} s from ours")
-        if not command.box:
-            return _reply(
-                seq, ReplyStatus.UNSUPPORTED, f"gateway clock: NTP; {skew_s:+.0f} s from HQ's"
-            )
-        clock = await weshd.clock(command.box)
-        offset = "" if clock.offset_s is None else f"; box {clock.offset_s:+.0f} s"
-        if not clock.settable:
-            return _reply(
-                seq,
-                ReplyStatus.UNSUPPORTED,
-                f"{command.box} ({clock.driver}): not settable{offset}",
-            )
-        await weshd.set_clock(command.box)  # to the gateway's time: HQ's is SMS-late
-        return _reply(seq, ReplyStatus.OK, f"{command.box}: clock set{offset}")
-
-    async def _resend_times(
-        self, seq: int, command: ResendTimes, weshd: AsyncWeshClient
-    ) -> ReplyMessage:
-        """Queue again the readings of ``[start, end)`` from weshd's history (absolute).
-
-        Each channel of the schema is read page by page and folded step by step, so
-        memory does not grow with the range; items go to the state file in batches, as
-        backlog (priority and SMS budget as for any reading). An item already waiting or
-        in flight is kept as it is; HQ keeps the first copy of what it already has.
-        """
-        hourly = self.config.mode == "hour"
-        step = _HOUR_S if hourly else self.config.sample_grid_s
-        end_s = to_s(command.end)
-        if hourly:  # only closed hours (as _close_hours: hour <= limit); open ones go anyway
-            closed_s = to_s(self._clock()) - _HOUR_S - math.ceil(self.config.close_delay_s)
-            end_s = min(end_s, closed_s + 1)
-        start_s, end_s = _ceil(to_s(command.start), step), _ceil(end_s, step)
-        queued = skipped = 0
-        if start_s < end_s:
-            for channel in list(self._schema):
-                try:
-                    queued += await self._resend_channel(channel, start_s, end_s, weshd)
-                except UsageError as exc:  # box or channel unknown to weshd now
-                    _LOG.info("Sync agent: %s/%s not re-sent: %s", channel.box, channel.path, exc)
-                    skipped += 1
-                except WeshError as exc:
-                    status = _error_reply(seq, exc)
-                    return _reply(seq, status.status, f"{status.detail}; {queued} queued before")
-        detail = f"{queued} reading(s) queued"
-        return _reply(
-            seq, ReplyStatus.OK, detail + (f", {skipped} channel(s) unknown" if skipped else "")
-        )
-
-    async def _resend_channel(
-        self, channel: SchemaChannel, start_s: int, end_s: int, weshd: AsyncWeshClient
-    ) -> int:
-        hourly = self.config.mode == "hour"
-        is_index = channel.kind == "index"
-        fold = _ResendAccumulator(
-            step_s=_HOUR_S if hourly else self.config.sample_grid_s,
-            is_index=is_index,
-            hourly=hourly,
-        )
-        items: list[tuple[int, int | float, int]] = []
-        queued = 0
-        async for point in weshd.iter_history(
-            channel.box,
-            channel.path,
-            since=from_s(start_s),
-            until=from_s(end_s),
-            page_size=_RESEND_PAGE,
-        ):
-            item = fold.add(point.at, point.value, point.quality)
-            if item is not None:
-                items.append(item)
-            if len(items) >= _RESEND_TX:
-                queued += self._queue_resent(channel, items, hourly=hourly)
-                items = []
-        last = fold.flush()
-        if last is not None:
-            items.append(last)
-        return queued + self._queue_resent(channel, items, hourly=hourly)
-
-    def _queue_resent(
-        self, channel: SchemaChannel, items: Sequence[tuple[int, int | float, int]], *, hourly: bool
-    ) -> int:
-        if not items:
-            return 0
-        family = _HOUR if hourly else _SAMPLE
-        is_index = int(channel.kind == "index")
-        with self._state.tx() as conn:
-            count = sum(
-                conn.execute(
-                    "INSERT OR IGNORE INTO items (family, box, path, at_s, value, quality, "
-                    "is_index, min_seq, absolute) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
-                    (
-                        family,
-                        channel.box,
-                        channel.path,
-                        at_s,
-                        value,
-                        quality,
-                        is_index,
-                        _RESEND_SEQ,
-                    ),
-                ).rowcount
-                for at_s, value, quality in items
-            )
-            self._state.bump(conn, "readings_resent", count)
-        return count
+        return await self._commands.run_all()
 
     # ------------------------------------------------------------------ timing
 
@@ -1705,6 +1433,6 @@ class SyncAgent:
         candidates.append((status_due - now_ms) / 1000)
         oldest_hour = self._state.one("SELECT min(hour_s) FROM accum")
         if oldest_hour is not None:
-            close_at = (int(oldest_hour) + _HOUR_S) * 1000 + self.config.close_delay_s * 1000
+            close_at = (int(oldest_hour) + HOUR_S) * 1000 + self.config.close_delay_s * 1000
             candidates.append((close_at - now_ms) / 1000)
         return max(0.0, min(candidates))

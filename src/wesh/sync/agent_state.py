@@ -32,9 +32,26 @@ from typing import Any, Final
 from wesh.errors import ConfigError
 from wesh.sync._statedb import StateDb
 
-__all__ = ["EPOCH", "AgentState", "AgentStatus", "from_s", "read_agent_status", "status_of", "to_s"]
+__all__ = [
+    "EPOCH",
+    "HOUR_ITEM",
+    "HOUR_S",
+    "QUALITY_NAME",
+    "QUALITY_RANK",
+    "SAMPLE_ITEM",
+    "AgentState",
+    "AgentStatus",
+    "from_s",
+    "read_agent_status",
+    "status_of",
+    "to_s",
+]
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+HOUR_S: Final = 3600
+HOUR_ITEM, SAMPLE_ITEM = 0, 1  # item families (items.family)
+QUALITY_RANK: Final = {"measured": 0, "estimated": 1, "suspect": 2}  # items.quality, worst wins
+QUALITY_NAME: Final = ("measured", "estimated", "suspect")
 
 
 def to_s(at: datetime) -> int:
