@@ -18,7 +18,7 @@ from wesh.hq.alerts.config import default_config
 from wesh.hq.alerts.evaluate import evaluate
 from wesh.hq.alerts.model import Level, Subject
 from wesh.hq.alerts.rules import Params
-from wesh.hq.alerts.rules_meter import EVENT_SLACK_US, index_backwards
+from wesh.hq.alerts.rules_meter import EVENT_SLACK_US, index_backwards, index_jump
 from wesh.hq.ingest import HqSink
 from wesh.hq.models import SiteEvent
 from wesh.hq.timeutil import HOUR_US, to_epoch_us
@@ -244,5 +244,105 @@ def test_on_server_engines(engine_url: str) -> None:
         assert store.backwards() == {Subject("channel", store.channel("B1-01"))}
         store.event("counter_reset", DROP + timedelta(minutes=42), resolved=False)
         assert store.backwards() == set()
+    finally:
+        engine.dispose()
+
+
+# ----------------------------------------------------------------------------- index_jump
+
+
+def _jump_params(_subject: Subject) -> dict[str, float]:
+    return {"lookback_h": 24, "electricity_kwh_h": 36}
+
+
+JUMP_PARAMS: Params = _jump_params  # type: ignore[assignment]
+
+
+def _jumps(*event_times_us: int, spanned_h: float = 1.0) -> set[Subject]:
+    found = index_jump(
+        NOW,
+        hours=[(7, AT_US, 45_000.0)],  # 45 kWh in the hour: above 36 kWh/h
+        kinds={7: ("electricity", "Wh")},
+        params=JUMP_PARAMS,
+        events={7: sorted(event_times_us)} if event_times_us else {},
+        spanned_h={(7, AT_US): spanned_h},
+    )
+    return {f.subject for f in found if f.level is Level.ON}
+
+
+@pytest.mark.parametrize(
+    ("offset_us", "explained"),
+    [
+        (-2 * HOUR_US, False),
+        (-HOUR_US, False),  # at the previous reading
+        (-HOUR_US + 1, True),
+        (42 * 60_000_000, True),  # the alarm, minutes into the hour
+        (EVENT_SLACK_US - 1, True),
+        (EVENT_SLACK_US, False),
+    ],
+)
+def test_an_event_explains_the_step_of_an_hour(offset_us: int, explained: bool) -> None:
+    assert _jumps(AT_US + offset_us) == (set() if explained else {Subject("channel", 7)})
+
+
+def test_without_any_event_a_jump_is_on_and_a_longer_step_widens_the_window() -> None:
+    assert _jumps() == {Subject("channel", 7)}
+    assert _jumps(AT_US - 2 * HOUR_US) == {Subject("channel", 7)}
+    assert _jumps(AT_US - 2 * HOUR_US, spanned_h=3) == set()
+
+
+def build_jump(engine: Engine) -> Store:
+    """B1-01's meter is replaced in the 07:00 hour by one whose first index is about 46 kWh."""
+    estate = make_estate(engine, dwellings=2)
+    replaced = [
+        (at, 5_000_000.0 + value if at < DROP else value - 60_000.0)
+        for at, value in index(START, END, 300.0)
+    ]
+    add_readings(engine, estate.channel("B1-01", ELECTRICITY), replaced, aggregate="hour_last")
+    add_readings(
+        engine,
+        estate.channel("B1-02", ELECTRICITY),
+        index(START, END, 300.0),
+        aggregate="hour_last",
+    )
+    return Store(engine, estate)
+
+
+def jumps(store: Store) -> set[Subject]:
+    with store.engine.connect() as conn:
+        evaluation = evaluate(conn, default_config(), NOW, rules=["index_jump"])
+    assert not evaluation.errors
+    return {
+        c.subject for c in evaluation.conditions if c.rule == "index_jump" and c.level is Level.ON
+    }
+
+
+@pytest.mark.parametrize("kind", ["meter_replaced", "counter_reset"])
+@pytest.mark.parametrize("resolved", [True, False])
+def test_a_site_event_explains_the_jump_of_a_new_meter(
+    tmp_path: Path, kind: str, resolved: bool
+) -> None:
+    engine = make_store(f"sqlite:///{tmp_path / 'hq.sqlite3'}")
+    try:
+        store = build_jump(engine)
+        assert jumps(store) == {Subject("channel", store.channel("B1-01"))}
+        store.event(kind, DROP + timedelta(minutes=42), dwelling="B1-02")  # another channel
+        store.event("tic_overload", DROP + timedelta(minutes=42))  # another kind
+        store.event(kind, DROP + 3 * HOUR)  # far in time
+        assert jumps(store) == {Subject("channel", store.channel("B1-01"))}
+        store.event(kind, DROP + timedelta(minutes=42), resolved=resolved)
+        assert jumps(store) == set()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("engine_url", ["mariadb", "postgresql"], indirect=True)
+def test_a_site_event_explains_the_jump_on_server_engines(engine_url: str) -> None:
+    engine = make_store(engine_url)
+    try:
+        store = build_jump(engine)
+        assert jumps(store) == {Subject("channel", store.channel("B1-01"))}
+        store.event("counter_reset", DROP + timedelta(minutes=42), resolved=False)
+        assert jumps(store) == set()
     finally:
         engine.dispose()

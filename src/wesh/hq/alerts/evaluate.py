@@ -47,6 +47,7 @@ from wesh.hq.alerts.rules_consumption import (
 from wesh.hq.alerts.rules_gateway import gateway_health
 from wesh.hq.alerts.rules_leak import continuous_flow, leak_burst, night_flow, night_spans
 from wesh.hq.alerts.rules_meter import (
+    EVENT_SLACK_US,
     TIC_EVENT_KINDS,
     EventRow,
     index_backwards,
@@ -425,18 +426,30 @@ def _run_meter(conn: Connection, scope: Scope) -> list[Finding]:
             if (key := jump_key(kind)) is not None and (factor := natural_factor(kind, unit))
         ]
         if floors:
-            hours = [
-                (cid, hour, rate)
-                for cid, hour, rate, _ in data.hour_rates(
+            rates = data.hour_rates(
+                conn,
+                lo_us=scope.now_us - int(lookback * HOUR_US),
+                hi_us=scope.now_us + HOUR_US,
+                floor=max(0.0, min(floors)),
+                channel_ids=ids,
+            )
+            jump_events: Mapping[int, list[int]] = {}
+            if rates:  # the hours above the lowest threshold: few, usually none
+                jump_events = data.meter_event_times(
                     conn,
-                    lo_us=scope.now_us - int(lookback * HOUR_US),
-                    hi_us=scope.now_us + HOUR_US,
-                    floor=max(0.0, min(floors)),
-                    channel_ids=ids,
+                    {cid for cid, *_ in rates},
+                    lo_us=min(hour - int(max(1.0, h) * HOUR_US) for _, hour, _, h in rates),
+                    hi_us=max(hour for _, hour, _, _ in rates) + EVENT_SLACK_US,
                 )
-            ]
             out.extend(
-                index_jump(scope.now, hours=hours, kinds=kinds, params=scope.params("index_jump"))
+                index_jump(
+                    scope.now,
+                    hours=[(cid, hour, rate) for cid, hour, rate, _ in rates],
+                    kinds=kinds,
+                    params=scope.params("index_jump"),
+                    events=jump_events,
+                    spanned_h={(cid, hour): h for cid, hour, _, h in rates},
+                )
             )
     tic = [rule for rule in TIC_EVENT_KINDS if rule in scope.rules]
     if tic and scope.channels is None:

@@ -9,7 +9,12 @@
   hour's start but holds the hour's last value: the event can come later in that hour).
   ON while such a decrease is in the window.
 * ``index_jump``: an hour's consumption above ``<kind>_<unit>_h`` (``electricity_kwh_h``
-  36, ``cold_water_l_h`` 100,000...) in the last ``lookback_h`` hours.
+  36, ``cold_water_l_h`` 100,000...) in the last ``lookback_h`` hours, unless a meter
+  event of the channel (the same two sources as above) explains the hour's step: one
+  after the previous reading and before :data:`EVENT_SLACK_US` after the hour's start
+  (:func:`jump_explained`). A ``meter_event`` bridges the step in the
+  rollups already; a site event alone does not (the rollup follows the
+  unexplained-decrease rule), so a new meter's first index can look like a jump.
 * ``tic_overload`` / ``tic_status_alarm``: from the site events weshd sends, edge-
   triggered (:data:`TIC_EVENT_KINDS`: one start event when an episode begins, one end
   event when it ends): ON from a start event until an end event follows it, or until the
@@ -37,6 +42,7 @@ __all__ = [
     "EventRow",
     "index_backwards",
     "index_jump",
+    "jump_explained",
     "jump_key",
     "tic_events",
 ]
@@ -113,17 +119,43 @@ def jump_key(kind: str) -> str | None:
     return None if natural is None or kind == "other" else f"{kind}_{natural.lower()}_h"
 
 
+def jump_explained(times: Sequence[int], hour_us: int, spanned_h: float = 1.0) -> bool:
+    """Whether a meter event (``times``: sorted, µs) explains the step of an hour.
+
+    The step of the hour starting at ``hour_us`` runs from the previous reading to the
+    hour's last reading, ``spanned_h`` hours (at least 1) after it. An event in
+    ``(hour_us - spanned_h, hour_us + 1 h)`` explains it: for hourly aggregates stamped at
+    their hour's start (which hold the hour's last value), the window of
+    ``index_backwards``, from the previous reading to :data:`EVENT_SLACK_US` after the
+    hour's reading.
+    """
+    lo_us = hour_us - int(max(1.0, spanned_h) * HOUR_US)
+    position = bisect.bisect_right(times, lo_us)
+    return position < len(times) and times[position] < hour_us + EVENT_SLACK_US
+
+
 def index_jump(
     now: datetime,
     *,
     hours: Sequence[tuple[int, int, float]],
     kinds: Mapping[int, tuple[str, str | None]],
     params: Params,
+    events: Mapping[int, Sequence[int]] | None = None,
+    spanned_h: Mapping[tuple[int, int], float] | None = None,
 ) -> list[Finding]:
-    """Judge ``index_jump`` on ``(channel, hour_us, consumption)`` rows (raw units)."""
+    """Judge ``index_jump`` on ``(channel, hour_us, consumption)`` rows (raw units).
+
+    ``events``: each channel's meter event times (sorted, µs); an hour whose step one
+    explains (:func:`jump_explained`, with ``spanned_h[channel, hour_us]`` hours spanned,
+    1 by default) is not judged.
+    """
     now_us = to_epoch_us(now)
     found: dict[int, list[tuple[int, float, float]]] = defaultdict(list)
     for cid, hour, consumption in hours:
+        times = events.get(cid, ()) if events is not None else ()
+        spanned = spanned_h.get((cid, hour), 1.0) if spanned_h is not None else 1.0
+        if times and jump_explained(times, hour, spanned):
+            continue
         kind, unit = kinds.get(cid, ("other", None))
         key = jump_key(kind)
         factor = natural_factor(kind, unit)
