@@ -20,11 +20,11 @@ in one direction, through durable steps::
   second value in the same step replaces the first and is counted as *merged*). States
   and texts never travel (counted as *local only*). The cursor, accumulators and items
   commit in one transaction.
-* **Packing.** Items go into DATA blocks (:mod:`wesh.sync.readings`) of up to
-  ``max_steps_per_packet`` grid steps and as many channels as fit ``max_fragments`` SMS.
-  Index values are deltas from baselines HQ acknowledged. Priority: alarms, then the
-  schema, status and replies, then the *latest* items (newer than ``latest_window_s``),
-  then the backlog, oldest first.
+* **Packing** (:mod:`wesh.sync.agent_pack`). Items go into DATA blocks
+  (:mod:`wesh.sync.readings`) of up to ``max_steps_per_packet`` grid steps and as many
+  channels as fit ``max_fragments`` SMS. Index values are deltas from baselines HQ
+  acknowledged. Priority: alarms, then the schema, status and replies, then the
+  *latest* items (newer than ``latest_window_s``), then the backlog, oldest first.
 * **Sending.** A packet is sealed with a sequence number reserved durably beforehand,
   stored, *then* sent: each fragment is one SMS. Unacknowledged packets are sent again
   with exponential backoff and jitter; after ``absolute_after`` unanswered sends a
@@ -78,7 +78,7 @@ from zoneinfo import ZoneInfo
 
 from wesh.errors import TransientError, UsageError, WeshError
 from wesh.gateway.channels import GatewayEvent, Sample
-from wesh.sync._wire import PacketError, Reader, Reason
+from wesh.sync._wire import PacketError, Reason
 from wesh.sync.agent_commands import (
     MAX_COMMANDS,
     RESEND_PAGE,
@@ -88,11 +88,11 @@ from wesh.sync.agent_commands import (
     needs_weshd,
 )
 from wesh.sync.agent_commands import ResendAccumulator as _ResendAccumulator  # noqa: F401 - tests
+from wesh.sync.agent_pack import DataPacker
 from wesh.sync.agent_state import (
     EPOCH,
     HOUR_ITEM,
     HOUR_S,
-    QUALITY_NAME,
     QUALITY_RANK,
     SAMPLE_ITEM,
     AgentState,
@@ -111,7 +111,6 @@ from wesh.sync.packet import (
     AckMessage,
     AlarmMessage,
     AnyMessage,
-    DataMessage,
     IntervalTarget,
     PacketType,
     ReplayWindow,
@@ -126,7 +125,7 @@ from wesh.sync.packet import (
     open_packet,
     seal_packet,
 )
-from wesh.sync.readings import BaselineBook, Column, Quality, ReadingBlock, encode_block
+from wesh.sync.readings import BaselineBook
 from wesh.sync.schema import Schema, SchemaChannel, default_resolution
 from wesh.sync.transport import Message, Transport, sms_parts
 
@@ -295,25 +294,7 @@ def backoff_s(
     return base * (1.0 + jitter * (2.0 * rng.random() - 1.0)) if jitter else base
 
 
-def _base_back(message: DataMessage) -> int:
-    """Return the baseline distance written in a DATA block (0: absolute)."""
-    reader = Reader(message.block, what="DATA block")
-    reader.raw(5)
-    reader.varint()
-    reader.varint()
-    return reader.varint()
-
-
 # ----------------------------------------------------------------------------- the agent
-
-
-@dataclass(slots=True)
-class _Draft:
-    """A DATA packet being built: its message, items and whether it uses baselines."""
-
-    message: AnyMessage
-    item_ids: list[int]
-    based: bool
 
 
 class SyncAgent:
@@ -364,12 +345,14 @@ class SyncAgent:
         self._pending_replies: list[ReplyMessage] = []
         self._commands_ready = asyncio.Event()
         self._executor: ThreadPoolExecutor | None = None
-        self._bytes_per_value: dict[int, float] = {}
         self._link_down = False
         self._partial_resends: dict[int, list[int]] = {}
         self._closed = False
         self._base_schema = schema
         self._book = BaselineBook(per_channel=48)
+        self._packer = DataPacker(
+            config=config, state=self._state, schema=lambda: self._schema, book=self._book
+        )
         self._schema = schema
         self._commands = CommandRunner(
             config=config,
@@ -951,7 +934,7 @@ class SyncAgent:
                 if self._state.one("SELECT 1 FROM items WHERE packet_seq IS NULL LIMIT 1"):
                     self._note_budget_blocked(now)
                 break
-            draft = self._draft_data(now, max_texts=left)
+            draft = self._packer.draft(now, max_texts=left)
             if draft is None:
                 break
             placeholders = ",".join("?" * len(draft.item_ids))
@@ -967,121 +950,6 @@ class SyncAgent:
                 break
             if self._link_down:
                 break
-
-    def _draft_data(self, now: datetime, *, max_texts: int) -> _Draft | None:
-        """Choose the next items and encode them into a DATA message that fits."""
-        recent_s = to_s(now) - math.ceil(self.config.latest_window_s)
-        for latest in (True, False):
-            for family in (HOUR_ITEM, SAMPLE_ITEM):
-                if latest:
-                    anchor = self._state.one(
-                        "SELECT max(at_s) FROM items WHERE family = ? AND packet_seq IS NULL "
-                        "AND at_s >= ?",
-                        (family, recent_s),
-                    )
-                else:
-                    anchor = self._state.one(
-                        "SELECT min(at_s) FROM items WHERE family = ? AND packet_seq IS NULL",
-                        (family,),
-                    )
-                if anchor is not None:
-                    return self._fit(family, int(anchor), newest=latest, max_texts=max_texts)
-        return None
-
-    def _max_bytes(self, texts: int) -> int:
-        config = self.config
-        if config.max_chars is None:
-            return config.packet_bytes
-        whole = config.max_chars // 2
-        frags = min(texts, config.max_fragments)
-        return whole if frags <= 1 else max(whole, frags * (whole - 3))
-
-    def _fit(self, family: int, anchor_s: int, *, newest: bool, max_texts: int) -> _Draft:
-        """Encode the items next to ``anchor_s`` into a DATA message that fits.
-
-        A packet keeps every grid step of the window (consecutive values of a channel
-        cost a few bits each) and takes as many channels as fit: a *channel range*. The
-        first guess comes from the bytes per value of the last packet, so a packet
-        usually costs one or two encodings.
-        """
-        step = HOUR_S if family == HOUR_ITEM else self.config.sample_grid_s
-        steps = self.config.max_steps_per_packet
-        limit = self._max_bytes(max_texts)
-        lo = anchor_s - (steps - 1) * step if newest else anchor_s
-        hi = anchor_s if newest else anchor_s + (steps - 1) * step
-        by_channel: dict[int, list[tuple[int, int, int | float, int]]] = {}
-        absolute = False
-        for item_id, box, path, at_s, value, quality, item_absolute in self._state.rows(
-            "SELECT id, box, path, at_s, value, quality, absolute FROM items "
-            "WHERE family = ? AND packet_seq IS NULL AND at_s BETWEEN ? AND ?",
-            (family, lo, hi),
-        ):
-            index = self._schema.index_of(str(box), str(path))
-            if index is not None:  # always: channels are added before their items
-                by_channel.setdefault(index, []).append((item_id, int(at_s), value, int(quality)))
-                absolute = absolute or bool(item_absolute)
-        channels = sorted(by_channel)
-        count = len(channels)
-        per_value = self._bytes_per_value.get(family)
-        if per_value:
-            budget = 0.9 * (limit - OVERHEAD_BYTES - 16) / per_value
-            total = 0
-            for n, channel in enumerate(channels, start=1):
-                total += len(by_channel[channel])
-                if total > budget:
-                    count = max(1, n - 1)
-                    break
-        while True:
-            chosen = channels[:count]
-            draft = self._encode(family, step, chosen, by_channel, absolute=absolute)
-            size = len(draft.message.encode()) + 1 + OVERHEAD_BYTES
-            values = sum(len(by_channel[c]) for c in chosen)
-            self._bytes_per_value[family] = max(0.05, (size - OVERHEAD_BYTES - 16) / values)
-            if size <= limit:
-                return draft
-            if count > 1:
-                count = max(1, min(count - 1, math.floor(count * 0.9 * limit / size)))
-                continue
-            # one channel is too large: fewer steps of it
-            items = sorted(by_channel[chosen[0]], key=lambda item: item[1])
-            if len(items) == 1:
-                return draft  # one value always fits a packet
-            keep = max(1, min(len(items) - 1, math.floor(len(items) * 0.9 * limit / size)))
-            by_channel[chosen[0]] = items[-keep:] if newest else items[:keep]
-
-    def _encode(
-        self,
-        family: int,
-        step: int,
-        chosen: Sequence[int],
-        by_channel: dict[int, list[tuple[int, int, int | float, int]]],
-        *,
-        absolute: bool,
-    ) -> _Draft:
-        times = [at for c in chosen for _, at, _, _ in by_channel[c]]
-        start, end = min(times), max(times)
-        count = (end - start) // step + 1
-        columns = []
-        ids: list[int] = []
-        for index in chosen:
-            values: list[int | float | None] = [None] * count
-            qualities: list[Quality] = ["measured"] * count
-            for item_id, at_s, value, quality in by_channel[index]:
-                values[(at_s - start) // step] = value
-                qualities[(at_s - start) // step] = QUALITY_NAME[quality]
-                ids.append(item_id)
-            columns.append(
-                Column(
-                    index,
-                    tuple(values),
-                    tuple(qualities) if any(q != "measured" for q in qualities) else (),
-                )
-            )
-        block = ReadingBlock(
-            from_s(start), step, count, tuple(columns), aggregated=family == HOUR_ITEM
-        )
-        message = encode_block(block, self._schema, book=None if absolute else self._book)
-        return _Draft(message, ids, _base_back(message) > 0)
 
     def _take_seq(self, conn: sqlite3.Connection) -> int:
         seq = self._reservation.take()
