@@ -471,6 +471,13 @@ async def test_a_command_interrupted_by_a_restart_is_answered_failed(tmp_path: P
             # the same packet again is a replay: ignored
             second.handle_message(Message("hq", packet.hex().upper(), datetime.now(UTC)))
             assert await second.run_commands() == 0
+            # a new command runs exactly once (weshd is away here: answered BUSY, not run again)
+            other = seal_packet(SetRelay("dw-1", "relais.1", on=False), key=key, seq=8, pad=False)
+            second.handle_message(Message("hq", other.hex().upper(), datetime.now(UTC)))
+            assert await second.run_commands() == 1
+            assert await second.run_commands() == 0
+            await second.step()
+            assert next(r for r in _replies(transport.sent, key) if r[0] == 8)[1] == "BUSY"
         finally:
             second.close()
 
