@@ -350,3 +350,8 @@ def test_the_commands_on_server_engines(engine_url: str, config: Path) -> None:
     status = json.loads(cli("outbox", "--db", db, "--json", "--list", "all").output)
     assert status["queued"] == 1 and len(status["mails"]) == 1
     assert "frost" in cli("list", "--db", db, "--residence", "RES-TIL").output
+
+
+def test_options_take_the_configurations_durations() -> None:
+    assert parse_duration("1h30m") == timedelta(minutes=90)
+    assert parse_duration("45min") == timedelta(minutes=45)

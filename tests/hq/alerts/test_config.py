@@ -292,3 +292,10 @@ def test_any_rule_table_is_a_config_or_a_located_error(rule: str, values: dict) 
         config_from_text("\n".join(lines) + "\n", source="f.toml")
     except ConfigValidationError as exc:
         assert re.fullmatch(r"f\.toml:\d+", exc.where or ""), exc.problems
+
+
+def test_the_configuration_takes_the_options_units() -> None:
+    assert parse_duration("1w") == timedelta(weeks=1)
+    assert parse_duration("2j") == timedelta(days=2)
+    assert parse_duration("1,5h") == timedelta(minutes=90)
+    assert parse_duration("10MIN") == timedelta(minutes=10)

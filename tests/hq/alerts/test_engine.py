@@ -24,7 +24,13 @@ from tests.hq.alerts.conftest import T0, AlertEstate, build_alert_estate
 from wesh.errors import TransientError
 from wesh.hq.alerts.config import AlertsConfig, config_from_text
 from wesh.hq.alerts.data import Inventory, load_inventory
-from wesh.hq.alerts.engine import AlertEngine, AlertingSink, EngineReport
+from wesh.hq.alerts.engine import (
+    WORKER_ID_LEN,
+    AlertEngine,
+    AlertingSink,
+    EngineReport,
+    default_worker_id,
+)
 from wesh.hq.alerts.evaluate import Evaluation
 from wesh.hq.alerts.model import Condition, Level, Place, Subject
 from wesh.hq.alerts.state import AlertRecord, Timing, acknowledge, step, with_alert_id
@@ -688,3 +694,9 @@ def _replay(
         keys = conn.execute(select(MailOutbox.dedup_key).order_by(MailOutbox.id)).scalars()
         found = [(key.split(":")[1], int(key.split(":")[2])) for key in keys]
     return expected, found
+
+
+def test_the_default_worker_name_fits_its_columns() -> None:
+    name = default_worker_id()
+    assert ":" in name
+    assert len(name) <= WORKER_ID_LEN == 64

@@ -471,3 +471,12 @@ def test_status_as_json(store: Engine) -> None:
     [entry] = entries
     assert entry.as_json()["created_at"] == T0.isoformat()
     assert entry.as_json()["state"] == "queued"
+
+
+def test_a_long_worker_name_fits_the_claim_column(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'hq.sqlite3'}")
+    try:
+        worker = _worker(engine, SmtpSettings(), Clock(), worker_id="w" * 200)
+        assert worker.worker_id == "w" * 64  # claimed_by is String(64): cut, never refused
+    finally:
+        engine.dispose()

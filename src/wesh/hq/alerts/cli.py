@@ -31,10 +31,7 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
-import re
 import signal
-import socket
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -210,9 +207,6 @@ MESSAGES: Final[dict[str, dict[Lang, str]]] = {
     "show.details": {"fr": "détails", "en": "details"},
 }
 
-_DURATION_RE: Final = re.compile(r"^\s*(\d+(?:[.,]\d+)?)\s*(s|m|min|h|d|j|w)\s*$", re.IGNORECASE)
-_UNIT_S: Final = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "j": 86400, "w": 604800}
-
 
 def message(lang: Lang, key: str, **values: object) -> str:
     """Return the catalogue string ``key`` in ``lang``, formatted with ``values``."""
@@ -223,18 +217,19 @@ def message(lang: Lang, key: str, **values: object) -> str:
 
 
 def parse_duration(text: str) -> timedelta:
-    """``"30m"``, ``"2h"``, ``"3d"`` (``j`` too), ``"1w"`` → a positive timedelta.
+    """``"30m"``, ``"2h"``, ``"3d"`` (``j`` too), ``"1w"``, ``"1h30m"`` → a positive timedelta.
+
+    The configuration's grammar (:func:`wesh.hq.alerts.config.parse_duration`), positive.
 
     Raises:
         ValueError: not a positive duration.
     """
-    found = _DURATION_RE.match(text)
-    if found is None:
-        raise ValueError(f"not a duration: {text!r}")
-    seconds = float(found.group(1).replace(",", ".")) * _UNIT_S[found.group(2).lower()]
-    if seconds <= 0:
+    from wesh.hq.alerts.config import parse_duration as parse_any  # noqa: PLC0415
+
+    found = parse_any(text)
+    if found is None or found <= timedelta(0):
         raise ValueError(f"not a positive duration: {text!r}")
-    return timedelta(seconds=seconds)
+    return found
 
 
 def parse_when(text: str, *, now: datetime, past: bool) -> datetime:
@@ -389,10 +384,6 @@ def _place_id(conn: Connection, kind: str, code: str, lang: Lang) -> int:
 def _console() -> Console:
     """Database text is not highlighted: it is shown as it is."""
     return new_console(highlight=False)
-
-
-def _worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 # ----------------------------------------------------------------------------- the group
@@ -664,9 +655,9 @@ def _history_table(events: Sequence[Mapping[str, Any]], lang: Lang, *, with_aler
 
 
 def _alert_engine(engine: Engine, config: AlertsConfig) -> AlertEngine:
-    from wesh.hq.alerts.engine import AlertEngine  # noqa: PLC0415
+    from wesh.hq.alerts.engine import AlertEngine, default_worker_id  # noqa: PLC0415
 
-    return AlertEngine(engine, config, worker_id=_worker_id())
+    return AlertEngine(engine, config, worker_id=default_worker_id())
 
 
 @alerts.command()
@@ -978,7 +969,9 @@ def run(
     """
     _log_to_stderr(log_level)
     config = _config(config_path)
-    worker = worker_id or _worker_id()
+    from wesh.hq.alerts.engine import default_worker_id  # noqa: PLC0415
+
+    worker = worker_id or default_worker_id()
     server = f"{config.smtp.host}:{config.smtp.port}"
     every = config.evaluate_every
     click.echo(message(lang, "run.start", worker=worker, every=every, server=server), err=True)

@@ -106,8 +106,16 @@ _BASE_KEYS: Final = (
 )
 _SCOPE = re.compile(r"^(agency|residence|building|dwelling):(\S.{0,63})$")
 _CONTACT_SCOPE = re.compile(r"^(?:\*|(agency|residence|building|dwelling):(\S.{0,63}))$")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)")
-_UNITS_S: Final = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+_DURATION = re.compile(r"(\d+(?:[.,]\d+)?)\s*(min|w|d|j|h|m|s)")
+_UNITS_S: Final = {
+    "w": 604_800.0,
+    "d": 86_400.0,
+    "j": 86_400.0,  # jour
+    "h": 3_600.0,
+    "min": 60.0,
+    "m": 60.0,
+    "s": 1.0,
+}
 _OFF: Final = frozenset({"off", "never", "none", "no"})
 
 
@@ -119,6 +127,10 @@ _MAX_DURATION_S: Final = 3650 * 86_400.0  # longer is a typo, and overflows time
 
 def parse_duration(value: object, *, optional: bool = False) -> timedelta | None:
     """Return a duration from ``"1h30m"``, ``"2d"``, ``"90s"``, seconds or a timedelta.
+
+    Units: ``s``, ``m``/``min``, ``h``, ``d``/``j``, ``w``; case-insensitive; a decimal
+    comma is accepted (``"1,5h"``). The one duration grammar of the alerts (configuration
+    and ``wesh hq alerts`` options).
 
     With ``optional``, ``"off"``/``"never"``/``0`` mean ``None`` (no such timer).
 
@@ -141,7 +153,7 @@ def parse_duration(value: object, *, optional: bool = False) -> timedelta | None
         for match in _DURATION.finditer(compact):
             if match.start() != pos:
                 break
-            seconds += float(match.group(1)) * _UNITS_S[match.group(2)]
+            seconds += float(match.group(1).replace(",", ".")) * _UNITS_S[match.group(2)]
             pos = match.end()
         if not compact or pos != len(compact):
             raise ValueError(

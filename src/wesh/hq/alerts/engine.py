@@ -60,16 +60,19 @@ from wesh.hq.alerts.state import (
 )
 from wesh.hq.db import transaction
 from wesh.hq.ingest import ChannelResolver, HqSink
+from wesh.hq.models import CODE_LEN
 from wesh.hq.rollups import refresh_rollups
 from wesh.sync.sink import IngestResult, SiteStatus, SyncAlarm, SyncReading
 
 __all__ = [
+    "WORKER_ID_LEN",
     "AlertEngine",
     "AlertingSink",
     "ComposeFn",
     "EngineReport",
     "EnqueueFn",
     "EvaluateFn",
+    "default_worker_id",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -137,8 +140,12 @@ def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def _default_worker() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"[:64]
+WORKER_ID_LEN: Final = CODE_LEN  # alert.updated_by, mail_outbox.claimed_by
+
+
+def default_worker_id() -> str:
+    """Return this process's worker name, ``host:pid`` (cut to fit its SQL columns)."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:WORKER_ID_LEN]
 
 
 @dataclass
@@ -230,7 +237,7 @@ class AlertEngine:
     ) -> None:
         self._engine = engine
         self._config = config
-        self._worker = (worker_id or _default_worker())[:64]
+        self._worker = (worker_id or default_worker_id())[:WORKER_ID_LEN]
         self._now = now
         self._evaluate: EvaluateFn = evaluate or evaluate_rules
         self._compose: ComposeFn = compose or compose_notice

@@ -54,7 +54,7 @@ from wesh.hq.alerts.compose import Mail, standard_headers
 from wesh.hq.alerts.model import json_ready
 from wesh.hq.alerts.smtp import Delivery, SmtpSettings, send_mail
 from wesh.hq.db import insert_ignore, transaction, translate_errors
-from wesh.hq.models import DEDUP_LEN, NOTE_LEN, MailOutbox
+from wesh.hq.models import CODE_LEN, DEDUP_LEN, NOTE_LEN, MailOutbox
 from wesh.hq.timeutil import from_epoch_us
 
 __all__ = [
@@ -248,7 +248,8 @@ class OutboxWorker:
         self.settings = settings
         self.sender = sender
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self.worker_id = worker_id or f"outbox-{self._rng.getrandbits(32):08x}"
+        # claimed_by holds CODE_LEN characters: a long --worker-id is cut, not refused by SQL
+        self.worker_id = (worker_id or f"outbox-{self._rng.getrandbits(32):08x}")[:CODE_LEN]
         self._now = now
         self.lease_s = lease_s
         self.max_backoff_s = max_backoff_s
