@@ -191,6 +191,33 @@ async def night(tmp_path: Path) -> AsyncIterator[Night]:
         seconds=0, speed=1.0, start=START, free_ports=True, lang="fr", paths=Paths(workdir)
     )
 
+    async def keep_time_moving() -> None:
+        # while the chain stops, its timers (weshd's backoff, the sync's close and ACK
+        # delays) run on the stepped clock: frozen, a stop could wait for it forever
+        while True:
+            stepped.seconds += 1.0
+            await asyncio.sleep(0.01)
+
+    ticker: list[asyncio.Task[None]] = []
+
+    async def stop_ticker() -> None:
+        for task in ticker:
+            task.cancel()
+        await asyncio.gather(*ticker, return_exceptions=True)
+
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(stop_ticker)  # last out: after the chain stopped
+        async with _chain_and_server(settings, clock, stepped) as run:
+            try:
+                yield run
+            finally:
+                ticker.append(asyncio.create_task(keep_time_moving()))
+
+
+@contextlib.asynccontextmanager
+async def _chain_and_server(
+    settings: Settings, clock: DemoClock, stepped: SteppedTime
+) -> AsyncIterator[Night]:
     async with start_chain(
         settings,
         clock=clock,
